@@ -1,0 +1,21 @@
+/* delegate.h - run another CNI plugin (IPAM) found on CNI_PATH, with the same
+ * environment and stdin, as the spec's delegation requires.
+ */
+#ifndef VP_CNI_DELEGATE_H
+#define VP_CNI_DELEGATE_H
+
+#include "common/error.h"
+#include "cni/core/cni.h"
+
+/* Run plugin type with command (ADD/DEL/CHECK/STATUS/GC) for req.  For ADD the
+ * delegate's result is parsed into *result (may be NULL otherwise).  A
+ * delegate's error JSON is passed through: err gets its code and msg.  A
+ * missing binary is code 50 for STATUS, else 7 ("unknown IPAM type"). */
+int vp_cni_delegate(const struct vp_cni_request *req, const char *type,
+		    enum vp_cni_command command, struct vp_cni_result *result,
+		    struct vp_error *err) VP_MUST_CHECK;
+
+/* The IPAM type of req's config ("ipam.type"), or NULL with err (code 7). */
+const char *vp_cni_ipam_type(const struct vp_cni_request *req, struct vp_error *err);
+
+#endif

@@ -1,0 +1,84 @@
+/* link.h - network interfaces: look up, configure and delete any link;
+ * create veth pairs and bridges.
+ */
+#ifndef VP_VNET_LINK_H
+#define VP_VNET_LINK_H
+
+#include <net/if.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/inet.h"
+
+struct vp_nl;
+
+struct vp_link_info {
+	int ifindex;
+	char name[IFNAMSIZ];
+	char kind[16];          /* "veth", "bridge", "tun", ... ("" when none) */
+	struct vp_mac mac;
+	unsigned mtu;
+	int master;             /* ifindex of the bridge it is enslaved to, 0 if none */
+	bool up;                /* IFF_UP */
+	bool promisc;
+};
+
+/* Look up by name or index.  -ENODEV (err untouched) when absent. */
+int vp_link_by_name(struct vp_nl *nl, const char *name, struct vp_link_info *out,
+		    struct vp_error *err) VP_MUST_CHECK;
+int vp_link_by_index(struct vp_nl *nl, int ifindex, struct vp_link_info *out,
+		     struct vp_error *err) VP_MUST_CHECK;
+
+int vp_link_set_up(struct vp_nl *nl, int ifindex, struct vp_error *err) VP_MUST_CHECK;
+int vp_link_set_mtu(struct vp_nl *nl, int ifindex, unsigned mtu, struct vp_error *err) VP_MUST_CHECK;
+int vp_link_set_mac(struct vp_nl *nl, int ifindex, const struct vp_mac *mac,
+		    struct vp_error *err) VP_MUST_CHECK;
+int vp_link_set_promisc(struct vp_nl *nl, int ifindex, bool on, struct vp_error *err) VP_MUST_CHECK;
+/* master 0 releases the link from its bridge. */
+int vp_link_set_master(struct vp_nl *nl, int ifindex, int master, struct vp_error *err) VP_MUST_CHECK;
+
+/* Delete a link.  -ENODEV (err untouched) when already gone. */
+int vp_link_delete(struct vp_nl *nl, int ifindex, struct vp_error *err) VP_MUST_CHECK;
+
+/* A veth pair created in one RTM_NEWLINK with its peer already in the target
+ * namespace, so the pod side never appears in the host namespace. */
+struct vp_veth_config {
+	const char *host_name;  /* NULL: "veth" + 8 random hex digits */
+	const char *peer_name;  /* name inside peer_netns_fd (CNI_IFNAME) */
+	int peer_netns_fd;
+	unsigned mtu;           /* 0: kernel default */
+	const struct vp_mac *peer_mac;  /* NULL: kernel-chosen */
+};
+
+/* On success host (if non-NULL) describes the host end.  -EEXIST when either
+ * name is taken (host names are retried with fresh random suffixes). */
+int vp_veth_create(struct vp_nl *nl, const struct vp_veth_config *cfg,
+		   struct vp_link_info *host, struct vp_error *err) VP_MUST_CHECK;
+
+struct vp_bridge_config {
+	const char *name;
+	unsigned mtu;              /* 0: leave as is */
+	bool promisc;
+	const struct vp_mac *mac;  /* NULL: kernel-chosen */
+	bool vlan_filtering;
+};
+
+/* Create the bridge if missing (tolerating a concurrent creator), set it up,
+ * and return it.  An existing non-bridge link with that name is -EEXIST. */
+int vp_bridge_ensure(struct vp_nl *nl, const struct vp_bridge_config *cfg,
+		     struct vp_link_info *out, struct vp_error *err) VP_MUST_CHECK;
+
+struct vp_bridge_port_config {
+	bool hairpin;
+	bool isolated;             /* BR port isolation */
+};
+
+int vp_bridge_port_set(struct vp_nl *nl, int ifindex, const struct vp_bridge_port_config *cfg,
+		       struct vp_error *err) VP_MUST_CHECK;
+
+/* Bridge VLAN filtering: add vid to a port (pvid + untagged when untagged).
+ * -EOPNOTSUPP when the kernel lacks VLAN filtering. */
+int vp_bridge_vlan_add(struct vp_nl *nl, int ifindex, unsigned vid, bool untagged,
+		       struct vp_error *err) VP_MUST_CHECK;
+
+#endif
