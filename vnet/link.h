@@ -29,6 +29,8 @@ int vp_link_by_name(struct vp_nl *nl, const char *name, struct vp_link_info *out
 int vp_link_by_index(struct vp_nl *nl, int ifindex, struct vp_link_info *out,
 		     struct vp_error *err) VP_MUST_CHECK;
 
+/* Setters: one RTM_NEWLINK each; -ENODEV when the link is gone, other
+ * failures name the change and the link in err. */
 int vp_link_set_up(struct vp_nl *nl, int ifindex, struct vp_error *err) VP_MUST_CHECK;
 int vp_link_set_mtu(struct vp_nl *nl, int ifindex, unsigned mtu, struct vp_error *err) VP_MUST_CHECK;
 int vp_link_set_mac(struct vp_nl *nl, int ifindex, const struct vp_mac *mac,
@@ -50,8 +52,10 @@ struct vp_veth_config {
 	const struct vp_mac *peer_mac;  /* NULL: kernel-chosen */
 };
 
-/* On success host (if non-NULL) describes the host end.  -EEXIST when either
- * name is taken (host names are retried with fresh random suffixes). */
+/* On success host (if non-NULL) describes the host end (left down).
+ * -EEXIST when either name is taken (host names are retried with fresh
+ * random suffixes); err names the taken one.  Nothing is left behind on
+ * failure. */
 int vp_veth_create(struct vp_nl *nl, const struct vp_veth_config *cfg,
 		   struct vp_link_info *host, struct vp_error *err) VP_MUST_CHECK;
 
@@ -64,7 +68,10 @@ struct vp_bridge_config {
 };
 
 /* Create the bridge if missing (tolerating a concurrent creator), set it up,
- * and return it.  An existing non-bridge link with that name is -EEXIST. */
+ * and return it.  An existing non-bridge link with that name is -EEXIST.
+ * An existing bridge is brought to cfg (up, MTU, MAC, promisc on).
+ * vlan_filtering on a kernel without it is -EOPNOTSUPP, and a bridge this
+ * call would have created is not left behind. */
 int vp_bridge_ensure(struct vp_nl *nl, const struct vp_bridge_config *cfg,
 		     struct vp_link_info *out, struct vp_error *err) VP_MUST_CHECK;
 
@@ -73,6 +80,8 @@ struct vp_bridge_port_config {
 	bool isolated;             /* BR port isolation */
 };
 
+/* Set both port flags of bridge port ifindex in one AF_BRIDGE RTM_SETLINK.
+ * -EOPNOTSUPP when ifindex is not enslaved to a bridge. */
 int vp_bridge_port_set(struct vp_nl *nl, int ifindex, const struct vp_bridge_port_config *cfg,
 		       struct vp_error *err) VP_MUST_CHECK;
 

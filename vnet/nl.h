@@ -34,4 +34,14 @@ int vp_nl_errno(int nle);
 int vp_nl_error(struct vp_error *err, int nle, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* For vnet's own modules: send the dump request msg (not consumed: the
+ * caller frees it) and call fn on each reply message.  fn returns 0 or
+ * -errno; after an error the rest of the dump is read and dropped, so the
+ * socket stays usable.  Returns fn's first error, or a libnl error mapped by
+ * vp_nl_errno() (-EAGAIN when the dump was interrupted by a change). */
+struct nlmsghdr;
+struct nl_msg;
+int vp_nl_dump(struct vp_nl *nl, struct nl_msg *msg,
+	       int (*fn)(struct nlmsghdr *nlh, void *arg), void *arg) VP_MUST_CHECK;
+
 #endif

@@ -28,10 +28,14 @@ struct vp_tap_config {
 int vp_tap_create(struct vp_nl *nl, const struct vp_tap_config *cfg,
 		  struct vp_link_info *out, struct vp_error *err) VP_MUST_CHECK;
 
-/* Persistence, owner and flags of an existing tap, for CNI CHECK. */
+/* Persistence, owner and flags of an existing tap, for CNI CHECK.  Read over
+ * rtnetlink in the calling thread's current network namespace (so it is
+ * right after setns(), unlike sysfs).  -ENODEV when absent, -EINVAL when
+ * name is not a tap.  owner/group are -1 when unset. */
 struct vp_tap_state {
 	bool multi_queue, vnet_hdr;
 	long owner, group;
+	bool persist;
 };
 int vp_tap_inspect(const char *name, struct vp_tap_state *out, struct vp_error *err) VP_MUST_CHECK;
 

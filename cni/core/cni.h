@@ -90,8 +90,7 @@ struct vp_cni_plugin {
 
 /* The whole process: parse env + stdin, dispatch, print.  Returns the exit
  * code.  A NULL handler succeeds without being called (ADD then prints an
- * empty result).  CNI_NETNS naming the plugin's own netns is rejected (code
- * 4), so handlers never plumb the host namespace by mistake. */
+ * empty result). */
 int vp_cni_main(const struct vp_cni_plugin *plugin);
 
 /* Versions we accept, oldest first, NULL-terminated. */

@@ -1,0 +1,38 @@
+# Thin wrapper over CMake and the scripts: demo, test, bench, clean.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= 2
+CTEST_FLAGS ?= --output-on-failure
+
+.PHONY: all deps build build-asan demo test bench clean
+
+all: build
+
+deps:
+	.ci/install-deps
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DVP_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+demo: build
+	bash demo/run.sh $(BUILD)
+
+# Both trees are tested even when the first fails; either failing fails.
+test: build build-asan
+	@rc=0; \
+	echo "== ctest: $(BUILD) (Debug)"; \
+	ctest --test-dir $(BUILD) $(CTEST_FLAGS) || rc=1; \
+	echo "== ctest: $(ASAN_BUILD) (ASan+UBSan)"; \
+	ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS) || rc=1; \
+	exit $$rc
+
+bench: build
+	bash bench/cni_latency.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

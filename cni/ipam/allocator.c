@@ -1,0 +1,277 @@
+/* allocator.c - allocate, release, check and garbage-collect addresses. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cni/ipam/allocator.h"
+#include "cni/ipam/store.h"
+
+#define SET_STR 256
+
+/* The address (cid, ifname) holds in each range set (family 0: none). */
+static void held_by(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
+		    const char *cid, const char *ifname, struct vp_ip *held)
+{
+	memset(held, 0, cfg->n_sets * sizeof(*held));
+	for (size_t i = 0; i < s->n; i++) {
+		const struct vp_ipam_alloc *a = &s->allocs[i];
+
+		if (!vp_ipam_alloc_is(a, cid, ifname))
+			continue;
+		for (size_t k = 0; k < cfg->n_sets; k++)
+			if (!held[k].family && vp_ipam_rangeset_find(&cfg->sets[k], &a->ip))
+				held[k] = a->ip;
+	}
+}
+
+/* Take the requested address req of set idx for the key. */
+static int take_requested(const struct vp_ipam_store *s, size_t idx, const struct vp_ip *req,
+			  const struct vp_ip *held, struct vp_error *err)
+{
+	char a[VP_IP_STRLEN], b[VP_IP_STRLEN];
+	const struct vp_ipam_alloc *owner;
+
+	if (held->family && !vp_ip_equal(held, req))
+		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, 0,
+				     "requested IP %s: the container already holds %s in range set "
+				     "%zu", vp_ip_str(req, a), vp_ip_str(held, b), idx);
+	owner = held->family ? NULL : vp_ipam_store_find(s, req);
+	if (owner)
+		return vp_error_code(err, VP_CNI_ERR_TRY_AGAIN, 0,
+				     "requested IP %s is already allocated to container %.*s "
+				     "ifname %.*s", vp_ip_str(req, a), (int)owner->cid_len,
+				     owner->cid, (int)owner->ifname_len, owner->ifname);
+	return 0;
+}
+
+/* Pick the address of set idx: held, requested, or the next free one. */
+static int pick(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, size_t idx,
+		const struct vp_ip *held, struct vp_ip *out, struct vp_error *err)
+{
+	const struct vp_ip *req = &cfg->requested[idx];
+	struct vp_ip cursor = vp_ipam_store_cursor(s, idx);
+	char buf[SET_STR];
+	int ret;
+
+	if (req->family) {
+		if ((ret = take_requested(s, idx, req, held, err)))
+			return ret;
+		*out = *req;
+		return 0;
+	}
+	if (held->family) {
+		*out = *held;
+		return 0;
+	}
+	if (vp_ipam_rangeset_find_free(&cfg->sets[idx], &cursor, s->live, vp_ipam_store_used, s,
+				       out))
+		return vp_error_code(err, VP_CNI_ERR_EXHAUSTED, ENOSPC,
+				     "no free address in range set %zu (%s)", idx,
+				     vp_ipam_rangeset_str(&cfg->sets[idx], buf, sizeof(buf)));
+	return 0;
+}
+
+static int reserve(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, const char *cid,
+		   const char *ifname, struct vp_ip *ips, struct vp_error *err)
+{
+	struct vp_ip *held = calloc(cfg->n_sets, sizeof(*held));
+	int ret = 0;
+
+	if (!held)
+		return vp_error_set(err, ENOMEM, "ipam add");
+	held_by(cfg, s, cid, ifname, held);
+	for (size_t i = 0; i < cfg->n_sets && !ret; i++) {
+		if ((ret = pick(cfg, s, i, &held[i], &ips[i], err)) || held[i].family)
+			continue;
+		if ((ret = vp_ipam_store_add(s, &ips[i], cid, ifname, err)) == 0)
+			ret = vp_ipam_store_set_cursor(s, i, &ips[i], err);
+	}
+	free(held);
+	return ret;
+}
+
+static int fill_result(const struct vp_ipam_config *cfg, const struct vp_ip *ips,
+		       struct vp_cni_result *out)
+{
+	for (size_t i = 0; i < cfg->n_sets; i++) {
+		const struct vp_ipam_range *r = vp_ipam_rangeset_find(&cfg->sets[i], &ips[i]);
+		struct vp_cni_ip ip = {
+			.address = { .ip = ips[i], .len = r->subnet.len },
+			.gateway = r->gateway,
+			.interface = -1,
+		};
+
+		if (vp_cni_result_add_ip(out, &ip) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		if (vp_cni_result_add_route(out, &cfg->routes[i]) < 0)
+			return -ENOMEM;
+	if (cfg->dns && !(out->dns = json_deep_copy(cfg->dns)))
+		return -ENOMEM;
+	return 0;
+}
+
+int vp_ipam_add(const struct vp_ipam_config *cfg, const char *cid, const char *ifname,
+		struct vp_cni_result *out, struct vp_error *err)
+{
+	struct vp_ipam_store *s = NULL;
+	struct vp_ip *ips = calloc(cfg->n_sets, sizeof(*ips));
+	int ret = -ENOMEM;
+
+	if (!ips) {
+		vp_error_set(err, ENOMEM, "ipam add");
+		goto out;
+	}
+	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err)) ||
+	    (ret = reserve(cfg, s, cid, ifname, ips, err)))
+		goto out;
+	if ((ret = fill_result(cfg, ips, out))) {
+		vp_error_set(err, ENOMEM, "ipam result");
+		goto out;
+	}
+	/* Durable before the caller can report success. */
+	ret = vp_ipam_store_commit(s, err);
+out:
+	if (ret)
+		vp_cni_result_clear(out);
+	vp_ipam_store_close(s);
+	free(ips);
+	return ret;
+}
+
+int vp_ipam_del(const struct vp_ipam_config *cfg, const char *cid, const char *ifname,
+		struct vp_error *err)
+{
+	struct vp_ipam_store *s;
+	int ret;
+
+	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err)))
+		return ret;
+	for (size_t i = 0; i < s->n; i++)
+		if (vp_ipam_alloc_is(&s->allocs[i], cid, ifname))
+			vp_ipam_store_remove(s, &s->allocs[i]);
+	ret = vp_ipam_store_commit(s, err);
+	vp_ipam_store_close(s);
+	return ret;
+}
+
+static bool in_any_set(const struct vp_ipam_config *cfg, const struct vp_ip *ip)
+{
+	for (size_t k = 0; k < cfg->n_sets; k++)
+		if (vp_ipam_rangeset_find(&cfg->sets[k], ip))
+			return true;
+	return false;
+}
+
+static int check_prev(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
+		      const char *cid, const char *ifname, const struct vp_cni_result *prev,
+		      struct vp_error *err)
+{
+	char buf[VP_IP_STRLEN];
+	bool any = false;
+
+	for (size_t i = 0; i < s->n && !any; i++)
+		any = vp_ipam_alloc_is(&s->allocs[i], cid, ifname);
+	if (!any)
+		return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, 0,
+				     "no address allocated to container %s ifname %s", cid, ifname);
+	for (size_t i = 0; i < prev->n_ips; i++) {
+		const struct vp_ip *ip = &prev->ips[i].address.ip;
+		const struct vp_ipam_alloc *a = vp_ipam_store_find(s, ip);
+
+		if (in_any_set(cfg, ip) && (!a || !vp_ipam_alloc_is(a, cid, ifname)))
+			return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, 0,
+					     "%s is not allocated to container %s ifname %s",
+					     vp_ip_str(ip, buf), cid, ifname);
+	}
+	return 0;
+}
+
+int vp_ipam_check(const struct vp_ipam_config *cfg, const char *cid, const char *ifname,
+		  const struct vp_cni_result *prev, struct vp_error *err)
+{
+	struct vp_ipam_store *s;
+	int ret;
+
+	if (!prev)
+		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, 0, "CHECK needs a prevResult");
+	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err)))
+		return ret;
+	ret = check_prev(cfg, s, cid, ifname, prev, err);
+	vp_ipam_store_close(s);
+	return ret;
+}
+
+/* Order attachments by container ID, then ifname. */
+static int attachment_cmp(const void *pa, const void *pb)
+{
+	const struct vp_cni_attachment *a = pa, *b = pb;
+	int c = strcmp(a->container_id, b->container_id);
+
+	return c ? c : strcmp(a->ifname, b->ifname);
+}
+
+/* Compare an allocation's key with an attachment (for bsearch). */
+static int alloc_key_cmp(const void *key, const void *elem)
+{
+	const struct vp_ipam_alloc *a = key;
+	const struct vp_cni_attachment *v = elem;
+	size_t n = strlen(v->container_id);
+	int c = strncmp(a->cid, v->container_id, a->cid_len < n ? a->cid_len : n);
+
+	if (c || a->cid_len != n)
+		return c ? c : (a->cid_len < n ? -1 : 1);
+	n = strlen(v->ifname);
+	c = strncmp(a->ifname, v->ifname, a->ifname_len < n ? a->ifname_len : n);
+	return c ? c : (a->ifname_len < n ? -1 : (a->ifname_len > n ? 1 : 0));
+}
+
+int vp_ipam_gc(const struct vp_ipam_config *cfg, const struct vp_cni_attachment *valid,
+	       size_t n_valid, struct vp_error *err)
+{
+	struct vp_cni_attachment *sorted = malloc((n_valid ? n_valid : 1) * sizeof(*sorted));
+	struct vp_ipam_store *s = NULL;
+	int ret;
+
+	if (!sorted)
+		return vp_error_set(err, ENOMEM, "ipam gc");
+	if (n_valid)
+		memcpy(sorted, valid, n_valid * sizeof(*sorted));
+	qsort(sorted, n_valid, sizeof(*sorted), attachment_cmp);
+	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err)))
+		goto out;
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->allocs[i].dead &&
+		    !bsearch(&s->allocs[i], sorted, n_valid, sizeof(*sorted), alloc_key_cmp))
+			vp_ipam_store_remove(s, &s->allocs[i]);
+	ret = vp_ipam_store_commit(s, err);
+out:
+	vp_ipam_store_close(s);
+	free(sorted);
+	return ret;
+}
+
+int vp_ipam_status(const struct vp_ipam_config *cfg, struct vp_error *err)
+{
+	struct vp_ipam_store *s;
+	char buf[SET_STR];
+	struct vp_ip ip;
+	int ret;
+
+	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err))) {
+		err->code = VP_CNI_ERR_NOT_AVAILABLE;
+		return ret;
+	}
+	for (size_t i = 0; i < cfg->n_sets && !ret; i++) {
+		struct vp_ip cursor = vp_ipam_store_cursor(s, i);
+
+		if (vp_ipam_rangeset_find_free(&cfg->sets[i], &cursor, s->live, vp_ipam_store_used,
+					       s, &ip))
+			ret = vp_error_code(err, VP_CNI_ERR_NOT_AVAILABLE, ENOSPC,
+					    "no free address in range set %zu (%s)", i,
+					    vp_ipam_rangeset_str(&cfg->sets[i], buf, sizeof(buf)));
+	}
+	vp_ipam_store_close(s);
+	return ret;
+}

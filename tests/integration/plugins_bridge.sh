@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# plugins_bridge.sh - vnet-bridge invoked directly (CNI_* env + config on
+# stdin, no libcni): two pods ping each other and the gateway; the result
+# lists bridge, host veth and pod interface; CHECK passes and notices a
+# missing address; the pod MAC comes from CNI_ARGS; DEL removes veths,
+# allocations and nft rules, and succeeds again and with the netns gone.
+source "$(dirname "$0")/lib.sh"
+vp_init pb
+vp_require_plugin vnet-bridge
+IPAM=vnet-ipam
+vp_plugin_path "$IPAM" >/dev/null || IPAM=host-local
+
+BR=vpt-pb-br
+IPAM_DIR="$VP_TMP/ipam"
+CONF=$(cat <<JSON
+{ "cniVersion": "1.1.0", "name": "vpt-pb", "type": "vnet-bridge", "bridge": "$BR",
+  "isDefaultGateway": true, "ipMasq": true, "macspoofchk": true, "mtu": 1400,
+  "ipam": { "type": "$IPAM", "dataDir": "$IPAM_DIR",
+            "ranges": [[{ "subnet": "198.18.40.0/24" }]] } }
+JSON
+)
+POD_MAC=02:00:5e:00:28:0a
+
+# with_prev RESULT: the config with RESULT as prevResult (CHECK, DEL).
+with_prev() { jq -c --argjson r "$1" '. + {prevResult: $r}' <<<"$CONF"; }
+
+veth0=$(vp_veth_count)
+pa=$(vp_netns a)
+pb=$(vp_netns b)
+ra=$(vp_run_cni vnet-bridge ADD vpt-pb-a "$pa" eth0 "$CONF" "MAC=$POD_MAC") || vp_fail "ADD a: $ra"
+rb=$(vp_run_cni vnet-bridge ADD vpt-pb-b "$pb" eth0 "$CONF") || vp_fail "ADD b: $rb"
+vp_assert_eq "$(jq -r .cniVersion <<<"$ra")" 1.1.0 "result version"
+vp_assert_eq "$(jq -r '.interfaces | length' <<<"$ra")" 3 "interfaces in the result"
+vp_assert_eq "$(jq -r '.interfaces[0].name' <<<"$ra")" "$BR" "interfaces[0] is the bridge"
+vp_assert_eq "$(jq -r '.interfaces[2].name' <<<"$ra")" eth0 "interfaces[2] is the pod side"
+vp_assert_eq "$(jq -r '.interfaces[2].sandbox' <<<"$ra")" "$pa" "pod interface sandbox"
+vp_assert_eq "$(jq -r '.interfaces[2].mac' <<<"$ra")" "$POD_MAC" "pod MAC (CNI_ARGS MAC)"
+vp_assert_eq "$(jq -r '.ips[0].interface' <<<"$ra")" 2 "ips[0].interface"
+hveth=$(jq -r '.interfaces[1].name' <<<"$ra")
+vp_assert_eq "$(ip -j link show dev "$hveth" | jq -r '.[0].master')" "$BR" "host veth enslaved"
+vp_assert_eq "$(vp_link_attr "$(vp_ns a)" eth0 address)" "$POD_MAC" "pod eth0 MAC"
+vp_assert_eq "$(vp_link_attr "$(vp_ns a)" eth0 mtu)" 1400 "pod eth0 MTU"
+vp_assert_eq "$(($(vp_veth_count) - veth0))" 2 "host veths added"
+ipa=$(vp_result_ip "$ra")
+ipb=$(vp_result_ip "$rb")
+gw=$(vp_result_gw "$ra")
+vp_assert_eq "$gw" 198.18.40.1 "gateway"
+vp_assert_eq "$(ip -j addr show dev "$BR" | jq -r '[.[0].addr_info[] | select(.local == "198.18.40.1" and .prefixlen == 24)] | length')" 1 \
+	"gateway 198.18.40.1/24 on the bridge"
+vp_assert_eq "$(ip -n "$(vp_ns a)" -j route show default | jq -r '.[0].gateway')" "$gw" "pod default route (isDefaultGateway)"
+vp_assert_eq "$(cat /proc/sys/net/ipv4/ip_forward)" 1 "ip_forward"
+vp_ok "ADD: $ipa and $ipb on $BR, result and links as configured"
+
+vp_assert_ping "$(vp_ns a)" "$ipb"
+vp_assert_ping "$(vp_ns b)" "$ipa"
+vp_assert_ping "$(vp_ns a)" "$gw"
+vp_ok "pods ping each other and the gateway"
+
+rules=$(nft list ruleset)
+grep -Fqw "$ipa" <<<"$rules" || vp_fail "ipMasq: no nft rule mentions $ipa"
+grep -Fqiw "$POD_MAC" <<<"$rules" || vp_fail "macspoofchk: no nft rule mentions $POD_MAC"
+vp_ok "masquerade and MAC spoof check rules present"
+
+out=$(vp_run_cni vnet-bridge CHECK vpt-pb-a "$pa" eth0 "$(with_prev "$ra")") || vp_fail "CHECK a: $out"
+ip -n "$(vp_ns b)" addr del "$ipb/24" dev eth0
+if out=$(vp_run_cni vnet-bridge CHECK vpt-pb-b "$pb" eth0 "$(with_prev "$rb")"); then
+	vp_fail "CHECK b passed without its address"
+fi
+vp_assert_match "$(jq -r .details <<<"$out")" "$ipb" "CHECK error names the missing address"
+vp_ok "CHECK passes, and fails when an address is missing"
+
+out=$(vp_run_cni vnet-bridge DEL vpt-pb-a "$pa" eth0 "$(with_prev "$ra")") || vp_fail "DEL a: $out"
+vp_assert_no_link "$(vp_ns a)" eth0
+vp_assert_no_link "" "$hveth"
+out=$(vp_run_cni vnet-bridge DEL vpt-pb-a "$pa" eth0 "$CONF") || vp_fail "second DEL a: $out"
+ip netns del "$(vp_ns b)"
+out=$(vp_run_cni vnet-bridge DEL vpt-pb-b "$pb" eth0 "$CONF") || vp_fail "DEL b with its netns gone: $out"
+# The kernel destroys a deleted netns's veths asynchronously.
+for _ in $(seq 50); do [[ $(vp_veth_count) == "$veth0" ]] && break; sleep 0.1; done
+vp_assert_eq "$(vp_veth_count)" "$veth0" "host veths after DEL"
+vp_assert_ipam_clean "$IPAM_DIR" vpt-pb-a vpt-pb-b
+vp_assert_nft_clean "$ipa" "$ipb" "$POD_MAC" "$hveth"
+vp_ok "DEL: idempotent, works with the netns gone; no veth, allocation or nft rule left"
