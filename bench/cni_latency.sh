@@ -43,8 +43,8 @@ conf() { # conf BRIDGE_TYPE IPAM_TYPE BRIDGE_NAME SUBNET
 		"$3" "$1" "$3" "$2" "$TMP/ipam" "$4"
 }
 declare -A CONF BIN PATHS
-CONF[vp]=$(conf vnet-bridge vnet-ipam "${P}vp" 198.18.20.0/24)
-CONF[ref]=$(conf bridge host-local "${P}ref" 198.18.21.0/24)
+CONF[vp]=$(conf vnet-bridge vnet-ipam "${P}vp" 10.198.20.0/24)
+CONF[ref]=$(conf bridge host-local "${P}ref" 10.198.21.0/24)
 BIN[vp]=$VP_BIN/vnet-bridge
 BIN[ref]=$REF_BIN/bridge
 PATHS[vp]=$VP_BIN

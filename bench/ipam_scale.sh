@@ -2,7 +2,9 @@
 # ipam_scale.sh - ADD and DEL latency of vnet-ipam with 0 and with 10,000
 # existing allocations, against the reference host-local the same way.
 # Usage: bench/ipam_scale.sh [build dir]   (env: N ops per case, HL_N for
-# host-local with a full store, FILL allocations to pre-fill; default 100/30/10000)
+# host-local with a full store, FILL allocations to pre-fill; default 100/30/10000;
+# BENCH_DIR where the state directories go, default /tmp: use /dev/shm to leave
+# the disk's fsync latency out)
 set -u
 
 BUILD=${1:-${VP_BUILD:-$(dirname "$0")/../build}}
@@ -12,9 +14,11 @@ HL=/usr/lib/cni/host-local
 N=${N:-100}
 HL_N=${HL_N:-30}
 FILL=${FILL:-10000}
+BENCH_DIR=${BENCH_DIR:-/tmp}
 
 [ -x "$VP" ] && [ -x "$FILLER" ] || { echo "build vnet-ipam and ipam_fill first ($BUILD)"; exit 1; }
-TMP=$(mktemp -d /tmp/vp-ipam-bench.XXXXXX)
+TMP=$(mktemp -d "$BENCH_DIR/vp-ipam-bench.XXXXXX") || exit 1
+echo "state in $TMP on $(stat -f -c %T "$TMP") ($(df --output=source "$TMP" | tail -1))"
 NS=vpipambench$$
 cleanup() { ip netns del "$NS" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
@@ -37,22 +41,32 @@ fill_host_local() {  # DIR COUNT
 
 now() { date +%s%N; }
 
-# run BIN CONF COUNT -> "add_us del_us" (mean per operation, process start included)
-run() {
-	local bin=$1 conf=$2 n=$3 t0 t1 t2 i
+# batch VERB BIN CONF FIRST COUNT: add the batch's nanoseconds to the variable VERB_CONF
+batch() {
+	local verb=$1 bin=$2 conf=$3 first=$4 count=$5 t0 i var
 	t0=$(now)
-	for ((i = 0; i < n; i++)); do
-		CNI_COMMAND=ADD CNI_CONTAINERID=bench$i CNI_NETNS=/var/run/netns/$NS CNI_IFNAME=eth0 \
-			CNI_PATH=/usr/lib/cni "$bin" <"$conf" >/dev/null || { echo "ADD failed" >&2; exit 1; }
+	for ((i = first; i < first + count; i++)); do
+		CNI_COMMAND=$verb CNI_CONTAINERID=bench$i CNI_NETNS=/var/run/netns/$NS CNI_IFNAME=eth0 \
+			CNI_PATH=/usr/lib/cni "$bin" <"$TMP/$conf.json" >/dev/null ||
+			{ echo "$verb $conf failed" >&2; exit 1; }
 	done
-	t1=$(now)
-	for ((i = 0; i < n; i++)); do
-		CNI_COMMAND=DEL CNI_CONTAINERID=bench$i CNI_NETNS=/var/run/netns/$NS CNI_IFNAME=eth0 \
-			CNI_PATH=/usr/lib/cni "$bin" <"$conf" >/dev/null || { echo "DEL failed" >&2; exit 1; }
-	done
-	t2=$(now)
-	echo $(((t1 - t0) / n / 1000)) $(((t2 - t1) / n / 1000))
+	var=T_${verb}_$conf
+	printf -v "$var" %d $((${!var:-0} + $(now) - t0))
 }
+
+# compare BIN EMPTY FULL N_EMPTY N_FULL: interleave batches of 10 on the empty
+# and the full store, so disk noise (shared VM) hits both cases alike.
+compare() {
+	local bin=$1 e=$2 f=$3 ne=$4 nf=$5 k
+	for ((k = 0; k < ne || k < nf; k += 10)); do
+		((k < ne)) && batch ADD "$bin" "$e" "$k" 10
+		((k < nf)) && batch ADD "$bin" "$f" "$k" 10
+		((k < ne)) && batch DEL "$bin" "$e" "$k" 10
+		((k < nf)) && batch DEL "$bin" "$f" "$k" 10
+	done
+}
+
+us() { echo $(($1 / $2 / 1000)); }   # total ns, count -> us per op
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -63,10 +77,14 @@ conf host-local "$TMP/hlF" >"$TMP/hlF.json"
 "$FILLER" "$TMP/vpF.json" "$FILL" || exit 1
 fill_host_local "$TMP/hlF" "$FILL"
 
-read -r vp0_add vp0_del < <(run "$VP" "$TMP/vp0.json" "$N")
-read -r vpF_add vpF_del < <(run "$VP" "$TMP/vpF.json" "$N")
-read -r hl0_add hl0_del < <(run "$HL" "$TMP/hl0.json" "$N")
-read -r hlF_add hlF_del < <(run "$HL" "$TMP/hlF.json" "$HL_N")
+N=$(((N + 9) / 10 * 10))
+HL_N=$(((HL_N + 9) / 10 * 10))
+compare "$VP" vp0 vpF "$N" "$N"
+compare "$HL" hl0 hlF "$N" "$HL_N"
+vp0_add=$(us "$T_ADD_vp0" "$N"); vp0_del=$(us "$T_DEL_vp0" "$N")
+vpF_add=$(us "$T_ADD_vpF" "$N"); vpF_del=$(us "$T_DEL_vpF" "$N")
+hl0_add=$(us "$T_ADD_hl0" "$N"); hl0_del=$(us "$T_DEL_hl0" "$N")
+hlF_add=$(us "$T_ADD_hlF" "$HL_N"); hlF_del=$(us "$T_DEL_hlF" "$HL_N")
 
 printf '%-12s %12s %12s %12s %12s\n' plugin "ADD@0 us" "ADD@$FILL us" "DEL@0 us" "DEL@$FILL us"
 printf '%-12s %12d %12d %12d %12d\n' vnet-ipam "$vp0_add" "$vpF_add" "$vp0_del" "$vpF_del"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+__attribute__((format(printf, 4, 0)))
 static void error_vset(struct vp_error *err, int errnum, bool with_strerror,
 		       const char *fmt, va_list ap)
 {

@@ -44,31 +44,74 @@ static int sync_parent(const char *path)
 	return ret;
 }
 
+/* Create the file that will replace path: unnamed (O_TMPFILE) where the
+ * filesystem allows, so a writer killed mid-write leaves nothing behind;
+ * else a temp name unique to this process. *tmp receives the name it must
+ * be linked or renamed from ("" for an unnamed file). */
+static int open_replacement(const char *path, unsigned mode, char *tmp, size_t size)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) ||
+	    snprintf(tmp, size, "%s.tmp.%d", path, (int)getpid()) >= (int)size)
+		return -ENAMETOOLONG;
+	fd = open(dirname(dir), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd >= 0) {
+		tmp[0] = '\0';
+		return fd;
+	}
+	if (errno != EOPNOTSUPP && errno != EISDIR)
+		return -errno;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Give the finished file fd the name path, atomically replacing it. */
+static int install_replacement(int fd, const char *tmp, const char *path)
+{
+	char proc[64], named[PATH_MAX];
+
+	if (tmp[0] == '\0') {
+		/* linkat cannot replace an existing name: link under a temp name
+		 * first, then rename over path (the window for a stray temp file
+		 * is these two calls, not the whole write). */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (snprintf(named, sizeof(named), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(named))
+			return -ENAMETOOLONG;
+		unlink(named);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, named, AT_SYMLINK_FOLLOW) < 0)
+			return -errno;
+		tmp = named;
+	}
+	if (rename(tmp, path) < 0) {
+		int ret = -errno;
+
+		unlink(tmp);
+		return ret;
+	}
+	return 0;
+}
+
 int vp_statefile_write(const char *path, const void *buf, size_t len, unsigned mode,
 		       struct vp_error *err)
 {
 	char tmp[PATH_MAX];
 	int fd, ret;
 
-	/* The pid makes the temp name unique among concurrent writers; a temp
-	 * file left by a crash is simply overwritten by a later writer with
-	 * the same pid or ignored. */
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
-		return vp_error_set(err, ENAMETOOLONG, "state file path %s", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = open_replacement(path, mode, tmp, sizeof(tmp));
 	if (fd < 0)
-		return vp_error_set(err, errno, "create %s", tmp);
+		return vp_error_set(err, -fd, "create replacement for %s", path);
 	ret = write_all(fd, buf, len);
 	if (ret == 0 && fsync(fd) < 0)
 		ret = -errno;
-	if (close(fd) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret < 0) {
+	if (ret == 0)
+		ret = install_replacement(fd, tmp, path);
+	else if (tmp[0])
 		unlink(tmp);
+	close(fd);
+	if (ret < 0)
 		return vp_error_set(err, -ret, "write %s", path);
-	}
 	ret = sync_parent(path);
 	if (ret < 0)
 		return vp_error_set(err, -ret, "sync directory of %s", path);

@@ -16,7 +16,7 @@ CNI_PATH="$BIN:/usr/lib/cni"
 P=vpd-                       # every object the demo makes starts with this
 NET=vpd-net
 BR=${P}br0
-SUBNET=198.18.100.0/24
+SUBNET=10.198.100.0/24
 
 die() { printf '✗ %s\n' "$*" >&2; exit 1; }
 ok() { printf '✓ %s\n' "$*"; }

@@ -39,7 +39,8 @@ static int tap_open(const struct vp_tap_config *cfg, int *fd_out, struct vp_erro
 	fd = open(TUN_PATH, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return vp_error_set(err, errno, "opening %s", TUN_PATH);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL;
+	/* ifr_flags is a short; IFF_TUN_EXCL is bit 15. */
+	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL);
 	if (cfg->vnet_hdr)
 		ifr.ifr_flags |= IFF_VNET_HDR;
 	if (cfg->multi_queue || cfg->queues > 1)

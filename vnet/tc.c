@@ -20,7 +20,7 @@
 #include "vnet/nl.h"
 #include "vnet/tc.h"
 
-#define TC_INGRESS_PARENT TC_HANDLE(0xffff, 0)   /* "parent ffff:" */
+#define TC_INGRESS_PARENT TC_H_MAJ(TC_H_INGRESS)  /* "parent ffff:" */
 #define TC_FILTER_PRIO 1
 /* A fixed u32 handle (800::800) makes the filter replaceable in place, so
  * repeating the call never stacks a second filter. */

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cni/bridge/bridge.h"
-#include "cni/core/pod_iface.h"
+#include "cni/plumb/pod_iface.h"
 #include "vnet/addr.h"
 #include "vnet/link.h"
 #include "vnet/nft.h"

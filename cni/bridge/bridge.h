@@ -26,6 +26,7 @@ struct vp_bridge_netconf {
 int vp_bridge_netconf_parse(const struct vp_cni_request *req, struct vp_bridge_netconf *nc,
 			    struct vp_error *err) VP_MUST_CHECK;
 
+/* The verb handlers for vp_cni_main() (see vp_cni_handler in cni/core/cni.h). */
 int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *result,
 		      struct vp_error *err);
 int vp_bridge_cmd_del(const struct vp_cni_request *req, struct vp_cni_result *result,

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cni/bridge/bridge.h"
-#include "cni/core/pod_iface.h"
+#include "cni/plumb/pod_iface.h"
 #include "common/json.h"
 
 struct flag {

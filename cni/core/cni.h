@@ -59,7 +59,8 @@ struct vp_cni_request {
 	json_t *args;               /* "args" or NULL */
 	struct vp_cni_result *prev; /* prevResult, parsed; NULL if none */
 
-	/* CNI_ARGS "K=V;K=V" (IgnoreUnknown already honoured). */
+	/* CNI_ARGS "K=V;K=V": every pair, IgnoreUnknown included; unknown keys
+	 * never fail (malformed pairs do, code 4). */
 	size_t n_env_args;
 	struct { const char *key, *value; } *env_args;
 

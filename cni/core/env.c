@@ -81,7 +81,7 @@ static int parse_command(const char *text, enum vp_cni_command *out, struct vp_e
 }
 
 /* The per-command required and validated variables.  CNI_NETNS stays a
- * path: the plugins open it and judge it (see pod_iface.h), because DEL must
+ * path: the plugins open it and judge it (see cni/plumb/pod_iface.h), because DEL must
  * succeed even when it is gone or wrong. */
 static int parse_targets(struct vp_cni_request *req, char *const *envp, unsigned needs,
 			 struct vp_error *err)

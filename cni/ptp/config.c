@@ -2,7 +2,7 @@
  */
 #include <errno.h>
 
-#include "cni/core/pod_iface.h"
+#include "cni/plumb/pod_iface.h"
 #include "cni/ptp/ptp.h"
 #include "common/json.h"
 

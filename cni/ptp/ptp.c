@@ -12,7 +12,7 @@
 #include <string.h>
 #include <linux/rtnetlink.h>
 
-#include "cni/core/pod_iface.h"
+#include "cni/plumb/pod_iface.h"
 #include "cni/ptp/ptp.h"
 #include "vnet/addr.h"
 #include "vnet/link.h"

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cni/core/pod_iface.h"
+#include "cni/plumb/pod_iface.h"
 #include "cni/tap/tap.h"
 #include "common/json.h"
 

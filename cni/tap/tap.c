@@ -18,7 +18,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cni/core/pod_iface.h"
+#include "cni/plumb/pod_iface.h"
 #include "cni/tap/tap.h"
 #include "vnet/link.h"
 #include "vnet/netns.h"

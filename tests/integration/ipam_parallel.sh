@@ -62,6 +62,10 @@ grep -H -o '"address":"[^/]*' "$TMP"/out.* | sed 's/.*out\.\([0-9]*\):"address":
 
 # 2. ADDs killed at random moments, twice over, interleaved with live ADDs.
 killed=0
+# Kill within twice the time one ADD takes here (sanitizer builds are slower).
+t0=$(date +%s%N); cni ADD calib >/dev/null || fail "ADD calib"; t1=$(date +%s%N)
+cni DEL calib >/dev/null || fail "DEL calib"
+span=$(((t1 - t0) / 500000 + 1))   # ms
 exec {nap}<> <(:)   # read -t on a silent pipe: a sub-millisecond sleep without forking
 for round in 1 2; do
 	for i in $(seq 1 20); do
@@ -70,7 +74,8 @@ for round in 1 2; do
 			CNI_IFNAME=eth0 CNI_PATH="$(dirname "$BIN")" "$BIN" <"$TMP/conf.json" \
 			>/dev/null 2>&1 &
 		pid=$!
-		read -r -t "$(printf 0.%03d $((RANDOM % 40)))" -u "$nap"
+		d=$((RANDOM % span))
+		read -r -t "$(printf %d.%03d $((d / 1000)) $((d % 1000)))" -u "$nap"
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done

@@ -9,7 +9,7 @@
 #   "vpt-<tag>", container IDs "vpt-<tag>-...".  Daemons a test starts go
 #   through vp_start_daemon, which records them in /tmp/vpt-daemons.pids.
 #   <tag> is short (2-4 chars, unique per script) so link names
-#   stay within 15 bytes.  Test subnets come from 198.18.0.0/15 (RFC 2544
+#   stay within 15 bytes.  Test subnets come from 10.198.0.0/15 (RFC 2544
 #   benchmarking range), one /24 per script, so scripts may run in parallel.
 #
 # Exit codes: 0 pass, 1 fail, 77 skip (with a message saying why).
@@ -62,7 +62,20 @@ vp_fail() {
 # vp_on_exit CMD...: run CMD (a string, eval'd) at cleanup, newest first.
 vp_on_exit() { VP_CLEANUPS+=("$*"); }
 
-# Runs on EXIT: registered commands, then every netns and link of this tag,
+# vp_del_cached: DEL (without netns) every attachment still in this test's
+# libcni cache, i.e. ADDed and not DELeted because the test stopped early, so
+# its IPAM and nft state goes too.
+vp_del_cached() {
+	local f conf="$VP_TMP/cleanup.conflist"
+	[[ -x "$VP_CNITOOL" && -d "$VP_CNI_CACHE_DIR/results" ]] || return 0
+	for f in "$VP_CNI_CACHE_DIR"/results/*; do
+		[[ -f "$f" ]] || continue
+		jq -r .config "$f" | base64 -d >"$conf"
+		vp_cnitool del "$conf" "" "$(jq -r .containerId "$f")" "$(jq -r .ifName "$f")"
+	done
+}
+
+# Runs on EXIT: registered commands, DEL of cached attachments, then every netns and link of this tag,
 # then the temp dir.  Never fails, keeps the script's exit status.
 vp_cleanup() {
 	local rc=$? i ns link
@@ -71,6 +84,7 @@ vp_cleanup() {
 	for ((i = ${#VP_CLEANUPS[@]} - 1; i >= 0; i--)); do
 		eval "${VP_CLEANUPS[i]}" >/dev/null 2>&1
 	done
+	vp_del_cached >/dev/null 2>&1
 	if [[ -n "$VP_TAG" ]]; then
 		for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${VP_PREFIX}${VP_TAG}-"); do
 			ip netns del "$ns" 2>/dev/null
@@ -226,8 +240,14 @@ vp_link_attr() {
 	ip ${1:+-n "$1"} -j link show dev "$2" | jq -r ".[0].$3"
 }
 
-# vp_veth_count: number of veth links in the host netns.
-vp_veth_count() { ip -o link show type veth | wc -l; }
+# vp_veth_count: number of veth links in the host netns whose peer is in one
+# of this test's netns (counting all host veths would see other tests').
+vp_veth_count() {
+	local ids
+	ids=$(ip netns list | sed -n "s/^${VP_PREFIX}${VP_TAG}-[^ ]* (id: \([0-9]*\))\$/\1/p" | jq -sc .)
+	ip -j link show type veth | jq --argjson ids "$ids" \
+		'[.[] | select(.link_netnsid as $n | $n != null and any($ids[]; . == $n))] | length'
+}
 
 # vp_assert_nft_clean WORD...: `nft list ruleset` mentions none of the words
 # (pod IPs, MACs, subnets, host-side link names): no rule, map element or

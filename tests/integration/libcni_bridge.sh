@@ -7,7 +7,7 @@ vp_init lb
 vp_require_cnitool
 vp_require_plugin "$VP_BRIDGE" "$VP_IPAM"
 
-SUBNET=198.18.1.0/24
+SUBNET=10.198.1.0/24
 BR=vpt-lb-br
 IPAM_DIR="$VP_TMP/ipam"
 CONF="$VP_TMP/net.conflist"
@@ -32,8 +32,8 @@ rb=$(vp_cnitool add "$CONF" "$nsb" vpt-lb-cid-b eth0) || vp_fail "ADD pod b"
 ipa=$(vp_result_ip "$ra")
 ipb=$(vp_result_ip "$rb")
 gw=$(vp_result_gw "$ra")
-vp_assert_match "$ipa" '^198\.18\.1\.[0-9]+$' "pod a address"
-vp_assert_match "$ipb" '^198\.18\.1\.[0-9]+$' "pod b address"
+vp_assert_match "$ipa" '^10\.198\.1\.[0-9]+$' "pod a address"
+vp_assert_match "$ipb" '^10\.198\.1\.[0-9]+$' "pod b address"
 [[ "$ipa" != "$ipb" ]] || vp_fail "both pods got $ipa"
 vp_assert_eq "$gw" "$(vp_result_gw "$rb")" "gateway of both pods"
 vp_assert_eq "$(ip -j addr show dev "$BR" | jq -r --arg gw "$gw" '[.[0].addr_info[] | select(.local == $gw)] | length')" 1 \
@@ -51,7 +51,8 @@ vp_ok "pods ping each other and the gateway"
 
 vp_assert_eq "$(ip -n "$(vp_ns a)" -j route show default | jq -r '.[0].gateway')" "$gw" "pod a default route"
 vp_assert_eq "$(($(vp_veth_count) - veth0))" 2 "host veths added"
-nft list ruleset 2>/dev/null | grep -Fqw "$ipa" || vp_fail "ipMasq: no nft rule mentions pod a ($ipa)"
+rules=$(nft list ruleset 2>/dev/null)
+grep -Fqw "$ipa" <<<"$rules" || vp_fail "ipMasq: no nft rule mentions pod a ($ipa)"
 vp_ok "default route via gateway, 2 host veths, masquerade rules present"
 
 vp_cnitool check "$CONF" "$nsa" vpt-lb-cid-a eth0 || vp_fail "CHECK pod a"
@@ -74,7 +75,7 @@ vp_assert_eq "$(vp_veth_count)" "$veth0" "host veth count after DEL"
 vp_assert_no_link "$(vp_ns a)" eth0
 vp_assert_ipam_clean "$IPAM_DIR" vpt-lb-cid-a vpt-lb-cid-b
 # shellcheck disable=SC2086
-vp_assert_nft_clean "$ipa" "$ipb" $macs $(grep -v "^$BR\$" <<<"$hosts")
+vp_assert_nft_clean vpt-lb-cid-a vpt-lb-cid-b "$ipa" "$ipb" $macs $(grep -v "^$BR\$" <<<"$hosts")
 vp_ok "DEL: no veth, no allocation, no nft rule left"
 
 vp_cnitool del "$CONF" "$nsa" vpt-lb-cid-a eth0 || vp_fail "second DEL must succeed (idempotent)"

@@ -16,7 +16,7 @@ cat >"$CONF" <<JSON
   "plugins": [
     { "type": "$VP_BRIDGE", "bridge": "vpt-lt-br", "isGateway": true, "mtu": 1400,
       "ipam": { "type": "$VP_IPAM", "dataDir": "$IPAM_DIR",
-                "ranges": [[{ "subnet": "198.18.3.0/24" }]] } },
+                "ranges": [[{ "subnet": "10.198.3.0/24" }]] } },
     { "type": "$VP_TAP", "name": "tap0", "vnetHdr": true }
   ]
 }

@@ -18,7 +18,7 @@ cat >"$CONF" <<JSON
   "plugins": [
     { "type": "$VP_BRIDGE", "bridge": "vpt-lc-br", "isGateway": true,
       "ipam": { "type": "$VP_IPAM", "dataDir": "$IPAM_DIR",
-                "ranges": [[{ "subnet": "198.18.4.0/24" }]],
+                "ranges": [[{ "subnet": "10.198.4.0/24" }]],
                 "routes": [{ "dst": "0.0.0.0/0" }] } },
     { "type": "portmap", "capabilities": { "portMappings": true } },
     { "type": "tuning", "mtu": 1300, "sysctl": { "net.core.somaxconn": "321" } }
@@ -32,7 +32,7 @@ ns=$(vp_ns a)
 r=$(vp_cnitool add "$CONF" "$path" vpt-lc-cid-a eth0 --capability-args "$CAPS") || vp_fail "ADD"
 ip=$(vp_result_ip "$r")
 gw=$(vp_result_gw "$r")
-vp_assert_match "$ip" '^198\.18\.4\.[0-9]+$' "pod address"
+vp_assert_match "$ip" '^10\.198\.4\.[0-9]+$' "pod address"
 vp_ok "ADD through bridge, portmap, tuning: pod at $ip"
 
 vp_assert_eq "$(vp_link_attr "$ns" eth0 mtu)" 1300 "tuning: pod eth0 mtu"
@@ -68,7 +68,7 @@ fi
 # result ("could not check ipv6 dnat"), whatever the main plugin.
 
 vp_cnitool del "$CONF" "$path" vpt-lc-cid-a eth0 --capability-args "$CAPS" || vp_fail "DEL"
-if iptables-save -t nat 2>/dev/null | grep -q -- "--to-destination $ip:"; then
+if grep -q -- "--to-destination $ip:" <<<"$(iptables-save -t nat 2>/dev/null)"; then
 	vp_fail "portmap rules for $ip left after DEL"
 fi
 vp_assert_no_link "$ns" eth0

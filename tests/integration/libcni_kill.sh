@@ -27,7 +27,7 @@ plugin_conf() { # plugin_conf VERSION [EXTRA_JSON_MEMBERS]
 { "cniVersion": "$1", "name": "$NET", "type": "$VP_BRIDGE", "bridge": "$BR",
   "isGateway": true, "ipMasq": $MASQ,
   "ipam": { "type": "$VP_IPAM", "dataDir": "$IPAM_DIR",
-            "ranges": [[{ "subnet": "198.18.6.0/24" }]] }${2:+, $2} }
+            "ranges": [[{ "subnet": "10.198.6.0/24" }]] }${2:+, $2} }
 JSON
 }
 printf '{ "cniVersion": "1.0.0", "name": "%s", "plugins": [ %s ] }\n' "$NET" "$(plugin_conf 1.0.0)" >"$CONF"
@@ -44,9 +44,9 @@ add_and_kill() {
 	echo "$rc" >"$RES/$1.rc"
 }
 
-# pod_ips_in_nft: the 198.18.6.x host addresses the nft ruleset mentions.
+# pod_ips_in_nft: the 10.198.6.x host addresses the nft ruleset mentions.
 pod_ips_in_nft() {
-	nft list ruleset 2>/dev/null | grep -oE '198\.18\.6\.[0-9]+(/[0-9]+)?' | grep -v / | sort -u || true
+	nft list ruleset 2>/dev/null | grep -oE '10\.198\.6\.[0-9]+(/[0-9]+)?' | grep -v / | sort -u || true
 }
 
 veth0=$(vp_veth_count)

@@ -15,7 +15,7 @@ cat >"$CONF" <<JSON
   "plugins": [{
     "type": "$VP_PTP", "ipMasq": true, "mtu": 1400,
     "ipam": { "type": "$VP_IPAM", "dataDir": "$IPAM_DIR",
-              "ranges": [[{ "subnet": "198.18.2.0/24" }]],
+              "ranges": [[{ "subnet": "10.198.2.0/24" }]],
               "routes": [{ "dst": "0.0.0.0/0" }] }
   }]
 }
@@ -27,7 +27,7 @@ r=$(vp_cnitool add "$CONF" "$ns" vpt-lp-cid-a eth0) || vp_fail "ADD"
 ip=$(vp_result_ip "$r")
 gw=$(vp_result_gw "$r")
 host=$(vp_result_host_ifaces "$r" | head -1)
-vp_assert_match "$ip" '^198\.18\.2\.[0-9]+$' "pod address"
+vp_assert_match "$ip" '^10\.198\.2\.[0-9]+$' "pod address"
 [[ -n "$gw" && -n "$host" ]] || vp_fail "result lacks gateway or host interface: $r"
 vp_assert_link "" "$host"
 vp_assert_eq "$(vp_link_attr "$(vp_ns a)" eth0 mtu)" 1400 "pod eth0 mtu"
@@ -48,7 +48,7 @@ mac=$(jq -r '.interfaces[] | select(.sandbox != null) | .mac' <<<"$r")
 vp_cnitool del "$CONF" "$ns" vpt-lp-cid-a eth0 || vp_fail "DEL"
 vp_assert_eq "$(vp_veth_count)" "$veth0" "host veth count after DEL"
 vp_assert_no_link "" "$host"
-if ip route get "$ip" 2>/dev/null | grep -qw "$host"; then vp_fail "route to $ip via $host left"; fi
+if grep -qw "$host" <<<"$(ip route get "$ip" 2>/dev/null)"; then vp_fail "route to $ip via $host left"; fi
 vp_assert_ipam_clean "$IPAM_DIR" vpt-lp-cid-a
 vp_assert_nft_clean "$ip" "$mac" "$host"
 vp_ok "DEL: no veth, route, allocation or nft rule left"

@@ -21,7 +21,7 @@ cat >"$CONF" <<JSON
   "plugins": [{
     "type": "$VP_BRIDGE", "bridge": "vpt-ls-br", "isGateway": true, "ipMasq": true,
     "ipam": { "type": "$VP_IPAM", "dataDir": "$IPAM_DIR",
-              "ranges": [[{ "subnet": "198.18.5.0/24" }]] }
+              "ranges": [[{ "subnet": "10.198.5.0/24" }]] }
   }]
 }
 JSON
@@ -46,7 +46,7 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 vp_ok "$N ADDs, $P in parallel, all succeeded (${ms} ms)"
 
 ips=$(for i in $(seq 1 "$N"); do vp_result_ip "$(cat "$RES/$i.add")"; done)
-vp_assert_eq "$(grep -c '^198\.18\.5\.[0-9]*$' <<<"$ips")" "$N" "results with an address in 198.18.5.0/24"
+vp_assert_eq "$(grep -c '^10\.198\.5\.[0-9]*$' <<<"$ips")" "$N" "results with an address in 10.198.5.0/24"
 dups=$(sort <<<"$ips" | uniq -d)
 [[ -z "$dups" ]] || vp_fail "duplicate addresses: $dups"
 for i in $(seq 1 "$N"); do
@@ -76,5 +76,5 @@ vp_assert_eq "$(vp_veth_count)" "$veth0" "host veth count after DEL (baseline)"
 # shellcheck disable=SC2046
 vp_assert_ipam_clean "$IPAM_DIR" $(seq -f 'vpt-ls-cid-%g' 1 "$N")
 # shellcheck disable=SC2086
-vp_assert_nft_clean $ips $macs $hosts
+vp_assert_nft_clean $ips $macs $hosts $(seq -f "vpt-ls-cid-%g" 1 "$N")
 vp_ok "after DEL: veths back to baseline, no allocation, no per-pod nft rule"

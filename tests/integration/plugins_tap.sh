@@ -14,7 +14,7 @@ IPAM_DIR="$VP_TMP/ipam"
 BRCONF=$(cat <<JSON
 { "cniVersion": "1.1.0", "name": "vpt-pt", "type": "vnet-bridge", "bridge": "$BR",
   "isGateway": true, "mtu": 1420,
-  "ipam": { "type": "$IPAM", "dataDir": "$IPAM_DIR", "ranges": [[{ "subnet": "198.18.42.0/24" }]] } }
+  "ipam": { "type": "$IPAM", "dataDir": "$IPAM_DIR", "ranges": [[{ "subnet": "10.198.42.0/24" }]] } }
 JSON
 )
 TAPCONF='{ "cniVersion": "1.1.0", "name": "vpt-pt", "type": "vnet-tap", "owner": 65534 }'
@@ -22,6 +22,7 @@ with_prev() { jq -c --argjson r "$2" '. + {prevResult: $r}' <<<"$1"; }
 
 p=$(vp_netns a)
 ns=$(vp_ns a)
+vp_on_exit 'vp_run_cni vnet-bridge DEL vpt-pt-a "$p" eth0 "$BRCONF"'
 rbr=$(vp_run_cni vnet-bridge ADD vpt-pt-a "$p" eth0 "$BRCONF") || vp_fail "bridge ADD: $rbr"
 rtap=$(vp_run_cni vnet-tap ADD vpt-pt-a "$p" eth0 "$(with_prev "$TAPCONF" "$rbr")") || vp_fail "tap ADD: $rtap"
 vp_assert_link "$ns" tap0
@@ -56,6 +57,11 @@ vp_assert_no_link "$ns" tap0
 vp_assert_link "$ns" eth0
 [[ -z "$(tc -n "$ns" qdisc show dev eth0 ingress)" ]] || vp_fail "eth0 ingress qdisc left after DEL"
 out=$(vp_run_cni vnet-tap DEL vpt-pt-a "$p" eth0 "$(with_prev "$TAPCONF" "$rtap")") || vp_fail "second tap DEL: $out"
+NAMED=$(jq -c '. + {tapName: "vm-eth0", mtu: 1300}' <<<"$TAPCONF")
+r=$(vp_run_cni vnet-tap ADD vpt-pt-a "$p" eth0 "$(with_prev "$NAMED" "$rbr")") || vp_fail "tap ADD with tapName: $r"
+vp_assert_eq "$(vp_link_attr "$ns" vm-eth0 mtu)" 1300 "tapName tap with its own mtu"
+out=$(vp_run_cni vnet-tap DEL vpt-pt-a "$p" eth0 "$(with_prev "$NAMED" "$r")") || vp_fail "tap DEL with tapName: $out"
+vp_assert_no_link "$ns" vm-eth0
 out=$(vp_run_cni vnet-bridge DEL vpt-pt-a "$p" eth0 "$BRCONF") || vp_fail "bridge DEL: $out"
 vp_assert_ipam_clean "$IPAM_DIR" vpt-pt-a
 vp_ok "DEL removes the tap and the redirect, and is idempotent"

@@ -10,8 +10,7 @@
 #include <linux/rtnetlink.h>
 
 #include "cni/core/delegate.h"
-#include "cni/core/pod_iface.h"
-#include "common/json.h"
+#include "cni/plumb/pod_iface.h"
 #include "vnet/addr.h"
 #include "vnet/link.h"
 #include "vnet/netns.h"

@@ -1,0 +1,138 @@
+/* test_vblk_image.c - raw image create/open/resize and the allocation map
+ * (SEEK_DATA/SEEK_HOLE) that BLOCK_STATUS reports. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vblk/image.h"
+#include "vblk/nbd/nbd.h"
+#include "vblk/nbd/proto.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/vpt-vblk.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static void test_create_open(void **state)
+{
+	struct vp_error err = { 0 };
+	struct vp_image *img;
+	char path[PATH_MAX];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/a.img", dir);
+	assert_int_equal(vp_image_create(path, 1 << 20, &err), 0);
+	assert_int_equal(vp_image_create(path, 1 << 20, &err), -EEXIST);
+	assert_int_equal(vp_image_open(path, 0, &img, &err), 0);
+	assert_int_equal(img->size, 1 << 20);
+	assert_int_equal(img->min_block, 1);
+	assert_false(img->readonly);
+	assert_int_equal(vp_image_resize(img, 2 << 20, &err), 0);
+	assert_int_equal(img->size, 2 << 20);
+	vp_image_close(img);
+
+	assert_int_equal(vp_image_open(path, VP_IMAGE_READONLY, &img, &err), 0);
+	assert_int_equal(vp_image_resize(img, 4096, &err), -EROFS);
+	vp_image_close(img);
+
+	assert_int_equal(vp_image_open(dir, 0, &img, &err), -EISDIR);
+	assert_null(img);
+	snprintf(path, sizeof(path), "%s/missing.img", dir);
+	assert_int_equal(vp_image_open(path, 0, &img, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "missing.img"));
+	vp_image_close(NULL);
+}
+
+static void test_direct_needs_alignment(void **state)
+{
+	struct vp_error err = { 0 };
+	struct vp_image *img;
+	char path[PATH_MAX];
+	int ret;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/odd.img", dir);
+	assert_int_equal(vp_image_create(path, 4096 + 512, &err), 0);
+	ret = vp_image_open(path, VP_IMAGE_DIRECT, &img, &err);
+	if (ret == -EINVAL && strstr(err.msg, "O_DIRECT"))
+		skip(); /* filesystem without O_DIRECT */
+	assert_int_equal(ret, -EINVAL);
+	assert_non_null(strstr(err.msg, "multiple of 4096"));
+}
+
+static void test_extent_map(void **state)
+{
+	struct vp_error err = { 0 };
+	struct vp_image *img;
+	char path[PATH_MAX], block[4096];
+	unsigned char d[8 * 8];
+	uint64_t len;
+	uint32_t v;
+	bool hole;
+	int fd, n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/map.img", dir);
+	assert_int_equal(vp_image_create(path, 1 << 20, &err), 0);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	memset(block, 0xab, sizeof(block));
+	assert_int_equal(pwrite(fd, block, sizeof(block), 65536), 4096);
+	close(fd);
+	assert_int_equal(vp_image_open(path, 0, &img, &err), 0);
+
+	assert_int_equal(vp_image_extent(img, 0, 1 << 20, &len, &hole), 0);
+	assert_true(hole);
+	assert_int_equal(len, 65536);
+	assert_int_equal(vp_image_extent(img, 65536, 1 << 20, &len, &hole), 0);
+	assert_false(hole);
+	assert_int_equal(len % 4096, 0);
+	assert_int_equal(vp_image_extent(img, 0, 100, &len, &hole), 0);
+	assert_int_equal(len, 100);
+	assert_int_equal(vp_image_extent(img, 1 << 20, 1, &len, &hole), -EINVAL);
+
+	n = vp_nbd_block_status(img, 0, 1 << 20, d, 8);
+	assert_int_equal(n, 3);
+	memcpy(&v, d, 4);
+	assert_int_equal(be32toh(v), 65536);
+	memcpy(&v, d + 4, 4);
+	assert_int_equal(be32toh(v), NBD_STATE_HOLE | NBD_STATE_ZERO);
+	memcpy(&v, d + 12, 4);
+	assert_int_equal(be32toh(v), 0);
+	assert_int_equal(vp_nbd_block_status(img, 0, 1 << 20, d, 1), 1);
+	vp_image_close(img);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_open),
+		cmocka_unit_test(test_direct_needs_alignment),
+		cmocka_unit_test(test_extent_map),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,232 @@
+/* engine.c - the per-worker io_uring: registered files, queued operations,
+ * batched submission and completion dispatch. */
+#include "vblk/engine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+int vp_engine_init(struct vp_engine *eng, unsigned depth, unsigned max_files, struct vp_error *err)
+{
+	struct io_uring_params p;
+	int ret;
+
+	memset(eng, 0, sizeof(*eng));
+	memset(&p, 0, sizeof(p));
+	/* Task work runs when this thread enters the ring, not by IPI. */
+	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+	ret = io_uring_queue_init_params(depth, &eng->ring, &p);
+	if (ret == -EINVAL) { /* older kernels lack the hint flags */
+		memset(&p, 0, sizeof(p));
+		ret = io_uring_queue_init_params(depth, &eng->ring, &p);
+	}
+	if (ret < 0)
+		return vp_error_set(err, -ret, "io_uring setup (%u entries)", depth);
+	if (!(p.features & IORING_FEAT_NODROP)) {
+		io_uring_queue_exit(&eng->ring);
+		return vp_error_set(err, ENOTSUP, "io_uring: kernel lacks IORING_FEAT_NODROP");
+	}
+	eng->file_used = calloc(max_files, 1);
+	if (!eng->file_used) {
+		io_uring_queue_exit(&eng->ring);
+		return vp_error_set(err, ENOMEM, "io_uring file table");
+	}
+	ret = io_uring_register_files_sparse(&eng->ring, max_files);
+	if (ret < 0) {
+		free(eng->file_used);
+		eng->file_used = NULL;
+		io_uring_queue_exit(&eng->ring);
+		return vp_error_set(err, -ret, "io_uring: register %u files", max_files);
+	}
+	eng->nfiles = max_files;
+	return 0;
+}
+
+void vp_engine_exit(struct vp_engine *eng)
+{
+	if (!eng->file_used)
+		return;
+	io_uring_queue_exit(&eng->ring);
+	free(eng->file_used);
+	eng->file_used = NULL;
+}
+
+int vp_engine_file_add(struct vp_engine *eng, int fd)
+{
+	for (unsigned i = 0; i < eng->nfiles; i++) {
+		int ret;
+
+		if (eng->file_used[i])
+			continue;
+		ret = io_uring_register_files_update(&eng->ring, i, &fd, 1);
+		if (ret < 0)
+			return ret;
+		eng->file_used[i] = 1;
+		return (int)i;
+	}
+	return -ENFILE;
+}
+
+void vp_engine_file_del(struct vp_engine *eng, int index)
+{
+	int none = -1;
+
+	if (index < 0 || (unsigned)index >= eng->nfiles || !eng->file_used[index])
+		return;
+	/* Failure leaves a stale entry that the next update replaces. */
+	(void)io_uring_register_files_update(&eng->ring, (unsigned)index, &none, 1);
+	eng->file_used[index] = 0;
+}
+
+/* A submission entry for op, flushing the queue once when it is full. */
+static struct io_uring_sqe *get_sqe(struct vp_engine *eng, struct vp_engine_op *op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&eng->ring);
+
+	if (!sqe) {
+		(void)io_uring_submit(&eng->ring);
+		sqe = io_uring_get_sqe(&eng->ring);
+	}
+	if (sqe)
+		io_uring_sqe_set_data(sqe, op);
+	return sqe;
+}
+
+int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op, int file, void *buf,
+		   uint32_t len, uint64_t offset)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, file, buf, len, offset);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_write(struct vp_engine *eng, struct vp_engine_op *op, int file, const void *buf,
+		    uint32_t len, uint64_t offset, int rw_flags)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_write(sqe, file, buf, len, offset);
+	sqe->rw_flags = rw_flags;
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_fdatasync(struct vp_engine *eng, struct vp_engine_op *op, int file)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, file, IORING_FSYNC_DATASYNC);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_fallocate(struct vp_engine *eng, struct vp_engine_op *op, int file, int mode,
+			uint64_t offset, uint64_t len)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fallocate(sqe, file, mode, offset, len);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_fadvise(struct vp_engine *eng, struct vp_engine_op *op, int file, uint64_t offset,
+		      uint32_t len, int advice)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fadvise(sqe, file, offset, len, advice);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_recv(struct vp_engine *eng, struct vp_engine_op *op, int file, void *buf,
+		   uint32_t len)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_recv(sqe, file, buf, len, MSG_WAITALL);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_sendmsg(struct vp_engine *eng, struct vp_engine_op *op, int file,
+		      const struct msghdr *msg)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_sendmsg(sqe, file, msg, MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_accept(struct vp_engine *eng, struct vp_engine_op *op, int listen_fd)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	return 0;
+}
+
+int vp_engine_eventfd_read(struct vp_engine *eng, struct vp_engine_op *op, int fd, uint64_t *val)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, fd, val, sizeof(*val), 0);
+	return 0;
+}
+
+int vp_engine_cancel(struct vp_engine *eng, struct vp_engine_op *target)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, NULL);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel(sqe, target, 0);
+	return 0;
+}
+
+int vp_engine_run_once(struct vp_engine *eng)
+{
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	do
+		ret = io_uring_submit_and_wait(&eng->ring, 1);
+	while (ret == -EINTR);
+	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
+		return ret;
+	/* Completions are consumed one at a time so that a done() callback
+	 * that queues (and, when the queue is full, submits) work never sees
+	 * a CQ head that is ahead of what was dispatched. */
+	while (io_uring_peek_cqe(&eng->ring, &cqe) == 0) {
+		struct vp_engine_op *op = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&eng->ring, cqe);
+		if (op)
+			op->done(op, res);
+	}
+	return 0;
+}

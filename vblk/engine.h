@@ -1,0 +1,84 @@
+/* engine.h - one io_uring per worker thread, carrying socket and disk I/O.
+ *
+ * The caller embeds a struct vp_engine_op in its own request state (a
+ * preallocated slot) and queues operations on it; the engine submits
+ * everything queued in one io_uring_submit per loop turn and calls
+ * op->done(op, res) for each completion, where res is the CQE result (bytes
+ * or -errno).  A done callback may queue further operations.  Files used on
+ * the ring are registered (IOSQE_FIXED_FILE) in a sparse table.
+ * Not thread-safe: one engine belongs to one thread.
+ */
+#ifndef VP_VBLK_ENGINE_H
+#define VP_VBLK_ENGINE_H
+
+#include <liburing.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "common/error.h"
+
+struct vp_engine_op;
+typedef void (*vp_engine_done_fn)(struct vp_engine_op *op, int res);
+
+struct vp_engine_op {
+	vp_engine_done_fn done;
+};
+
+struct vp_engine {
+	struct io_uring ring;
+	unsigned nfiles;            /* size of the registered file table */
+	unsigned char *file_used;   /* nfiles flags */
+};
+
+/* Set up a ring of `depth` entries and a sparse table of max_files
+ * registered files.  Returns 0 or -errno (err says which step failed). */
+VP_MUST_CHECK int vp_engine_init(struct vp_engine *eng, unsigned depth, unsigned max_files,
+				 struct vp_error *err);
+
+/* Tear the ring down (in-flight operations are abandoned, so callers drain
+ * first).  Accepts an engine whose init failed or was never run if zeroed. */
+void vp_engine_exit(struct vp_engine *eng);
+
+/* Register fd in a free slot of the file table: returns the index (>= 0) to
+ * pass to the I/O calls, or -ENFILE when the table is full, or -errno. */
+VP_MUST_CHECK int vp_engine_file_add(struct vp_engine *eng, int fd);
+
+/* Release a registered index (the fd itself is not closed). */
+void vp_engine_file_del(struct vp_engine *eng, int index);
+
+/* Queue operations.  `file` is a registered index.  op->done must be set.
+ * Each returns 0, or -EBUSY when no submission entry could be had even after
+ * flushing the queue (the operation was not queued). */
+VP_MUST_CHECK int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				 void *buf, uint32_t len, uint64_t offset);
+/* rw_flags: 0 or RWF_DSYNC (FUA). */
+VP_MUST_CHECK int vp_engine_write(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				  const void *buf, uint32_t len, uint64_t offset, int rw_flags);
+/* fdatasync of the whole file. */
+VP_MUST_CHECK int vp_engine_fdatasync(struct vp_engine *eng, struct vp_engine_op *op, int file);
+VP_MUST_CHECK int vp_engine_fallocate(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				      int mode, uint64_t offset, uint64_t len);
+VP_MUST_CHECK int vp_engine_fadvise(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				    uint64_t offset, uint32_t len, int advice);
+/* Stream-socket I/O; recv uses MSG_WAITALL, the caller still handles short
+ * results. */
+VP_MUST_CHECK int vp_engine_recv(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				 void *buf, uint32_t len);
+VP_MUST_CHECK int vp_engine_sendmsg(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				   const struct msghdr *msg);
+/* Accept on a listening socket given as a plain fd (shared by workers). */
+VP_MUST_CHECK int vp_engine_accept(struct vp_engine *eng, struct vp_engine_op *op, int listen_fd);
+/* Read 8 bytes from an eventfd (plain fd) into *val. */
+VP_MUST_CHECK int vp_engine_eventfd_read(struct vp_engine *eng, struct vp_engine_op *op, int fd,
+					 uint64_t *val);
+/* Ask the kernel to cancel the operation `target`; its done() then sees
+ * -ECANCELED (or its normal result if it won the race).  Best effort:
+ * returns -EBUSY when the request could not be queued. */
+int vp_engine_cancel(struct vp_engine *eng, struct vp_engine_op *target);
+
+/* One loop turn: submit everything queued, wait for at least one
+ * completion, and dispatch every completion available.  Returns 0 or
+ * -errno (-EINTR is retried). */
+VP_MUST_CHECK int vp_engine_run_once(struct vp_engine *eng);
+
+#endif

@@ -1,0 +1,150 @@
+/* image.c - open/create/resize raw images and block devices; allocation map
+ * through SEEK_DATA/SEEK_HOLE. */
+#include "vblk/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Alignment used for O_DIRECT on regular files: the page size covers every
+ * logical block size in use and is what slot buffers are aligned to. */
+#define IMAGE_DIRECT_ALIGN 4096U
+
+static int blockdev_geometry(struct vp_image *img, const char *path, struct vp_error *err)
+{
+	int lbs = 512;
+
+	if (ioctl(img->fd, BLKGETSIZE64, &img->size) < 0)
+		return vp_error_set(err, errno, "%s: BLKGETSIZE64", path);
+	if (img->direct && ioctl(img->fd, BLKSSZGET, &lbs) < 0)
+		return vp_error_set(err, errno, "%s: BLKSSZGET", path);
+	img->min_block = img->direct ? (uint32_t)lbs : 1;
+	return 0;
+}
+
+int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struct vp_error *err)
+{
+	int oflags = O_CLOEXEC | ((flags & VP_IMAGE_READONLY) ? O_RDONLY : O_RDWR);
+	struct vp_image *img;
+	struct stat st;
+	int ret;
+
+	*out = NULL;
+	if (flags & VP_IMAGE_DIRECT)
+		oflags |= O_DIRECT;
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return vp_error_set(err, ENOMEM, "image %s", path);
+	img->readonly = flags & VP_IMAGE_READONLY;
+	img->direct = flags & VP_IMAGE_DIRECT;
+	img->fd = open(path, oflags);
+	if (img->fd < 0) {
+		ret = vp_error_set(err, errno, "open image %s%s", path,
+				   img->direct ? " with O_DIRECT (cache=none)" : "");
+		goto fail;
+	}
+	if (fstat(img->fd, &st) < 0) {
+		ret = vp_error_set(err, errno, "stat image %s", path);
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		img->blockdev = true;
+		ret = blockdev_geometry(img, path, err);
+		if (ret)
+			goto fail;
+	} else if (S_ISREG(st.st_mode)) {
+		img->size = (uint64_t)st.st_size;
+		img->min_block = img->direct ? IMAGE_DIRECT_ALIGN : 1;
+	} else {
+		ret = vp_error_set(err, EINVAL, "image %s: not a regular file or block device", path);
+		goto fail;
+	}
+	if (img->size % img->min_block) {
+		ret = vp_error_set(err, EINVAL, "image %s: size %llu is not a multiple of %u (cache=none)",
+				   path, (unsigned long long)img->size, img->min_block);
+		goto fail;
+	}
+	*out = img;
+	return 0;
+fail:
+	vp_image_close(img);
+	return ret;
+}
+
+void vp_image_close(struct vp_image *img)
+{
+	if (!img)
+		return;
+	if (img->fd >= 0)
+		close(img->fd);
+	free(img);
+}
+
+int vp_image_create(const char *path, uint64_t size, struct vp_error *err)
+{
+	int fd, ret = 0;
+
+	if (size > INT64_MAX)
+		return vp_error_set(err, EFBIG, "create image %s: size too large", path);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return vp_error_set(err, errno, "create image %s", path);
+	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
+		ret = vp_error_set(err, errno, "create image %s: set size", path);
+		unlink(path);
+	}
+	close(fd);
+	return ret;
+}
+
+int vp_image_resize(struct vp_image *img, uint64_t size, struct vp_error *err)
+{
+	if (img->blockdev)
+		return vp_error_set(err, ENOTSUP, "resize: image is a block device");
+	if (img->readonly)
+		return vp_error_set(err, EROFS, "resize: image is read-only");
+	if (size > INT64_MAX || size % img->min_block)
+		return vp_error_set(err, EINVAL, "resize: size %llu must be a multiple of %u",
+				    (unsigned long long)size, img->min_block);
+	if (ftruncate(img->fd, (off_t)size) < 0)
+		return vp_error_set(err, errno, "resize image to %llu", (unsigned long long)size);
+	img->size = size;
+	return 0;
+}
+
+int vp_image_extent(const struct vp_image *img, uint64_t offset, uint64_t max_len,
+		    uint64_t *len, bool *hole)
+{
+	uint64_t end = img->size - offset < max_len ? img->size : offset + max_len;
+	off_t data, next;
+
+	if (offset >= img->size || max_len == 0)
+		return -EINVAL;
+	*hole = false;
+	*len = end - offset;
+	if (img->blockdev)
+		return 0;
+	data = lseek(img->fd, (off_t)offset, SEEK_DATA);
+	if (data < 0 && errno == ENXIO) { /* a hole up to EOF */
+		*hole = true;
+		return 0;
+	}
+	if (data < 0)
+		return errno == EINVAL ? 0 : -errno; /* EINVAL: no SEEK_DATA here */
+	if ((uint64_t)data > offset) {
+		*hole = true;
+		if ((uint64_t)data < end)
+			*len = (uint64_t)data - offset;
+		return 0;
+	}
+	next = lseek(img->fd, (off_t)offset, SEEK_HOLE);
+	if (next < 0)
+		return -errno;
+	if ((uint64_t)next < end)
+		*len = (uint64_t)next - offset;
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* image.h - disk images: raw files and block devices that vblkd exports.
+ *
+ * An image is opened once per process and shared read-only by every worker
+ * (each worker registers img->fd in its own io_uring file table); data I/O
+ * goes through the engine, not through this module.
+ */
+#ifndef VP_VBLK_IMAGE_H
+#define VP_VBLK_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define VP_IMAGE_READONLY (1U << 0) /* open O_RDONLY; writes are refused */
+#define VP_IMAGE_DIRECT   (1U << 1) /* O_DIRECT (cache=none): I/O aligned to min_block */
+
+struct vp_image {
+	int fd;
+	uint64_t size;       /* bytes */
+	uint32_t min_block;  /* smallest I/O unit clients must respect (1 when cached) */
+	bool readonly;
+	bool direct;
+	bool blockdev;       /* a block device (no resize, no SEEK_HOLE map) */
+};
+
+/* Open the raw file or block device at path with VP_IMAGE_* flags.  On
+ * success *out owns the fd (free with vp_image_close); on failure *out is
+ * NULL and err says what failed. */
+VP_MUST_CHECK int vp_image_open(const char *path, unsigned flags, struct vp_image **out,
+				struct vp_error *err);
+
+/* Close the image and free it; NULL is accepted. */
+void vp_image_close(struct vp_image *img);
+
+/* Create a new sparse raw image of size bytes at path (fails with -EEXIST
+ * when path exists; nothing is left behind on failure). */
+VP_MUST_CHECK int vp_image_create(const char *path, uint64_t size, struct vp_error *err);
+
+/* Grow or shrink a raw file image to size bytes (block devices: -ENOTSUP).
+ * With O_DIRECT the size must stay a multiple of min_block. */
+VP_MUST_CHECK int vp_image_resize(struct vp_image *img, uint64_t size, struct vp_error *err);
+
+/* Allocation map: describe the extent that starts at offset (< img->size).
+ * *len is its length, at most max_len (> 0); *hole is true when it is an
+ * unallocated range that reads as zeroes.  Images without SEEK_HOLE support
+ * report data.  Returns 0 or -errno. */
+VP_MUST_CHECK int vp_image_extent(const struct vp_image *img, uint64_t offset, uint64_t max_len,
+				  uint64_t *len, bool *hole);
+
+#endif

@@ -1,0 +1,898 @@
+/* server.c - NBD connections on a worker's io_uring.
+ *
+ * Every socket and disk operation goes through the worker's engine; nothing
+ * blocks, so a slow or hostile client only ever holds its own connection.
+ * The handshake is a per-connection state machine on the same ring (send
+ * greeting, receive flags, then receive option / send replies until GO).
+ * In transmission a connection owns CONN_SLOTS preallocated request slots:
+ * one receive is in flight at a time (header, then WRITE data into the
+ * slot's buffer), while up to CONN_SLOTS requests run on the image; replies
+ * leave in completion order, one vectored send at a time (header + data).
+ */
+#include "vblk/nbd/server.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vblk/engine.h"
+#include "vblk/nbd/proto.h"
+
+#define CONN_SLOTS 16
+#define RING_DEPTH 256
+#define MAX_FILES 1024
+#define SLOT_MIN_BUF (64U << 10)
+#define BUF_ALIGN 4096U
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* Steps of a request that takes more than one operation. */
+enum slot_step {
+	STEP_IO,          /* read/write (resubmitted on short I/O), flush, cache */
+	STEP_ZERO_RANGE,  /* WRITE_ZEROES with NO_HOLE */
+	STEP_PUNCH,       /* TRIM, or WRITE_ZEROES allowed to leave a hole */
+	STEP_PUNCH_ALLOC, /* NO_HOLE fallback: punch, then allocate */
+	STEP_ALLOC,
+	STEP_SYNC,        /* FUA after a zeroing step */
+};
+
+struct nbd_conn;
+
+struct nbd_slot {
+	struct vp_engine_op op;
+	struct nbd_conn *c;
+	struct vp_nbd_request req;
+	unsigned char *buf;     /* BUF_ALIGN-aligned, grows to the largest request */
+	size_t cap;
+	uint32_t done;          /* bytes of data I/O completed */
+	uint32_t nbd_err;       /* error to reply with (0 = success) */
+	enum slot_step step;
+	unsigned char hdr[32];  /* reply header */
+	struct iovec iov[2];
+	struct nbd_slot *next;  /* free list or send queue */
+};
+
+struct vp_nbd_worker {
+	struct vp_engine eng;
+	struct vp_nbd_server_config cfg;
+	int *img_files;         /* registered index per export */
+	int efd;
+	uint64_t efd_val;
+	struct vp_engine_op stop_op, accept_op;
+	bool stop_pending, accept_pending, draining;
+	struct nbd_conn *conns;
+	unsigned nconns, next_id;
+};
+
+struct nbd_conn {
+	struct vp_nbd_worker *w;
+	struct nbd_conn *prev, *next;
+	unsigned id;
+	int fd, file;
+	unsigned inflight;      /* engine operations not yet completed */
+	bool dead;              /* no new I/O; freed once inflight is 0 */
+	bool in_tx;             /* handshake done */
+	bool rx_stopped;        /* no further requests (DISC, EOF, drain) */
+	/* receive: one at a time */
+	struct vp_engine_op recv_op;
+	bool rx_pending;
+	unsigned char *rx_buf;
+	uint32_t rx_len, rx_got;
+	void (*rx_then)(struct nbd_conn *c);
+	/* send: one at a time */
+	struct vp_engine_op send_op;
+	bool tx_pending;
+	struct msghdr msg;
+	void (*tx_then)(struct nbd_conn *c);
+	/* handshake */
+	struct vp_nbd_hs hs;
+	struct vp_nbd_buf hs_out;
+	enum vp_nbd_hs_next hs_next;
+	unsigned char hs_small[NBD_OPTION_HDR_SIZE + 2];
+	struct iovec hs_iov;
+	unsigned char *opt_data;
+	uint32_t opt, opt_len, opt_cap;
+	/* transmission */
+	struct vp_nbd_limits lim;
+	const struct vp_image *img;
+	int img_file;
+	unsigned char rx_hdr[NBD_REQUEST_SIZE];
+	struct nbd_slot *rx_slot;
+	struct nbd_slot *free_slots, *sendq_head, *sendq_tail;
+	unsigned busy;
+	struct nbd_slot slots[CONN_SLOTS];
+};
+
+static void event(struct vp_nbd_worker *w, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void event(struct vp_nbd_worker *w, const char *name, const char *fmt, ...)
+{
+	char detail[256];
+	va_list ap;
+
+	if (!w->cfg.on_event)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	w->cfg.on_event(w->cfg.event_ctx, name, detail);
+}
+
+/* ---- connection lifetime ---- */
+
+static void conn_free(struct nbd_conn *c)
+{
+	struct vp_nbd_worker *w = c->w;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	vp_engine_file_del(&w->eng, c->file);
+	close(c->fd);
+	for (unsigned i = 0; i < CONN_SLOTS; i++)
+		free(c->slots[i].buf);
+	vp_nbd_buf_free(&c->hs_out);
+	free(c->opt_data);
+	free(c);
+}
+
+/* Stop all I/O on c: pending socket operations are cancelled, disk
+ * operations finish on their own, and c is freed when the last completes. */
+static void conn_drop(struct nbd_conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	event(c->w, "nbd.conn.close", "conn=%u reason=%s", c->id, why);
+	shutdown(c->fd, SHUT_RDWR);
+	if (c->rx_pending)
+		(void)vp_engine_cancel(&c->w->eng, &c->recv_op);
+	if (c->tx_pending)
+		(void)vp_engine_cancel(&c->w->eng, &c->send_op);
+}
+
+/* Run after every event on c, as the last use of c. */
+static void conn_settle(struct nbd_conn *c)
+{
+	if (!c->dead && c->in_tx && c->rx_stopped && c->busy == 0 && !c->tx_pending)
+		conn_drop(c, "disconnect");
+	if (c->dead && c->inflight == 0)
+		conn_free(c);
+}
+
+/* ---- socket I/O ---- */
+
+static void recv_more(struct nbd_conn *c)
+{
+	if (vp_engine_recv(&c->w->eng, &c->recv_op, c->file, c->rx_buf + c->rx_got,
+			   c->rx_len - c->rx_got)) {
+		conn_drop(c, "submission-queue-full");
+		return;
+	}
+	c->inflight++;
+	c->rx_pending = true;
+}
+
+/* Receive exactly len bytes into buf, then call then(c). */
+static void conn_recv(struct nbd_conn *c, void *buf, uint32_t len, void (*then)(struct nbd_conn *))
+{
+	c->rx_buf = buf;
+	c->rx_len = len;
+	c->rx_got = 0;
+	c->rx_then = then;
+	recv_more(c);
+}
+
+static void on_recv(struct vp_engine_op *op, int res)
+{
+	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_op);
+	bool between = c->in_tx && c->rx_buf == c->rx_hdr && c->rx_got == 0;
+
+	c->inflight--;
+	c->rx_pending = false;
+	if (c->dead)
+		;
+	else if ((res == -ECANCELED || res == 0) && between)
+		c->rx_stopped = true; /* drain, or the client left between requests */
+	else if (res < 0)
+		conn_drop(c, res == -ECANCELED ? "shutdown" : "recv-error");
+	else if (res == 0)
+		conn_drop(c, "truncated-message");
+	else if ((c->rx_got += (uint32_t)res) < c->rx_len)
+		recv_more(c);
+	else
+		c->rx_then(c);
+	conn_settle(c);
+}
+
+static void send_more(struct nbd_conn *c)
+{
+	if (vp_engine_sendmsg(&c->w->eng, &c->send_op, c->file, &c->msg)) {
+		conn_drop(c, "submission-queue-full");
+		return;
+	}
+	c->inflight++;
+	c->tx_pending = true;
+}
+
+/* Send all of iov[0..cnt) (the array is consumed), then call then(c). */
+static void conn_sendv(struct nbd_conn *c, struct iovec *iov, int cnt, void (*then)(struct nbd_conn *))
+{
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = iov;
+	c->msg.msg_iovlen = (size_t)cnt;
+	c->tx_then = then;
+	send_more(c);
+}
+
+/* Skip n sent bytes; true when bytes remain. */
+static bool msg_advance(struct msghdr *m, size_t n)
+{
+	while (m->msg_iovlen && n >= m->msg_iov->iov_len) {
+		n -= m->msg_iov->iov_len;
+		m->msg_iov++;
+		m->msg_iovlen--;
+	}
+	if (m->msg_iovlen) {
+		m->msg_iov->iov_base = (char *)m->msg_iov->iov_base + n;
+		m->msg_iov->iov_len -= n;
+	}
+	return m->msg_iovlen != 0;
+}
+
+static void on_send(struct vp_engine_op *op, int res)
+{
+	struct nbd_conn *c = container_of(op, struct nbd_conn, send_op);
+
+	c->inflight--;
+	c->tx_pending = false;
+	if (c->dead)
+		;
+	else if (res <= 0)
+		conn_drop(c, "send-error");
+	else if (msg_advance(&c->msg, (size_t)res))
+		send_more(c);
+	else
+		c->tx_then(c);
+	conn_settle(c);
+}
+
+/* ---- handshake ---- */
+
+static void tx_start(struct nbd_conn *c);
+static void hs_read_option(struct nbd_conn *c);
+
+static void hs_after_send(struct nbd_conn *c)
+{
+	if (c->hs_next == VP_NBD_HS_CONTINUE)
+		hs_read_option(c);
+	else if (c->hs_next == VP_NBD_HS_GO)
+		tx_start(c);
+	else
+		conn_drop(c, "client-abort");
+}
+
+static void hs_run_option(struct nbd_conn *c)
+{
+	int ret;
+
+	c->hs_out.len = 0;
+	ret = vp_nbd_hs_option(&c->hs, c->opt, c->opt_data, c->opt_len, &c->hs_out);
+	if (ret < 0) {
+		conn_drop(c, ret == -ENOENT ? "unknown-export" : "out-of-memory");
+		return;
+	}
+	c->hs_next = (enum vp_nbd_hs_next)ret;
+	if (c->hs_out.len == 0) {
+		hs_after_send(c);
+		return;
+	}
+	c->hs_iov.iov_base = c->hs_out.data;
+	c->hs_iov.iov_len = c->hs_out.len;
+	conn_sendv(c, &c->hs_iov, 1, hs_after_send);
+}
+
+static void hs_got_option_header(struct nbd_conn *c)
+{
+	if (vp_nbd_hs_option_header(c->hs_small, &c->opt, &c->opt_len)) {
+		conn_drop(c, "bad-option-header");
+		return;
+	}
+	if (c->opt_len == 0) {
+		hs_run_option(c);
+		return;
+	}
+	if (c->opt_len > c->opt_cap) {
+		unsigned char *d = realloc(c->opt_data, c->opt_len);
+
+		if (!d) {
+			conn_drop(c, "out-of-memory");
+			return;
+		}
+		c->opt_data = d;
+		c->opt_cap = c->opt_len;
+	}
+	conn_recv(c, c->opt_data, c->opt_len, hs_run_option);
+}
+
+static void hs_read_option(struct nbd_conn *c)
+{
+	conn_recv(c, c->hs_small, NBD_OPTION_HDR_SIZE, hs_got_option_header);
+}
+
+static void hs_got_flags(struct nbd_conn *c)
+{
+	uint32_t flags;
+
+	memcpy(&flags, c->hs_small, 4);
+	if (vp_nbd_hs_client_flags(&c->hs, be32toh(flags))) {
+		conn_drop(c, "bad-client-flags");
+		return;
+	}
+	hs_read_option(c);
+}
+
+static void hs_read_flags(struct nbd_conn *c)
+{
+	conn_recv(c, c->hs_small, 4, hs_got_flags);
+}
+
+/* ---- transmission ---- */
+
+static void tx_next_header(struct nbd_conn *c);
+
+static void slot_put(struct nbd_conn *c, struct nbd_slot *s)
+{
+	s->next = c->free_slots;
+	c->free_slots = s;
+	c->busy--;
+}
+
+/* Make s->buf hold at least len bytes (aligned for O_DIRECT).  Returns 0 or
+ * -ENOMEM; buffers only grow, so steady state allocates nothing. */
+static int slot_reserve(struct nbd_slot *s, size_t len)
+{
+	void *p;
+
+	if (s->cap >= len)
+		return 0;
+	len = (len < SLOT_MIN_BUF ? SLOT_MIN_BUF : len + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
+	if (posix_memalign(&p, BUF_ALIGN, len))
+		return -ENOMEM;
+	free(s->buf);
+	s->buf = p;
+	s->cap = len;
+	return 0;
+}
+
+static void tx_sent(struct nbd_conn *c);
+
+static void tx_kick(struct nbd_conn *c)
+{
+	struct nbd_slot *s = c->sendq_head;
+
+	if (c->tx_pending || !s || c->dead)
+		return;
+	conn_sendv(c, s->iov, s->iov[1].iov_len ? 2 : 1, tx_sent);
+}
+
+static void tx_sent(struct nbd_conn *c)
+{
+	struct nbd_slot *s = c->sendq_head;
+
+	c->sendq_head = s->next;
+	if (!c->sendq_head)
+		c->sendq_tail = NULL;
+	slot_put(c, s);
+	tx_kick(c);
+	tx_next_header(c);
+}
+
+/* Encode the reply for s and queue it for sending. */
+static void slot_reply(struct nbd_slot *s)
+{
+	struct nbd_conn *c = s->c;
+	const struct vp_nbd_request *r = &s->req;
+	size_t n, data = 0;
+
+	if (s->nbd_err && c->lim.structured)
+		n = vp_nbd_error_chunk(s->hdr, r->handle, s->nbd_err);
+	else if (s->nbd_err)
+		n = vp_nbd_simple_reply(s->hdr, r->handle, s->nbd_err);
+	else if (r->type == NBD_CMD_READ && c->lim.structured)
+		n = vp_nbd_read_chunk(s->hdr, r->handle, r->offset, data = r->length);
+	else if (r->type == NBD_CMD_READ)
+		n = vp_nbd_simple_reply(s->hdr, r->handle, 0), data = r->length;
+	else if (r->type == NBD_CMD_BLOCK_STATUS)
+		n = vp_nbd_block_status_chunk(s->hdr, r->handle, s->done), data = 8 * s->done;
+	else
+		n = vp_nbd_simple_reply(s->hdr, r->handle, 0);
+	s->iov[0] = (struct iovec){ s->hdr, n };
+	s->iov[1] = (struct iovec){ s->buf, data };
+	s->next = NULL;
+	if (c->sendq_tail)
+		c->sendq_tail->next = s;
+	else
+		c->sendq_head = s;
+	c->sendq_tail = s;
+	tx_kick(c);
+}
+
+static void slot_fail(struct nbd_slot *s, int err)
+{
+	s->nbd_err = vp_nbd_errno(err);
+	slot_reply(s);
+}
+
+/* Queue the data I/O for what is left of a READ or WRITE. */
+static int slot_data_io(struct nbd_slot *s)
+{
+	struct nbd_conn *c = s->c;
+	const struct vp_nbd_request *r = &s->req;
+
+	if (r->type == NBD_CMD_READ)
+		return vp_engine_read(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
+				      r->length - s->done, r->offset + s->done);
+	return vp_engine_write(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
+			       r->length - s->done, r->offset + s->done,
+			       (r->flags & NBD_CMD_FLAG_FUA) ? RWF_DSYNC : 0);
+}
+
+static int slot_falloc(struct nbd_slot *s, enum slot_step step)
+{
+	static const int modes[] = {
+		[STEP_ZERO_RANGE] = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		[STEP_PUNCH] = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		[STEP_PUNCH_ALLOC] = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		[STEP_ALLOC] = 0,
+	};
+
+	s->step = step;
+	return vp_engine_fallocate(&s->c->w->eng, &s->op, s->c->img_file, modes[step],
+				   s->req.offset, s->req.length);
+}
+
+/* Start the first operation of a checked request; 0 or -errno (the caller
+ * replies with the error). */
+static int slot_start(struct nbd_slot *s)
+{
+	struct nbd_conn *c = s->c;
+	const struct vp_nbd_request *r = &s->req;
+	int ret;
+
+	s->done = 0;
+	s->step = STEP_IO;
+	switch (r->type) {
+	case NBD_CMD_READ:
+		ret = slot_reserve(s, r->length);
+		return ret ?: slot_data_io(s);
+	case NBD_CMD_WRITE:
+		return slot_data_io(s);
+	case NBD_CMD_FLUSH:
+		return vp_engine_fdatasync(&c->w->eng, &s->op, c->img_file);
+	case NBD_CMD_CACHE:
+		return vp_engine_fadvise(&c->w->eng, &s->op, c->img_file, r->offset, r->length,
+					 POSIX_FADV_WILLNEED);
+	case NBD_CMD_TRIM:
+		return slot_falloc(s, STEP_PUNCH);
+	case NBD_CMD_WRITE_ZEROES:
+		return slot_falloc(s, (r->flags & NBD_CMD_FLAG_NO_HOLE) ? STEP_ZERO_RANGE : STEP_PUNCH);
+	default: /* BLOCK_STATUS: lseek on the image, answered at once */
+		ret = slot_reserve(s, 8 * VP_NBD_MAX_EXTENTS);
+		ret = ret ?: vp_nbd_block_status(c->img, r->offset, r->length, s->buf,
+						 (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : VP_NBD_MAX_EXTENTS);
+		if (ret < 0)
+			return ret;
+		s->done = (uint32_t)ret;
+		slot_reply(s);
+		return 1;
+	}
+}
+
+static void slot_exec(struct nbd_slot *s)
+{
+	int ret;
+
+	if (s->nbd_err || (s->req.length == 0 && s->req.type != NBD_CMD_FLUSH)) {
+		slot_reply(s); /* refused, or nothing to do */
+		return;
+	}
+	ret = slot_start(s);
+	if (ret < 0)
+		slot_fail(s, -ret);
+	else if (ret == 0)
+		s->c->inflight++;
+}
+
+/* The next step of s after an operation returned res; 0 when queued, 1 when
+ * the request is complete, -errno on failure. */
+static int slot_step(struct nbd_slot *s, int res)
+{
+	bool fua = s->req.flags & NBD_CMD_FLAG_FUA;
+
+	switch (s->step) {
+	case STEP_IO:
+		if (res < 0)
+			return res;
+		if (s->req.type != NBD_CMD_READ && s->req.type != NBD_CMD_WRITE)
+			return 1;
+		if (res == 0)
+			return -EIO; /* the image shrank under us */
+		s->done += (uint32_t)res;
+		return s->done < s->req.length ? slot_data_io(s) : 1;
+	case STEP_ZERO_RANGE:
+		if (res == -EOPNOTSUPP) /* e.g. tmpfs: punch, then allocate */
+			return slot_falloc(s, STEP_PUNCH_ALLOC);
+		break;
+	case STEP_PUNCH_ALLOC:
+		if (res == 0)
+			return slot_falloc(s, STEP_ALLOC);
+		break;
+	case STEP_PUNCH:
+		if (res == -EOPNOTSUPP && s->req.type == NBD_CMD_TRIM)
+			res = 0; /* TRIM is advisory */
+		break;
+	case STEP_ALLOC:
+		break;
+	case STEP_SYNC:
+		return res < 0 ? res : 1;
+	}
+	if (res < 0)
+		return res;
+	if (!fua)
+		return 1;
+	s->step = STEP_SYNC;
+	return vp_engine_fdatasync(&s->c->w->eng, &s->op, s->c->img_file);
+}
+
+static void on_disk(struct vp_engine_op *op, int res)
+{
+	struct nbd_slot *s = container_of(op, struct nbd_slot, op);
+	struct nbd_conn *c = s->c;
+	int ret;
+
+	c->inflight--;
+	if (c->dead) {
+		slot_put(c, s);
+	} else {
+		ret = slot_step(s, res);
+		if (ret == 0)
+			c->inflight++;
+		else if (ret < 0)
+			slot_fail(s, -ret);
+		else
+			slot_reply(s);
+	}
+	conn_settle(c);
+}
+
+static void tx_got_payload(struct nbd_conn *c)
+{
+	struct nbd_slot *s = c->rx_slot;
+
+	c->rx_slot = NULL;
+	slot_exec(s);
+	tx_next_header(c);
+}
+
+static void tx_got_header(struct nbd_conn *c)
+{
+	struct nbd_slot *s = c->free_slots;
+	uint32_t payload;
+
+	c->free_slots = s->next;
+	c->busy++;
+	if (vp_nbd_request_parse(c->rx_hdr, &s->req)) {
+		slot_put(c, s);
+		conn_drop(c, "bad-request-magic");
+		return;
+	}
+	if (vp_nbd_request_check(&s->req, &c->lim, &payload, &s->nbd_err)) {
+		slot_put(c, s);
+		conn_drop(c, "oversized-write");
+		return;
+	}
+	if (s->req.type == NBD_CMD_DISC && !s->nbd_err) {
+		slot_put(c, s);
+		c->rx_stopped = true;
+		return;
+	}
+	if (payload) {
+		if (slot_reserve(s, payload)) {
+			slot_put(c, s);
+			conn_drop(c, "out-of-memory");
+			return;
+		}
+		c->rx_slot = s;
+		conn_recv(c, s->buf, payload, tx_got_payload);
+		return;
+	}
+	slot_exec(s);
+	tx_next_header(c);
+}
+
+/* Receive the next request header when a slot is free. */
+static void tx_next_header(struct nbd_conn *c)
+{
+	if (c->w->draining)
+		c->rx_stopped = true;
+	if (c->dead || c->rx_stopped || c->rx_pending || c->rx_slot || !c->free_slots)
+		return;
+	conn_recv(c, c->rx_hdr, NBD_REQUEST_SIZE, tx_got_header);
+}
+
+static void tx_start(struct nbd_conn *c)
+{
+	const struct vp_nbd_export *e = c->hs.chosen;
+	size_t idx = (size_t)(e - c->w->cfg.exports);
+
+	c->img = e->img;
+	c->img_file = c->w->img_files[idx];
+	c->lim = (struct vp_nbd_limits){
+		.size = e->img->size,
+		.min_block = e->img->min_block,
+		.readonly = e->img->readonly,
+		.structured = c->hs.structured,
+		.meta_alloc = c->hs.meta_alloc,
+	};
+	c->in_tx = true;
+	vp_nbd_buf_free(&c->hs_out);
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		c->slots[i].c = c;
+		c->slots[i].op.done = on_disk;
+		c->slots[i].next = c->free_slots;
+		c->free_slots = &c->slots[i];
+	}
+	event(c->w, "nbd.conn.ready", "conn=%u export=%s structured=%d", c->id, e->name,
+	      c->lim.structured);
+	tx_next_header(c);
+}
+
+/* ---- worker ---- */
+
+static void conn_new(struct vp_nbd_worker *w, int fd)
+{
+	struct nbd_conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c) {
+		close(fd);
+		event(w, "nbd.conn.refused", "reason=out-of-memory");
+		return;
+	}
+	c->file = vp_engine_file_add(&w->eng, fd);
+	if (c->file < 0) {
+		close(fd);
+		free(c);
+		event(w, "nbd.conn.refused", "reason=file-table-full");
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix sockets */
+	c->w = w;
+	c->fd = fd;
+	c->id = ++w->next_id;
+	c->recv_op.done = on_recv;
+	c->send_op.done = on_send;
+	c->hs.exports = w->cfg.exports;
+	c->hs.n_exports = w->cfg.n_exports;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	event(w, "nbd.conn.open", "conn=%u", c->id);
+	vp_nbd_hs_greeting(c->hs_small);
+	c->hs_iov = (struct iovec){ c->hs_small, NBD_GREETING_SIZE };
+	conn_sendv(c, &c->hs_iov, 1, hs_read_flags);
+	conn_settle(c);
+}
+
+static void post_accept(struct vp_nbd_worker *w)
+{
+	if (vp_engine_accept(&w->eng, &w->accept_op, w->cfg.listen_fd) == 0)
+		w->accept_pending = true;
+}
+
+static void on_accept(struct vp_engine_op *op, int res)
+{
+	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, accept_op);
+
+	w->accept_pending = false;
+	if (res >= 0 && w->draining)
+		close(res);
+	else if (res >= 0)
+		conn_new(w, res);
+	else if (res != -ECANCELED)
+		event(w, "nbd.accept.error", "errno=%d", -res);
+	if (!w->draining)
+		post_accept(w);
+}
+
+static void on_stop(struct vp_engine_op *op, int res)
+{
+	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, stop_op);
+
+	(void)res;
+	w->stop_pending = false;
+	w->draining = true;
+	if (w->accept_pending)
+		(void)vp_engine_cancel(&w->eng, &w->accept_op);
+	for (struct nbd_conn *c = w->conns; c; c = c->next) {
+		if (!c->in_tx)
+			conn_drop(c, "shutdown");
+		else if (c->rx_pending && c->rx_buf == c->rx_hdr)
+			(void)vp_engine_cancel(&w->eng, &c->recv_op);
+		else
+			c->rx_stopped = true; /* a WRITE's data: finish it first */
+	}
+}
+
+int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_worker **out,
+		      struct vp_error *err)
+{
+	struct vp_nbd_worker *w;
+	int ret;
+
+	*out = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->img_files = calloc(cfg->n_exports ? cfg->n_exports : 1, sizeof(int)))) {
+		free(w);
+		return vp_error_set(err, ENOMEM, "nbd worker");
+	}
+	w->cfg = *cfg;
+	w->efd = -1;
+	w->stop_op.done = on_stop;
+	w->accept_op.done = on_accept;
+	ret = vp_engine_init(&w->eng, RING_DEPTH, MAX_FILES, err);
+	if (ret)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_exports; i++) {
+		w->img_files[i] = vp_engine_file_add(&w->eng, cfg->exports[i].img->fd);
+		if (w->img_files[i] < 0) {
+			ret = vp_error_set(err, -w->img_files[i], "register image of export %s",
+					   cfg->exports[i].name);
+			goto fail;
+		}
+	}
+	w->efd = eventfd(0, EFD_CLOEXEC);
+	if (w->efd < 0) {
+		ret = vp_error_set(err, errno, "nbd worker: eventfd");
+		goto fail;
+	}
+	*out = w;
+	return 0;
+fail:
+	vp_nbd_worker_free(w);
+	return ret;
+}
+
+int vp_nbd_worker_run(struct vp_nbd_worker *w, struct vp_error *err)
+{
+	if (vp_engine_eventfd_read(&w->eng, &w->stop_op, w->efd, &w->efd_val))
+		return vp_error_set(err, EBUSY, "nbd worker: queue stop watch");
+	w->stop_pending = true;
+	post_accept(w);
+	if (!w->accept_pending)
+		return vp_error_set(err, EBUSY, "nbd worker: queue accept");
+	while (!w->draining || w->nconns || w->accept_pending || w->stop_pending) {
+		int ret = vp_engine_run_once(&w->eng);
+
+		if (ret)
+			return vp_error_set(err, -ret, "nbd worker: io_uring wait");
+	}
+	return 0;
+}
+
+void vp_nbd_worker_stop(struct vp_nbd_worker *w)
+{
+	uint64_t one = 1;
+
+	/* A full counter still wakes the reader; nothing else to do on error. */
+	(void)!write(w->efd, &one, sizeof(one));
+}
+
+void vp_nbd_worker_free(struct vp_nbd_worker *w)
+{
+	if (!w)
+		return;
+	vp_engine_exit(&w->eng);
+	if (w->efd >= 0)
+		close(w->efd);
+	free(w->img_files);
+	free(w);
+}
+
+/* ---- listening sockets ---- */
+
+static int listen_unix(const char *path, int *fd, struct vp_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int s;
+
+	if (strlen(path) >= sizeof(sa.sun_path) || !*path)
+		return vp_error_set(err, ENAMETOOLONG, "unix socket path '%s'", path);
+	strcpy(sa.sun_path, path);
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path); /* stale socket from an earlier run */
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return vp_error_set(err, errno, "unix socket");
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 128) < 0) {
+		int e = errno;
+
+		close(s);
+		return vp_error_set(err, e, "listen on unix:%s", path);
+	}
+	*fd = s;
+	return 0;
+}
+
+static int listen_tcp(const char *hostport, int *fd, struct vp_error *err)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	struct addrinfo *res, *ai;
+	size_t hl;
+	int ret, e = EADDRNOTAVAIL;
+
+	if (!colon || (hl = (size_t)(colon - hostport)) >= sizeof(host) || !colon[1])
+		return vp_error_set(err, EINVAL, "tcp address '%s': expected HOST:PORT", hostport);
+	memcpy(host, hostport, hl);
+	host[hl] = 0;
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = 0;
+	}
+	ret = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &res);
+	if (ret)
+		return vp_error_set(err, EINVAL, "tcp address '%s': %s", hostport, gai_strerror(ret));
+	for (ai = res; ai; ai = ai->ai_next) {
+		int s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0), one = 1;
+
+		if (s < 0) {
+			e = errno;
+			continue;
+		}
+		(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(s, ai->ai_addr, ai->ai_addrlen) == 0 && listen(s, 128) == 0) {
+			freeaddrinfo(res);
+			*fd = s;
+			return 0;
+		}
+		e = errno;
+		close(s);
+	}
+	freeaddrinfo(res);
+	return vp_error_set(err, e, "listen on tcp:%s", hostport);
+}
+
+int vp_nbd_listen(const char *spec, int *fd, struct vp_error *err)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return listen_unix(spec + 5, fd, err);
+	if (strncmp(spec, "tcp:", 4) == 0)
+		return listen_tcp(spec + 4, fd, err);
+	return vp_error_set(err, EINVAL, "listen address '%s': expected unix:PATH or tcp:HOST:PORT",
+			    spec);
+}

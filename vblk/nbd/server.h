@@ -1,0 +1,49 @@
+/* server.h - NBD server workers: each owns one io_uring (vblk/engine.h) that
+ * carries accept, the handshake, request/reply socket I/O and image I/O for
+ * all of its connections.  Several workers may share one listening socket;
+ * the kernel hands each new connection to one of them.
+ */
+#ifndef VP_VBLK_NBD_SERVER_H
+#define VP_VBLK_NBD_SERVER_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+#include "vblk/nbd/nbd.h"
+
+/* Called from the worker's thread for notable events (connections made,
+ * dropped, and why); the daemon logs them.  detail is key=value text. */
+typedef void (*vp_nbd_event_fn)(void *ctx, const char *event, const char *detail);
+
+struct vp_nbd_server_config {
+	const struct vp_nbd_export *exports; /* outlive the worker */
+	size_t n_exports;
+	int listen_fd;                       /* owned by the caller */
+	vp_nbd_event_fn on_event;            /* may be NULL */
+	void *event_ctx;
+};
+
+struct vp_nbd_worker;
+
+/* Open a listening socket for "unix:PATH" (a stale socket file is replaced)
+ * or "tcp:HOST:PORT" (HOST may be [v6]).  *fd is set on success. */
+VP_MUST_CHECK int vp_nbd_listen(const char *spec, int *fd, struct vp_error *err);
+
+/* Create a worker (ring, registered image files, stop eventfd).  *out is set
+ * on success and NULL on failure. */
+VP_MUST_CHECK int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg,
+				    struct vp_nbd_worker **out, struct vp_error *err);
+
+/* Serve until vp_nbd_worker_stop, then drain: stop accepting, let each
+ * connection finish the requests it has sent (their replies go out), close
+ * them, and return 0.  Returns -errno if the ring itself fails. */
+VP_MUST_CHECK int vp_nbd_worker_run(struct vp_nbd_worker *w, struct vp_error *err);
+
+/* Ask a running worker to drain and return; safe from any thread and from a
+ * signal handler. */
+void vp_nbd_worker_stop(struct vp_nbd_worker *w);
+
+/* Free a worker that is not running; NULL is accepted. */
+void vp_nbd_worker_free(struct vp_nbd_worker *w);
+
+#endif
