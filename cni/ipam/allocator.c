@@ -8,20 +8,15 @@
 
 #define SET_STR 256
 
-/* The address (cid, ifname) holds in each range set (family 0: none). */
+/* The address the session's key holds in each range set (family 0: none). */
 static void held_by(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
-		    const char *cid, const char *ifname, struct vp_ip *held)
+		    struct vp_ip *held)
 {
 	memset(held, 0, cfg->n_sets * sizeof(*held));
-	for (size_t i = 0; i < s->n; i++) {
-		const struct vp_ipam_alloc *a = &s->allocs[i];
-
-		if (!vp_ipam_alloc_is(a, cid, ifname))
-			continue;
+	for (size_t i = 0; i < s->n_held; i++)
 		for (size_t k = 0; k < cfg->n_sets; k++)
-			if (!held[k].family && vp_ipam_rangeset_find(&cfg->sets[k], &a->ip))
-				held[k] = a->ip;
-	}
+			if (!held[k].family && vp_ipam_rangeset_find(&cfg->sets[k], &s->held[i].ip))
+				held[k] = s->held[i].ip;
 }
 
 /* Take the requested address req of set idx for the key. */
@@ -29,19 +24,21 @@ static int take_requested(const struct vp_ipam_store *s, size_t idx, const struc
 			  const struct vp_ip *held, struct vp_error *err)
 {
 	char a[VP_IP_STRLEN], b[VP_IP_STRLEN];
-	const struct vp_ipam_alloc *owner;
+	struct vp_ipam_rec owner;
 
 	if (held->family && !vp_ip_equal(held, req))
 		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, 0,
 				     "requested IP %s: the container already holds %s in range set "
 				     "%zu", vp_ip_str(req, a), vp_ip_str(held, b), idx);
-	owner = held->family ? NULL : vp_ipam_store_find(s, req);
-	if (owner)
+	if (held->family || !vp_ipam_store_used(s, req))
+		return 0;
+	if (vp_ipam_store_owner(s, req, &owner))
 		return vp_error_code(err, VP_CNI_ERR_TRY_AGAIN, 0,
-				     "requested IP %s is already allocated to container %.*s "
-				     "ifname %.*s", vp_ip_str(req, a), (int)owner->cid_len,
-				     owner->cid, (int)owner->ifname_len, owner->ifname);
-	return 0;
+				     "requested IP %s is already allocated", vp_ip_str(req, a));
+	return vp_error_code(err, VP_CNI_ERR_TRY_AGAIN, 0,
+			     "requested IP %s is already allocated to container %.*s ifname %.*s",
+			     vp_ip_str(req, a), (int)owner.cid_len, owner.cid,
+			     (int)owner.ifname_len, owner.ifname);
 }
 
 /* Pick the address of set idx: held, requested, or the next free one. */
@@ -49,7 +46,6 @@ static int pick(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, size_
 		const struct vp_ip *held, struct vp_ip *out, struct vp_error *err)
 {
 	const struct vp_ip *req = &cfg->requested[idx];
-	struct vp_ip cursor = vp_ipam_store_cursor(s, idx);
 	char buf[SET_STR];
 	int ret;
 
@@ -63,28 +59,27 @@ static int pick(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, size_
 		*out = *held;
 		return 0;
 	}
-	if (vp_ipam_rangeset_find_free(&cfg->sets[idx], &cursor, s->live, vp_ipam_store_used, s,
-				       out))
+	if (vp_ipam_store_find_free(s, idx, out))
 		return vp_error_code(err, VP_CNI_ERR_EXHAUSTED, ENOSPC,
 				     "no free address in range set %zu (%s)", idx,
 				     vp_ipam_rangeset_str(&cfg->sets[idx], buf, sizeof(buf)));
 	return 0;
 }
 
-static int reserve(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, const char *cid,
-		   const char *ifname, struct vp_ip *ips, struct vp_error *err)
+static int reserve(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, struct vp_ip *ips,
+		   struct vp_error *err)
 {
 	struct vp_ip *held = calloc(cfg->n_sets, sizeof(*held));
 	int ret = 0;
 
 	if (!held)
 		return vp_error_set(err, ENOMEM, "ipam add");
-	held_by(cfg, s, cid, ifname, held);
+	held_by(cfg, s, held);
 	for (size_t i = 0; i < cfg->n_sets && !ret; i++) {
 		if ((ret = pick(cfg, s, i, &held[i], &ips[i], err)) || held[i].family)
 			continue;
-		if ((ret = vp_ipam_store_add(s, &ips[i], cid, ifname, err)) == 0)
-			ret = vp_ipam_store_set_cursor(s, i, &ips[i], err);
+		if ((ret = vp_ipam_store_add(s, &ips[i], s->cid, s->ifname, err)) == 0)
+			vp_ipam_store_set_cursor(s, i, &ips[i]);
 	}
 	free(held);
 	return ret;
@@ -123,8 +118,8 @@ int vp_ipam_add(const struct vp_ipam_config *cfg, const char *cid, const char *i
 		vp_error_set(err, ENOMEM, "ipam add");
 		goto out;
 	}
-	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err)) ||
-	    (ret = reserve(cfg, s, cid, ifname, ips, err)))
+	if ((ret = vp_ipam_store_open(cfg, cid, ifname, &s, err)) ||
+	    (ret = reserve(cfg, s, ips, err)))
 		goto out;
 	if ((ret = fill_result(cfg, ips, out))) {
 		vp_error_set(err, ENOMEM, "ipam result");
@@ -146,12 +141,13 @@ int vp_ipam_del(const struct vp_ipam_config *cfg, const char *cid, const char *i
 	struct vp_ipam_store *s;
 	int ret;
 
-	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err)))
+	if ((ret = vp_ipam_store_open(cfg, cid, ifname, &s, err)))
 		return ret;
-	for (size_t i = 0; i < s->n; i++)
-		if (vp_ipam_alloc_is(&s->allocs[i], cid, ifname))
-			vp_ipam_store_remove(s, &s->allocs[i]);
-	ret = vp_ipam_store_commit(s, err);
+	for (size_t i = 0; i < s->n_held && !ret; i++)
+		if (vp_ipam_store_remove(s, &s->held[i]))
+			ret = vp_error_set(err, ENOMEM, "ipam del");
+	if (ret == 0)
+		ret = vp_ipam_store_commit(s, err);
 	vp_ipam_store_close(s);
 	return ret;
 }
@@ -164,23 +160,27 @@ static bool in_any_set(const struct vp_ipam_config *cfg, const struct vp_ip *ip)
 	return false;
 }
 
+static bool is_held(const struct vp_ipam_store *s, const struct vp_ip *ip)
+{
+	for (size_t i = 0; i < s->n_held; i++)
+		if (vp_ip_equal(&s->held[i].ip, ip))
+			return true;
+	return false;
+}
+
 static int check_prev(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
 		      const char *cid, const char *ifname, const struct vp_cni_result *prev,
 		      struct vp_error *err)
 {
 	char buf[VP_IP_STRLEN];
-	bool any = false;
 
-	for (size_t i = 0; i < s->n && !any; i++)
-		any = vp_ipam_alloc_is(&s->allocs[i], cid, ifname);
-	if (!any)
+	if (!s->n_held)
 		return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, 0,
 				     "no address allocated to container %s ifname %s", cid, ifname);
 	for (size_t i = 0; i < prev->n_ips; i++) {
 		const struct vp_ip *ip = &prev->ips[i].address.ip;
-		const struct vp_ipam_alloc *a = vp_ipam_store_find(s, ip);
 
-		if (in_any_set(cfg, ip) && (!a || !vp_ipam_alloc_is(a, cid, ifname)))
+		if (in_any_set(cfg, ip) && !is_held(s, ip))
 			return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, 0,
 					     "%s is not allocated to container %s ifname %s",
 					     vp_ip_str(ip, buf), cid, ifname);
@@ -196,7 +196,7 @@ int vp_ipam_check(const struct vp_ipam_config *cfg, const char *cid, const char 
 
 	if (!prev)
 		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, 0, "CHECK needs a prevResult");
-	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err)))
+	if ((ret = vp_ipam_store_open(cfg, cid, ifname, &s, err)))
 		return ret;
 	ret = check_prev(cfg, s, cid, ifname, prev, err);
 	vp_ipam_store_close(s);
@@ -215,7 +215,7 @@ static int attachment_cmp(const void *pa, const void *pb)
 /* Compare an allocation's key with an attachment (for bsearch). */
 static int alloc_key_cmp(const void *key, const void *elem)
 {
-	const struct vp_ipam_alloc *a = key;
+	const struct vp_ipam_rec *a = key;
 	const struct vp_cni_attachment *v = elem;
 	size_t n = strlen(v->container_id);
 	int c = strncmp(a->cid, v->container_id, a->cid_len < n ? a->cid_len : n);
@@ -227,10 +227,25 @@ static int alloc_key_cmp(const void *key, const void *elem)
 	return c ? c : (a->ifname_len < n ? -1 : (a->ifname_len > n ? 1 : 0));
 }
 
+struct gc_ctx {
+	const struct vp_cni_attachment *sorted;
+	size_t n;
+	int ret;
+};
+
+static void gc_one(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, void *ctx)
+{
+	struct gc_ctx *gc = ctx;
+
+	if (!gc->ret && !bsearch(rec, gc->sorted, gc->n, sizeof(*gc->sorted), alloc_key_cmp))
+		gc->ret = vp_ipam_store_remove(s, rec);
+}
+
 int vp_ipam_gc(const struct vp_ipam_config *cfg, const struct vp_cni_attachment *valid,
 	       size_t n_valid, struct vp_error *err)
 {
 	struct vp_cni_attachment *sorted = malloc((n_valid ? n_valid : 1) * sizeof(*sorted));
+	struct gc_ctx gc = { .sorted = sorted, .n = n_valid };
 	struct vp_ipam_store *s = NULL;
 	int ret;
 
@@ -239,12 +254,14 @@ int vp_ipam_gc(const struct vp_ipam_config *cfg, const struct vp_cni_attachment 
 	if (n_valid)
 		memcpy(sorted, valid, n_valid * sizeof(*sorted));
 	qsort(sorted, n_valid, sizeof(*sorted), attachment_cmp);
-	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err)))
+	if ((ret = vp_ipam_store_open(cfg, NULL, NULL, &s, err)))
 		goto out;
-	for (size_t i = 0; i < s->n; i++)
-		if (!s->allocs[i].dead &&
-		    !bsearch(&s->allocs[i], sorted, n_valid, sizeof(*sorted), alloc_key_cmp))
-			vp_ipam_store_remove(s, &s->allocs[i]);
+	vp_ipam_store_foreach(s, gc_one, &gc);
+	if ((ret = gc.ret)) {
+		vp_error_set(err, -ret, "ipam gc");
+		goto out;
+	}
+	s->compact = true;   /* GC is rare: leave a file without dead records */
 	ret = vp_ipam_store_commit(s, err);
 out:
 	vp_ipam_store_close(s);
@@ -259,15 +276,12 @@ int vp_ipam_status(const struct vp_ipam_config *cfg, struct vp_error *err)
 	struct vp_ip ip;
 	int ret;
 
-	if ((ret = vp_ipam_store_open(cfg->data_dir, cfg->network, &s, err))) {
+	if ((ret = vp_ipam_store_open(cfg, NULL, NULL, &s, err))) {
 		err->code = VP_CNI_ERR_NOT_AVAILABLE;
 		return ret;
 	}
 	for (size_t i = 0; i < cfg->n_sets && !ret; i++) {
-		struct vp_ip cursor = vp_ipam_store_cursor(s, i);
-
-		if (vp_ipam_rangeset_find_free(&cfg->sets[i], &cursor, s->live, vp_ipam_store_used,
-					       s, &ip))
+		if (vp_ipam_store_find_free(s, i, &ip))
 			ret = vp_error_code(err, VP_CNI_ERR_NOT_AVAILABLE, ENOSPC,
 					    "no free address in range set %zu (%s)", i,
 					    vp_ipam_rangeset_str(&cfg->sets[i], buf, sizeof(buf)));

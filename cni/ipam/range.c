@@ -1,5 +1,4 @@
-/* range.c - address ranges and range sets: defaults, validation, and the
- * round-robin search for a free address. */
+/* range.c - address ranges and range sets: defaults and validation. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -149,46 +148,4 @@ const char *vp_ipam_rangeset_str(const struct vp_ipam_rangeset *set, char *buf, 
 		off += (size_t)n;
 	}
 	return buf;
-}
-
-/* The address after ip in set, wrapping from the last range to the first. */
-static struct vp_ip next_addr(const struct vp_ipam_rangeset *set, size_t *idx,
-			      const struct vp_ip *ip)
-{
-	const struct vp_ipam_range *r = &set->ranges[*idx];
-	struct vp_ip next;
-
-	if (vp_ip_cmp(ip, &r->end) < 0 && vp_ip_add(ip, 1, &next) == 0)
-		return next;
-	*idx = (*idx + 1) % set->n;
-	return set->ranges[*idx].start;
-}
-
-int vp_ipam_rangeset_find_free(const struct vp_ipam_rangeset *set, const struct vp_ip *cursor,
-			       size_t n_used, vp_ipam_used_fn used, void *ctx,
-			       struct vp_ip *out)
-{
-	/* Among n_used + one gateway per range + 1 addresses one is free. */
-	size_t max_steps = n_used + set->n + 1;
-	/* Start at the last range's end so the first step lands on ranges[0].start. */
-	size_t idx = set->n - 1;
-	struct vp_ip ip = set->ranges[idx].end, first;
-
-	for (size_t i = 0; cursor->family && i < set->n; i++)
-		if (vp_ipam_range_contains(&set->ranges[i], cursor)) {
-			idx = i;
-			ip = *cursor;
-		}
-	for (size_t step = 0; step < max_steps; step++) {
-		ip = next_addr(set, &idx, &ip);
-		if (step == 0)
-			first = ip;
-		else if (vp_ip_equal(&first, &ip))
-			break;          /* wrapped around: every address visited */
-		if (vp_ip_equal(&ip, &set->ranges[idx].gateway) || used(ctx, &ip))
-			continue;
-		*out = ip;
-		return 0;
-	}
-	return -ENOSPC;
 }

@@ -2,8 +2,7 @@
  *
  * A range is [start, end] inside one subnet, with a gateway that is never
  * handed out.  A range set is one or more ranges of one family; a container
- * gets one address per range set.  Walking a set visits its ranges in order
- * and wraps around, as host-local's round robin does.
+ * gets one address per range set (used.h finds a free one).
  */
 #ifndef VP_IPAM_RANGE_H
 #define VP_IPAM_RANGE_H
@@ -49,18 +48,5 @@ bool vp_ipam_rangeset_overlaps(const struct vp_ipam_rangeset *a, const struct vp
 
 /* Describe set as "10.1.0.1-10.1.0.254,..." into buf; returns buf. */
 const char *vp_ipam_rangeset_str(const struct vp_ipam_rangeset *set, char *buf, size_t size);
-
-/* Tells whether an address is taken. */
-typedef bool (*vp_ipam_used_fn)(void *ctx, const struct vp_ip *ip);
-
-/* Find a free address in set, starting after cursor (family 0 or outside the
- * set: at the first range's start), skipping gateways and addresses used()
- * reports.  n_used bounds how many addresses used() can report (the number
- * of allocations): the walk stops after n_used + gateways + 1 addresses, so
- * huge IPv6 ranges stay cheap.  0 with *out, or -ENOSPC when every address is
- * taken. */
-int vp_ipam_rangeset_find_free(const struct vp_ipam_rangeset *set, const struct vp_ip *cursor,
-			       size_t n_used, vp_ipam_used_fn used, void *ctx,
-			       struct vp_ip *out) VP_MUST_CHECK;
 
 #endif

@@ -1,19 +1,18 @@
-/* store.c - load, query, change and atomically rewrite the IPAM state file. */
-#include <ctype.h>
+/* store.c - open, load and query the IPAM state log; record changes in
+ * memory until commit (commit.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/lock.h"
 #include "common/statefile.h"
 #include "cni/core/cni.h"
 #include "cni/ipam/store.h"
-
-#define STATE_MAGIC "vplumb-ipam 1"
-#define MAX_CURSORS 1024
-#define MAX_CID 1024
-#define MAX_IFNAME 15
 
 static void set_code(struct vp_error *err, int code)
 {
@@ -21,235 +20,123 @@ static void set_code(struct vp_error *err, int code)
 		err->code = code;
 }
 
-static uint64_t ip_hash(const struct vp_ip *ip)
+/* The map of the range holding ip, or NULL. */
+static struct vp_ipam_used *used_for(const struct vp_ipam_store *s, const struct vp_ip *ip)
 {
-	uint64_t a, b, h;
+	size_t n = s->first[s->cfg->n_sets];
 
-	memcpy(&a, ip->addr, 8);
-	memcpy(&b, ip->addr + 8, 8);
-	h = (a ^ (b * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)ip->family) * 0xff51afd7ed558ccdULL;
-	return h ^ (h >> 29);
+	for (size_t i = 0; i < n; i++)
+		if (vp_ipam_range_contains(s->used[i].r, ip))
+			return &s->used[i];
+	return NULL;
 }
 
-/* The slot holding ip (live or dead), or the empty slot where it would go. */
-static size_t find_slot(const struct vp_ipam_store *s, const struct vp_ip *ip)
+bool vp_ipam_rec_is(const struct vp_ipam_rec *rec, const char *cid, const char *ifname)
 {
-	size_t mask = s->table_cap - 1, i = (size_t)ip_hash(ip) & mask;
-
-	while (s->table[i] && !vp_ip_equal(&s->allocs[s->table[i] - 1].ip, ip))
-		i = (i + 1) & mask;
-	return i;
+	return rec->kind == VP_IPAM_REC_ALLOC && strlen(cid) == rec->cid_len &&
+	       memcmp(rec->cid, cid, rec->cid_len) == 0 && strlen(ifname) == rec->ifname_len &&
+	       memcmp(rec->ifname, ifname, rec->ifname_len) == 0;
 }
 
-static int table_grow(struct vp_ipam_store *s)
+static int push_held(struct vp_ipam_store *s, const struct vp_ipam_rec *rec)
 {
-	size_t cap = s->table_cap ? s->table_cap * 2 : 64;
-	uint32_t *old = s->table;
-	size_t old_cap = s->table_cap;
+	struct vp_ipam_rec *n = realloc(s->held, (s->n_held + 1) * sizeof(*n));
 
-	s->table = calloc(cap, sizeof(*s->table));
-	if (!s->table) {
-		s->table = old;
-		return -ENOMEM;
-	}
-	s->table_cap = cap;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i])
-			s->table[find_slot(s, &s->allocs[old[i] - 1].ip)] = old[i];
-	free(old);
-	return 0;
-}
-
-/* Append a record and index it; the caller checked ip is not live. */
-static int push_alloc(struct vp_ipam_store *s, const struct vp_ipam_alloc *a)
-{
-	size_t slot;
-
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct vp_ipam_alloc *n;
-
-		if (cap >= UINT32_MAX / 2)
-			return -ENOMEM;
-		n = realloc(s->allocs, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		s->allocs = n;
-		s->cap = cap;
-	}
-	if ((s->n + 1) * 2 > s->table_cap && table_grow(s))
-		return -ENOMEM;
-	s->allocs[s->n] = *a;
-	slot = find_slot(s, &a->ip);
-	s->table[slot] = (uint32_t)(s->n + 1);
-	s->n++;
-	s->live++;
-	return 0;
-}
-
-struct vp_ipam_alloc *vp_ipam_store_find(const struct vp_ipam_store *s, const struct vp_ip *ip)
-{
-	size_t slot;
-
-	if (!s->table_cap)
-		return NULL;
-	slot = find_slot(s, ip);
-	if (!s->table[slot] || s->allocs[s->table[slot] - 1].dead)
-		return NULL;
-	return &s->allocs[s->table[slot] - 1];
-}
-
-bool vp_ipam_store_used(void *ctx, const struct vp_ip *ip)
-{
-	return vp_ipam_store_find(ctx, ip) != NULL;
-}
-
-bool vp_ipam_alloc_is(const struct vp_ipam_alloc *a, const char *cid, const char *ifname)
-{
-	return !a->dead && strlen(cid) == a->cid_len && memcmp(a->cid, cid, a->cid_len) == 0 &&
-	       strlen(ifname) == a->ifname_len && memcmp(a->ifname, ifname, a->ifname_len) == 0;
-}
-
-/* A field of the file: non-empty, bounded, printable without spaces. */
-static bool word_ok(const char *w, size_t len, size_t max)
-{
-	if (len == 0 || len > max)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!isgraph((unsigned char)w[i]))
-			return false;
-	return true;
-}
-
-/* Split "ip cid ifname" (len bytes at line) into a record. */
-static int parse_alloc(const char *line, size_t len, struct vp_ipam_alloc *a)
-{
-	const char *sp1 = memchr(line, ' ', len), *sp2;
-	char ipbuf[VP_IP_STRLEN];
-
-	memset(a, 0, sizeof(*a));
-	if (!sp1 || (size_t)(sp1 - line) >= sizeof(ipbuf))
-		return -EINVAL;
-	sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - line));
-	if (!sp2 || len > UINT16_MAX)
-		return -EINVAL;
-	memcpy(ipbuf, line, (size_t)(sp1 - line));
-	ipbuf[sp1 - line] = '\0';
-	a->line = line;
-	a->line_len = (uint16_t)len;
-	a->cid = sp1 + 1;
-	a->cid_len = (uint16_t)(sp2 - a->cid);
-	a->ifname = sp2 + 1;
-	a->ifname_len = (uint16_t)(line + len - a->ifname);
-	if (vp_ip_parse(ipbuf, &a->ip) || !word_ok(a->cid, a->cid_len, MAX_CID) ||
-	    !word_ok(a->ifname, a->ifname_len, MAX_IFNAME))
-		return -EINVAL;
-	return 0;
-}
-
-static int grow_cursors(struct vp_ipam_store *s, size_t idx)
-{
-	struct vp_ip *n;
-
-	if (idx < s->n_cursors)
-		return 0;
-	if (idx >= MAX_CURSORS)
-		return -EINVAL;
-	n = realloc(s->cursors, (idx + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	memset(n + s->n_cursors, 0, (idx + 1 - s->n_cursors) * sizeof(*n));
-	s->cursors = n;
-	s->n_cursors = idx + 1;
+	s->held = n;
+	s->held[s->n_held++] = *rec;
 	return 0;
 }
 
-static int parse_cursor(struct vp_ipam_store *s, const char *line, size_t len)
+/* Account for one record at load; *why explains a failure. */
+static int load_record(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, const char **why)
 {
-	char buf[80];
-	unsigned idx;
-	int used = 0;
-	struct vp_ip ip;
-	char ipbuf[VP_IP_STRLEN];
+	struct vp_ipam_used *u;
+	int ret;
 
-	if (len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, line, len);
-	buf[len] = '\0';
-	if (sscanf(buf, "cursor %u %45s%n", &idx, ipbuf, &used) != 2 || (size_t)used != len ||
-	    vp_ip_parse(ipbuf, &ip) || grow_cursors(s, idx))
-		return -EINVAL;
-	s->cursors[idx] = ip;
-	return 0;
-}
-
-/* Parse one line; *end is set by the trailer, after which nothing may follow. */
-static int parse_line(struct vp_ipam_store *s, const char *line, size_t len, bool *end,
-		      const char **why)
-{
-	struct vp_ipam_alloc a;
-	unsigned long count;
-	char *stop;
-
-	*why = "malformed line";
-	if (*end)
-		return -EINVAL;
-	if (len > 4 && memcmp(line, "end ", 4) == 0) {
-		count = strtoul(line + 4, &stop, 10);
-		*why = "allocation count does not match the trailer";
-		*end = true;
-		return stop == line + len && count == s->n ? 0 : -EINVAL;
-	}
-	if (len > 7 && memcmp(line, "cursor ", 7) == 0)
-		return parse_cursor(s, line, len);
-	if (parse_alloc(line, len, &a))
-		return -EINVAL;
-	*why = "address allocated twice";
-	if (vp_ipam_store_find(s, &a.ip))
-		return -EINVAL;
-	*why = "out of memory";
-	return push_alloc(s, &a) ? -ENOMEM : 0;
-}
-
-static int parse_state(struct vp_ipam_store *s, size_t len, struct vp_error *err)
-{
-	const char *p = s->buf, *stop = s->buf + len, *why = "missing header";
-	size_t lineno = 1;
-	bool end = false;
-	int ret = -EINVAL;
-
-	if (len < sizeof(STATE_MAGIC) || memcmp(p, STATE_MAGIC "\n", sizeof(STATE_MAGIC)) != 0)
-		goto out;
-	for (p += sizeof(STATE_MAGIC), lineno = 2; p < stop; lineno++) {
-		const char *nl = memchr(p, '\n', (size_t)(stop - p));
-
-		why = "truncated line";
-		if (!nl || (ret = parse_line(s, p, (size_t)(nl - p), &end, &why)))
-			goto out;
-		p = nl + 1;
-	}
-	why = "missing trailer (truncated?)";
-	ret = end ? 0 : -EINVAL;
-out:
-	if (ret)
-		vp_error_code(err, VP_CNI_ERR_IO, 0,
-			      "state file %s is damaged at line %zu: %s; refusing to reset it "
-			      "(move it away to start empty)", s->path, lineno, why);
-	return ret ? -EBADMSG : 0;
-}
-
-static int store_load(struct vp_ipam_store *s, struct vp_error *err)
-{
-	size_t len;
-	int ret = vp_statefile_read(s->path, &s->buf, &len, err);
-
-	if (ret == -ENOENT)
+	s->n_records++;
+	if (rec->kind == VP_IPAM_REC_CURSOR && rec->set < s->cfg->n_sets)
+		s->cursors[rec->set] = rec->ip;
+	if (rec->kind != VP_IPAM_REC_ALLOC)
 		return 0;
-	if (ret) {
-		set_code(err, VP_CNI_ERR_IO);
-		return ret;
+	s->live++;
+	/* Addresses outside every range (the config changed) cannot be handed
+	 * out again, so they need no map. */
+	u = used_for(s, &rec->ip);
+	ret = u ? vp_ipam_used_set(u, &rec->ip) : 0;
+	*why = ret == -EEXIST ? "address allocated twice" : "out of memory";
+	if (ret == 0 && s->cid && vp_ipam_rec_is(rec, s->cid, s->ifname))
+		ret = push_held(s, rec);
+	return ret;
+}
+
+static int load(struct vp_ipam_store *s, struct vp_error *err)
+{
+	struct vp_ipam_scan sc;
+	struct vp_ipam_rec rec;
+	const char *why = NULL;
+	int ret;
+
+	if ((ret = vp_ipam_scan_init(&sc, s->map, s->map_len, &why)) == 0)
+		while ((ret = vp_ipam_scan_next(&sc, &rec, &why)) > 0)
+			if ((ret = load_record(s, &rec, &why)))
+				break;
+	s->valid_len = sc.end;
+	if (ret == 0)
+		return 0;
+	vp_error_code(err, VP_CNI_ERR_IO, -ret,
+		      "state file %s is damaged at line %zu: %s; refusing to reset it "
+		      "(move it away to start empty)", s->path, sc.lineno, why);
+	return -EBADMSG;
+}
+
+/* Map the state file, if there is one. */
+static int map_file(struct vp_ipam_store *s, struct vp_error *err)
+{
+	struct stat st;
+	void *map;
+
+	s->fd = open(s->path, O_RDWR | O_CLOEXEC);
+	if (s->fd < 0)
+		return errno == ENOENT ? 0 : vp_error_set(err, errno, "open %s", s->path);
+	if (fstat(s->fd, &st) < 0)
+		return vp_error_set(err, errno, "stat %s", s->path);
+	if (st.st_size == 0)
+		return 0;
+	/* MAP_POPULATE: one call maps every page instead of a fault per page. */
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, s->fd, 0);
+	if (map == MAP_FAILED)
+		return vp_error_set(err, errno, "map %s", s->path);
+	s->map = map;
+	s->map_len = (size_t)st.st_size;
+	return 0;
+}
+
+/* One map per range of every set, and the per-set cursors. */
+static int init_sets(struct vp_ipam_store *s)
+{
+	const struct vp_ipam_config *cfg = s->cfg;
+	size_t n = 0;
+
+	s->first = calloc(cfg->n_sets + 1, sizeof(*s->first));
+	s->cursors = calloc(cfg->n_sets + 1, sizeof(*s->cursors));
+	s->cursor_dirty = calloc(cfg->n_sets + 1, sizeof(*s->cursor_dirty));
+	if (!s->first || !s->cursors || !s->cursor_dirty)
+		return -ENOMEM;
+	for (size_t k = 0; k < cfg->n_sets; k++)
+		n += cfg->sets[k].n;
+	s->used = calloc(n + 1, sizeof(*s->used));
+	if (!s->used)
+		return -ENOMEM;
+	for (size_t k = 0, i = 0; k < cfg->n_sets; k++) {
+		s->first[k] = i;
+		for (size_t j = 0; j < cfg->sets[k].n; j++)
+			if (vp_ipam_used_init(&s->used[i++], &cfg->sets[k].ranges[j]))
+				return -ENOMEM;
+		s->first[k + 1] = i;
 	}
-	return parse_state(s, len, err);
+	return 0;
 }
 
 /* "a/b" in a new buffer, or NULL. */
@@ -260,8 +147,8 @@ static char *join(const char *a, const char *b)
 	return asprintf(&out, "%s/%s", a, b) < 0 ? NULL : out;
 }
 
-int vp_ipam_store_open(const char *data_dir, const char *network, struct vp_ipam_store **out,
-		       struct vp_error *err)
+int vp_ipam_store_open(const struct vp_ipam_config *cfg, const char *cid, const char *ifname,
+		       struct vp_ipam_store **out, struct vp_error *err)
 {
 	struct vp_ipam_store *s = calloc(1, sizeof(*s));
 	char *lock = NULL;
@@ -270,19 +157,23 @@ int vp_ipam_store_open(const char *data_dir, const char *network, struct vp_ipam
 	*out = NULL;
 	if (!s)
 		return vp_error_set(err, ENOMEM, "ipam store");
-	s->lock_fd = -1;
-	s->dir = join(data_dir, network);
+	s->lock_fd = s->fd = -1;
+	s->cfg = cfg;
+	s->cid = cid;
+	s->ifname = ifname;
+	s->dir = join(cfg->data_dir, cfg->network);
 	s->path = s->dir ? join(s->dir, VP_IPAM_STATE_FILE) : NULL;
 	lock = s->dir ? join(s->dir, VP_IPAM_LOCK_FILE) : NULL;
-	if (!s->path || !lock) {
+	if (!s->path || !lock || init_sets(s)) {
 		vp_error_set(err, ENOMEM, "ipam store");
 		goto out;
 	}
-	if ((ret = vp_mkdir_p(s->dir, 0755, err)) || (ret = vp_lock_acquire(lock, &s->lock_fd, err))) {
+	if ((ret = vp_mkdir_p(s->dir, 0755, err)) || (ret = vp_lock_acquire(lock, &s->lock_fd, err)) ||
+	    (ret = map_file(s, err))) {
 		set_code(err, VP_CNI_ERR_IO);
 		goto out;
 	}
-	if ((ret = store_load(s, err)))
+	if (s->fd >= 0 && (ret = load(s, err)))
 		goto out;
 	*out = s;
 	ret = 0;
@@ -297,121 +188,149 @@ void vp_ipam_store_close(struct vp_ipam_store *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++)
-		free(s->allocs[i].owned);
-	free(s->allocs);
-	free(s->table);
+	for (size_t i = 0; s->used && s->first && i < s->first[s->cfg->n_sets]; i++)
+		vp_ipam_used_exit(&s->used[i]);
+	free(s->used);
+	free(s->first);
 	free(s->cursors);
-	free(s->buf);
+	free(s->cursor_dirty);
+	free(s->held);
+	free(s->pending);
+	free(s->dead);
+	if (s->map)
+		munmap((void *)s->map, s->map_len);
+	if (s->fd >= 0)
+		close(s->fd);
 	vp_lock_release(s->lock_fd);
 	free(s->path);
 	free(s->dir);
 	free(s);
 }
 
-int vp_ipam_store_add(struct vp_ipam_store *s, const struct vp_ip *ip, const char *cid,
-		      const char *ifname, struct vp_error *err)
+bool vp_ipam_store_used(const struct vp_ipam_store *s, const struct vp_ip *ip)
+{
+	const struct vp_ipam_used *u = used_for(s, ip);
+
+	return u && vp_ipam_used_test(u, ip);
+}
+
+/* The file was validated at load, so the scan cannot fail. */
+static bool next_alloc(struct vp_ipam_scan *sc, struct vp_ipam_rec *rec)
+{
+	const char *why;
+
+	while (vp_ipam_scan_next(sc, rec, &why) > 0)
+		if (rec->kind == VP_IPAM_REC_ALLOC)
+			return true;
+	return false;
+}
+
+int vp_ipam_store_owner(const struct vp_ipam_store *s, const struct vp_ip *ip,
+			struct vp_ipam_rec *out)
+{
+	struct vp_ipam_scan sc;
+	const char *why;
+
+	if (!s->map || vp_ipam_scan_init(&sc, s->map, s->map_len, &why))
+		return -ENOENT;
+	while (next_alloc(&sc, out))
+		if (vp_ip_equal(&out->ip, ip))
+			return 0;
+	return -ENOENT;
+}
+
+void vp_ipam_store_foreach(struct vp_ipam_store *s,
+			   void (*fn)(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, void *ctx),
+			   void *ctx)
+{
+	struct vp_ipam_scan sc;
+	struct vp_ipam_rec rec;
+	const char *why;
+
+	if (!s->map || vp_ipam_scan_init(&sc, s->map, s->map_len, &why))
+		return;
+	while (next_alloc(&sc, &rec))
+		fn(s, &rec, ctx);
+}
+
+int vp_ipam_store_find_free(const struct vp_ipam_store *s, size_t idx, struct vp_ip *out)
+{
+	size_t first = s->first[idx];
+
+	return vp_ipam_used_find_free(&s->used[first], s->first[idx + 1] - first,
+				      &s->cursors[idx], out);
+}
+
+/* Append "a <ip> <cid> <ifname>\n" to the pending records. */
+static int push_pending(struct vp_ipam_store *s, const struct vp_ip *ip, const char *cid,
+			const char *ifname)
 {
 	char ipbuf[VP_IP_STRLEN];
-	struct vp_ipam_alloc a = { .ip = *ip };
-	int len;
+	size_t need = 2 + VP_IP_STRLEN + strlen(cid) + strlen(ifname) + 3;
+	int n;
 
-	if (!word_ok(cid, strlen(cid), MAX_CID) || !word_ok(ifname, strlen(ifname), MAX_IFNAME))
-		return vp_error_code(err, VP_CNI_ERR_INVALID_ENV, 0,
-				     "container ID \"%s\" / ifname \"%s\": empty, too long or "
-				     "holds whitespace", cid, ifname);
-	if (vp_ipam_store_find(s, ip))
-		return vp_error_set(err, EEXIST, "%s", vp_ip_str(ip, ipbuf));
-	len = asprintf(&a.owned, "%s %s %s", vp_ip_str(ip, ipbuf), cid, ifname);
-	if (len < 0)
-		return vp_error_set(err, ENOMEM, "ipam store");
-	a.line = a.owned;
-	a.line_len = (uint16_t)len;
-	a.cid = a.owned + strlen(ipbuf) + 1;
-	a.cid_len = (uint16_t)strlen(cid);
-	a.ifname = a.cid + a.cid_len + 1;
-	a.ifname_len = (uint16_t)strlen(ifname);
-	if (push_alloc(s, &a)) {
-		free(a.owned);
-		return vp_error_set(err, ENOMEM, "ipam store");
+	if (s->pending_len + need > s->pending_cap) {
+		size_t cap = (s->pending_cap + need) * 2;
+		char *p = realloc(s->pending, cap);
+
+		if (!p)
+			return -ENOMEM;
+		s->pending = p;
+		s->pending_cap = cap;
 	}
-	s->dirty = true;
+	n = snprintf(s->pending + s->pending_len, s->pending_cap - s->pending_len, "a %s %s %s\n",
+		     vp_ip_str(ip, ipbuf), cid, ifname);
+	s->pending_len += (size_t)n;
+	s->n_pending++;
 	return 0;
 }
 
-void vp_ipam_store_remove(struct vp_ipam_store *s, struct vp_ipam_alloc *a)
+int vp_ipam_store_add(struct vp_ipam_store *s, const struct vp_ip *ip, const char *cid,
+		      const char *ifname, struct vp_error *err)
 {
-	if (a->dead)
-		return;
-	a->dead = true;
+	struct vp_ipam_used *u = used_for(s, ip);
+	char ipbuf[VP_IP_STRLEN];
+	int ret;
+
+	if (!vp_ipam_word_ok(cid, strlen(cid), VP_IPAM_MAX_CID) ||
+	    !vp_ipam_word_ok(ifname, strlen(ifname), VP_IPAM_MAX_IFNAME))
+		return vp_error_code(err, VP_CNI_ERR_INVALID_ENV, 0,
+				     "container ID \"%s\" / ifname \"%s\": empty, too long or "
+				     "holds whitespace", cid, ifname);
+	if (!u)
+		return vp_error_set(err, EINVAL, "%s is in no range", vp_ip_str(ip, ipbuf));
+	if ((ret = vp_ipam_used_set(u, ip)))
+		return vp_error_set(err, -ret, "%s", vp_ip_str(ip, ipbuf));
+	/* On failure the address stays marked: harmless, the session fails. */
+	if (push_pending(s, ip, cid, ifname))
+		return vp_error_set(err, ENOMEM, "ipam store");
+	s->live++;
+	return 0;
+}
+
+int vp_ipam_store_remove(struct vp_ipam_store *s, const struct vp_ipam_rec *rec)
+{
+	if (s->n_dead == s->dead_cap) {
+		size_t cap = s->dead_cap ? s->dead_cap * 2 : 8;
+		struct vp_ipam_dead *n = realloc(s->dead, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->dead = n;
+		s->dead_cap = cap;
+	}
+	s->dead[s->n_dead++] = (struct vp_ipam_dead){ .off = rec->off, .len = rec->len };
 	s->live--;
-	s->dirty = true;
+	return 0;
 }
 
 struct vp_ip vp_ipam_store_cursor(const struct vp_ipam_store *s, size_t idx)
 {
-	struct vp_ip none = { 0 };
-
-	return idx < s->n_cursors ? s->cursors[idx] : none;
+	return s->cursors[idx];
 }
 
-int vp_ipam_store_set_cursor(struct vp_ipam_store *s, size_t idx, const struct vp_ip *ip,
-			     struct vp_error *err)
+void vp_ipam_store_set_cursor(struct vp_ipam_store *s, size_t idx, const struct vp_ip *ip)
 {
-	if (grow_cursors(s, idx))
-		return vp_error_set(err, ENOMEM, "ipam store cursor %zu", idx);
 	s->cursors[idx] = *ip;
-	s->dirty = true;
-	return 0;
-}
-
-/* Render the whole state into one malloc'd buffer. */
-static char *render(const struct vp_ipam_store *s, size_t *len)
-{
-	size_t cap = sizeof(STATE_MAGIC) + 32 + s->n_cursors * (16 + VP_IP_STRLEN), off;
-	char *buf, ipbuf[VP_IP_STRLEN];
-
-	for (size_t i = 0; i < s->n; i++)
-		cap += s->allocs[i].dead ? 0 : s->allocs[i].line_len + 1u;
-	buf = malloc(cap);
-	if (!buf)
-		return NULL;
-	off = (size_t)sprintf(buf, STATE_MAGIC "\n");
-	for (size_t i = 0; i < s->n_cursors; i++)
-		if (s->cursors[i].family)
-			off += (size_t)sprintf(buf + off, "cursor %zu %s\n", i,
-					       vp_ip_str(&s->cursors[i], ipbuf));
-	for (size_t i = 0; i < s->n; i++) {
-		const struct vp_ipam_alloc *a = &s->allocs[i];
-
-		if (a->dead)
-			continue;
-		memcpy(buf + off, a->line, a->line_len);
-		off += a->line_len;
-		buf[off++] = '\n';
-	}
-	off += (size_t)snprintf(buf + off, cap - off, "end %zu\n", s->live);
-	*len = off;
-	return buf;
-}
-
-int vp_ipam_store_commit(struct vp_ipam_store *s, struct vp_error *err)
-{
-	size_t len;
-	char *buf;
-	int ret;
-
-	if (!s->dirty)
-		return 0;
-	buf = render(s, &len);
-	if (!buf)
-		return vp_error_set(err, ENOMEM, "ipam state");
-	ret = vp_statefile_write(s->path, buf, len, 0644, err);
-	free(buf);
-	if (ret) {
-		set_code(err, VP_CNI_ERR_IO);
-		return ret;
-	}
-	s->dirty = false;
-	return 0;
+	s->cursor_dirty[idx] = true;
 }

@@ -1,87 +1,118 @@
-/* store.h - the allocator's crash-safe state: one file per network.
+/* store.h - the allocator's crash-safe state: one log file per network.
  *
- * dataDir/<network>/state is a text file, rewritten whole and atomically
- * (vp_statefile_write) under an exclusive flock on dataDir/<network>/lock:
+ * dataDir/<network>/state holds the records of scan.h after the header
+ * "vplumb-ipam 2".  All access happens under an exclusive flock on
+ * dataDir/<network>/lock, and a session (open, query, change, commit) costs
+ * nearly the same with 10 or 10,000 allocations:
  *
- *   vplumb-ipam 1
- *   cursor <range set index> <last reserved ip>
- *   <ip> <container id> <ifname>
- *   ...
- *   end <number of allocation lines>
+ * - open maps the file read-only and scans it once, in place: taken
+ *   addresses go into a bitmap (or hash set) per range, and only the
+ *   allocations of the session's key (container ID, ifname) are collected.
+ * - commit appends new records ("a ..." allocations, then "c ..." cursors)
+ *   with one write and fdatasync; a release overwrites its record's first
+ *   byte with '-', fdatasync, and then blanks the rest of the line (so the
+ *   container ID is gone from the file).  A write torn by a crash leaves a
+ *   last line without newline, never acknowledged: it is ignored and cut
+ *   away by the next append.  A one-byte overwrite cannot tear.
+ * - when dead records (released allocations, old cursors) outnumber live
+ *   ones by more than a slack, or on GC, commit rewrites the file with only
+ *   the live records, atomically (vp_statefile_write): amortized O(1).
  *
- * In memory the allocations sit in an array indexed by a hash table on the
- * address, so lookups cost the same with 10 or 10,000 allocations.  Loaded
- * records point into the file buffer; a commit copies their lines verbatim.
+ * The file is created atomically (header and first records) by the first
+ * commit, so an existing file without a complete header is damage, reported
+ * like any malformed record (code 5, naming file and line), never reset.
  */
 #ifndef VP_IPAM_STORE_H
 #define VP_IPAM_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include "common/error.h"
 #include "common/inet.h"
+#include "cni/ipam/config.h"
+#include "cni/ipam/scan.h"
+#include "cni/ipam/used.h"
 
 #define VP_IPAM_STATE_FILE "state"
 #define VP_IPAM_LOCK_FILE "lock"
 
-struct vp_ipam_alloc {
-	struct vp_ip ip;
-	const char *line;          /* "ip cid ifname", not NUL-terminated */
-	const char *cid, *ifname;  /* inside line */
-	uint16_t line_len, cid_len, ifname_len;
-	bool dead;                 /* released in this session */
-	char *owned;               /* line's storage when added in this session */
+struct vp_ipam_dead {
+	size_t off, len;                  /* a record to release at commit */
 };
 
 struct vp_ipam_store {
 	char *dir, *path;
-	int lock_fd;
-	char *buf;                 /* the loaded file */
-	struct vp_ipam_alloc *allocs;
-	size_t n, cap, live;
-	uint32_t *table;           /* open addressing: allocs index + 1, 0 = empty */
-	size_t table_cap;
-	struct vp_ip *cursors;     /* per range set; family 0: none */
-	size_t n_cursors;
-	bool dirty;
+	int lock_fd, fd;                  /* fd: -1 while the state file does not exist */
+	const char *map;                  /* the file, read-only; NULL when empty */
+	size_t map_len, valid_len;        /* valid_len: up to the last newline */
+	const struct vp_ipam_config *cfg; /* borrowed */
+	struct vp_ipam_used *used;        /* one per range, set after set */
+	size_t *first;                    /* index in used of each set's first range */
+	const char *cid, *ifname;         /* the session's key; NULL: none */
+	struct vp_ipam_rec *held;         /* the key's live allocations in the file */
+	size_t n_held;
+	struct vp_ip *cursors;            /* per set; family 0: none */
+	bool *cursor_dirty;
+	size_t n_records, live;           /* records in the file; live allocations */
+	char *pending;                    /* "a ..." records to append */
+	size_t pending_len, pending_cap, n_pending;
+	struct vp_ipam_dead *dead;
+	size_t n_dead, dead_cap;
+	bool compact;                     /* rewrite at commit whatever the dead count */
 };
 
-/* Create dataDir/<network> if needed, take its lock (waiting for other
- * holders) and load the state.  A missing file is an empty state; a damaged
- * one is an error (code 5, naming file and line), never a silent reset.
- * On success free *out with vp_ipam_store_close(). */
-int vp_ipam_store_open(const char *data_dir, const char *network, struct vp_ipam_store **out,
-		       struct vp_error *err) VP_MUST_CHECK;
+/* Create dataDir/<network> of cfg if needed, take its lock (waiting for
+ * other holders) and load the state, collecting the allocations of
+ * (cid, ifname) into held (both NULL: no key).  cfg must outlive the store.
+ * A missing file is an empty state; a damaged one is an error (code 5,
+ * naming file and line), never a silent reset.  On success free *out with
+ * vp_ipam_store_close(). */
+int vp_ipam_store_open(const struct vp_ipam_config *cfg, const char *cid, const char *ifname,
+		       struct vp_ipam_store **out, struct vp_error *err) VP_MUST_CHECK;
 
-/* Write the state if it changed (durable on return: temp + fsync + rename +
- * fsync dir).  On failure the file keeps its previous contents. */
+/* Make the session's changes durable (see above).  Call it at most once per
+ * session.  On failure no change is acknowledged: an append already made
+ * is cut away when possible, and otherwise remains as an allocation that
+ * DEL or GC frees. */
 int vp_ipam_store_commit(struct vp_ipam_store *s, struct vp_error *err) VP_MUST_CHECK;
 
 /* Drop the lock and free everything, discarding uncommitted changes; accepts NULL. */
 void vp_ipam_store_close(struct vp_ipam_store *s);
 
-/* The live allocation holding ip, or NULL. */
-struct vp_ipam_alloc *vp_ipam_store_find(const struct vp_ipam_store *s, const struct vp_ip *ip);
+/* Whether ip, which lies in a range of cfg, is taken (released ones stay
+ * taken until the session ends). */
+bool vp_ipam_store_used(const struct vp_ipam_store *s, const struct vp_ip *ip);
 
-/* vp_ipam_used_fn over a store (ctx is the store). */
-bool vp_ipam_store_used(void *ctx, const struct vp_ip *ip);
+/* The live allocation record of ip in the file: 0, or -ENOENT.  It scans
+ * the whole file: for error messages, not for the common path. */
+int vp_ipam_store_owner(const struct vp_ipam_store *s, const struct vp_ip *ip,
+			struct vp_ipam_rec *out) VP_MUST_CHECK;
 
-/* Whether a belongs to (cid, ifname). */
-bool vp_ipam_alloc_is(const struct vp_ipam_alloc *a, const char *cid, const char *ifname);
+/* Call fn for each live allocation record in the file, in file order. */
+void vp_ipam_store_foreach(struct vp_ipam_store *s,
+			   void (*fn)(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, void *ctx),
+			   void *ctx);
 
-/* Record ip for (cid, ifname).  -EEXIST if ip is taken; -EINVAL (code 4) if
- * cid or ifname is empty, too long or holds whitespace. */
+/* A free address of range set idx, after its cursor: 0, or -ENOSPC. */
+int vp_ipam_store_find_free(const struct vp_ipam_store *s, size_t idx,
+			    struct vp_ip *out) VP_MUST_CHECK;
+
+/* Record ip for (cid, ifname).  -EEXIST if ip is taken, -EINVAL if it lies in
+ * no range of cfg, -EINVAL (code 4) if cid or ifname is empty, too long or
+ * holds whitespace. */
 int vp_ipam_store_add(struct vp_ipam_store *s, const struct vp_ip *ip, const char *cid,
 		      const char *ifname, struct vp_error *err) VP_MUST_CHECK;
 
-/* Release a live allocation. */
-void vp_ipam_store_remove(struct vp_ipam_store *s, struct vp_ipam_alloc *a);
+/* Release a live allocation record of the file (from held, owner or
+ * foreach).  -ENOMEM on failure. */
+int vp_ipam_store_remove(struct vp_ipam_store *s, const struct vp_ipam_rec *rec) VP_MUST_CHECK;
 
 /* The round-robin cursor of range set idx (family 0 when none). */
 struct vp_ip vp_ipam_store_cursor(const struct vp_ipam_store *s, size_t idx);
-int vp_ipam_store_set_cursor(struct vp_ipam_store *s, size_t idx, const struct vp_ip *ip,
-			     struct vp_error *err) VP_MUST_CHECK;
+void vp_ipam_store_set_cursor(struct vp_ipam_store *s, size_t idx, const struct vp_ip *ip);
+
+/* Whether rec belongs to (cid, ifname). */
+bool vp_ipam_rec_is(const struct vp_ipam_rec *rec, const char *cid, const char *ifname);
 
 #endif

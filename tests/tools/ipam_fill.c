@@ -17,14 +17,13 @@ static int fill(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, long 
 	for (long i = 0; i < count; i++) {
 		snprintf(cid, sizeof(cid), "fill%08ld", i);
 		for (size_t k = 0; k < cfg->n_sets; k++) {
-			struct vp_ip cur = vp_ipam_store_cursor(s, k), ip;
+			struct vp_ip ip;
 
-			if (vp_ipam_rangeset_find_free(&cfg->sets[k], &cur, s->live,
-						       vp_ipam_store_used, s, &ip))
+			if (vp_ipam_store_find_free(s, k, &ip))
 				return vp_error_set(err, ENOSPC, "range set %zu full after %ld", k, i);
-			if ((ret = vp_ipam_store_add(s, &ip, cid, "eth0", err)) ||
-			    (ret = vp_ipam_store_set_cursor(s, k, &ip, err)))
+			if ((ret = vp_ipam_store_add(s, &ip, cid, "eth0", err)))
 				return ret;
+			vp_ipam_store_set_cursor(s, k, &ip);
 		}
 	}
 	return vp_ipam_store_commit(s, err);
@@ -51,7 +50,7 @@ int main(int argc, char **argv)
 	ret = vp_ipam_config_parse(j, &cfg, &err);
 	json_decref(j);
 	if (ret == 0) {
-		ret = vp_ipam_store_open(cfg.data_dir, cfg.network, &s, &err);
+		ret = vp_ipam_store_open(&cfg, NULL, NULL, &s, &err);
 		if (ret == 0) {
 			ret = fill(&cfg, s, strtol(argv[2], NULL, 10), &err);
 			vp_ipam_store_close(s);

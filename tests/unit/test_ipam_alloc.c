@@ -1,6 +1,7 @@
-/* test_ipam_alloc.c - the allocator and its state file: v4, v6, dual stack,
+/* test_ipam_alloc.c - the allocator and its state log: v4, v6, dual stack,
  * round robin, requested addresses, exhaustion (all or nothing), idempotent
- * ADD, DEL, CHECK, GC, STATUS, reload, 10,000 allocations, damaged files. */
+ * ADD, DEL, CHECK, GC, STATUS, reload, 10,000 allocations, damaged files,
+ * torn appends, released records blanked, compaction. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -123,7 +124,7 @@ static size_t live_count(struct fixture *f)
 	struct vp_error err;
 	size_t n;
 
-	assert_int_equal(vp_ipam_store_open(f->dir, "net", &s, &err), 0);
+	assert_int_equal(vp_ipam_store_open(&f->cfg, NULL, NULL, &s, &err), 0);
 	n = s->live;
 	vp_ipam_store_close(s);
 	return n;
@@ -305,10 +306,11 @@ static void test_gc(void **state)
 	add_ok(f, "cc", "10.1.0.5/24");
 	assert_int_equal(vp_ipam_gc(&f->cfg, valid, 3, &err), 0);
 	text = state_text(f);
-	assert_non_null(strstr(text, "10.1.0.2 a eth0\n"));
-	assert_non_null(strstr(text, "10.1.0.4 c eth0\n"));
+	assert_non_null(strstr(text, "\na 10.1.0.2 a eth0\n"));
+	assert_non_null(strstr(text, "\na 10.1.0.4 c eth0\n"));
 	assert_null(strstr(text, " b eth0"));
 	assert_null(strstr(text, " cc eth0"));
+	assert_null(strchr(text, '-'));      /* GC compacts: no released records left */
 	free(text);
 	assert_int_equal(vp_ipam_gc(&f->cfg, NULL, 0, &err), 0);
 	assert_int_equal(live_count(f), 0);
@@ -339,10 +341,15 @@ static void test_state_reload(void **state)
 	configure(f, "\"ranges\":[[{\"subnet\":\"10.1.0.0/24\"}],[{\"subnet\":\"fd00::/64\"}]]");
 	add_ok(f, "a", "10.1.0.2/24,fd00::2/64");
 	add_ok(f, "b", "10.1.0.3/24,fd00::3/64");
-	assert_int_equal(vp_ipam_store_open(f->dir, "net", &s, &err), 0);
+	assert_int_equal(vp_ipam_store_open(&f->cfg, "b", "eth0", &s, &err), 0);
 	assert_int_equal(s->live, 4);
+	assert_int_equal(s->n_held, 2);
 	assert_int_equal(vp_ip_parse("fd00::3", &ip), 0);
-	assert_true(vp_ipam_alloc_is(vp_ipam_store_find(s, &ip), "b", "eth0"));
+	assert_true(vp_ip_equal(&s->held[1].ip, &ip));
+	assert_true(vp_ipam_rec_is(&s->held[1], "b", "eth0"));
+	assert_true(vp_ipam_store_used(s, &ip));
+	assert_int_equal(vp_ip_parse("fd00::4", &ip), 0);
+	assert_false(vp_ipam_store_used(s, &ip));
 	ip = vp_ipam_store_cursor(s, 0);
 	assert_int_equal(ip.addr[3], 3);
 	vp_ipam_store_close(s);
@@ -353,30 +360,30 @@ static void test_ten_thousand(void **state)
 	struct fixture *f = *state;
 	struct vp_ipam_store *s;
 	struct vp_error err;
-	struct vp_ip cur = { 0 }, ip;
+	struct vp_ip ip;
 	char cid[32], got[64];
 
 	configure(f, "\"ranges\":[[{\"subnet\":\"10.8.0.0/16\"}]]");
-	assert_int_equal(vp_ipam_store_open(f->dir, "net", &s, &err), 0);
+	assert_int_equal(vp_ipam_store_open(&f->cfg, NULL, NULL, &s, &err), 0);
 	for (int i = 0; i < 10000; i++) {
 		snprintf(cid, sizeof(cid), "fill%05d", i);
-		assert_int_equal(vp_ipam_rangeset_find_free(&f->cfg.sets[0], &cur, s->live,
-							    vp_ipam_store_used, s, &ip), 0);
+		assert_int_equal(vp_ipam_store_find_free(s, 0, &ip), 0);
 		assert_int_equal(vp_ipam_store_add(s, &ip, cid, "eth0", &err), 0);
-		cur = ip;
+		vp_ipam_store_set_cursor(s, 0, &ip);
 	}
-	assert_int_equal(vp_ipam_store_set_cursor(s, 0, &cur, &err), 0);
+	assert_int_equal(vp_ipam_store_add(s, &ip, "dup", "eth0", &err), -EEXIST);
 	assert_int_equal(vp_ipam_store_commit(s, &err), 0);
 	vp_ipam_store_close(s);
 	add_ok(f, "new", "10.8.39.18/16");   /* 10,000 after 10.8.0.1, then one more */
 	del_ok(f, "fill00000");
 	assert_int_equal(add(f, "fill00000", got, &err), 0);
 	assert_string_equal(got, "10.8.39.19/16");
-	/* Reloaded: every address distinct (the loader rejects duplicates) and every key there. */
-	assert_int_equal(vp_ipam_store_open(f->dir, "net", &s, &err), 0);
+	/* Reloaded: every address distinct (the loader rejects duplicates). */
+	assert_int_equal(vp_ipam_store_open(&f->cfg, "fill09999", "eth0", &s, &err), 0);
 	assert_int_equal(s->live, 10001);
-	for (size_t i = 0; i < s->n; i++)
-		assert_ptr_equal(vp_ipam_store_find(s, &s->allocs[i].ip), &s->allocs[i]);
+	assert_int_equal(s->n_held, 1);
+	assert_int_equal(vp_ip_parse("10.8.39.17", &ip), 0);
+	assert_true(vp_ip_equal(&s->held[0].ip, &ip));
 	vp_ipam_store_close(s);
 }
 
@@ -391,19 +398,31 @@ static void write_state(struct fixture *f, const char *text)
 	assert_int_equal(vp_statefile_write(path, text, strlen(text), 0644, &err), 0);
 }
 
+#define HDR "vplumb-ipam 2\n"
+
 static void test_damaged_state(void **state)
 {
 	struct fixture *f = *state;
 	const struct { const char *text, *why; } cases[] = {
 		{ "garbage\n", "line 1: missing header" },
-		{ "vplumb-ipam 1\n10.1.0.2 a eth0\n", "missing trailer" },
-		{ "vplumb-ipam 1\n10.1.0.2 a eth0\nend 2\n", "line 3: allocation count" },
-		{ "vplumb-ipam 1\n10.1.0.2 a eth0\n10.1.0.2 b eth0\nend 2\n", "line 3: address allocated twice" },
-		{ "vplumb-ipam 1\n10.1.0.x a eth0\nend 1\n", "line 2: malformed" },
-		{ "vplumb-ipam 1\n10.1.0.2 a\nend 1\n", "line 2: malformed" },
-		{ "vplumb-ipam 1\ncursor 0 nope\nend 0\n", "line 2: malformed" },
-		{ "vplumb-ipam 1\nend 0\n10.1.0.2 a eth0\n", "line 3: malformed" },
-		{ "vplumb-ipam 1\nend 0", "line 2: truncated" },
+		{ "", "line 1: missing header" },
+		{ "vplumb-ipam 2", "line 1: missing header" },
+		{ "vplumb-ipam 1\n10.1.0.2 a eth0\nend 1\n", "line 1: missing header" },
+		{ HDR "a 10.1.0.2 a eth0\na 10.1.0.2 b eth0\n", "line 3: address allocated twice" },
+		{ HDR "-\na 10.1.0.2 a eth0\nc 0 10.1.0.2\na 10.1.0.2 b eth0\n",
+		  "line 5: address allocated twice" },
+		{ HDR "a 10.1.0.x a eth0\n", "line 2: malformed" },
+		{ HDR "a 10.1.0.02 a eth0\n", "line 2: malformed" },
+		{ HDR "a 10.1.0.256 a eth0\n", "line 2: malformed" },
+		{ HDR "a 10.1.0.2 a\n", "line 2: malformed" },
+		{ HDR "a 10.1.0.2 a eth0 x\n", "line 2: malformed" },
+		{ HDR "a 10.1.0.2 a toolonginterface\n", "line 2: malformed" },
+		{ HDR "a  10.1.0.2 a eth0\n", "line 2: malformed" },
+		{ HDR "c 0 nope\n", "line 2: malformed" },
+		{ HDR "c 99999 10.1.0.2\n", "line 2: malformed" },
+		{ HDR "c x 10.1.0.2\n", "line 2: malformed" },
+		{ HDR "a 10.1.0.2 a eth0\n\n", "line 3: malformed" },
+		{ HDR "end 0\n", "line 2: malformed" },
 	};
 	char got[64];
 
@@ -424,6 +443,74 @@ static void test_damaged_state(void **state)
 	}
 }
 
+/* A crash mid-append leaves a last line without newline: never acknowledged,
+ * so it is not an allocation, and the next append cuts it away. */
+static void test_torn_append(void **state)
+{
+	struct fixture *f = *state;
+	char *text;
+
+	configure(f, V4);
+	write_state(f, HDR "a 10.1.0.2 a eth0\nc 0 10.1.0.2\na 10.1.0.3 b et");
+	assert_int_equal(live_count(f), 1);
+	del_ok(f, "b");
+	add_ok(f, "b", "10.1.0.3/24");
+	text = state_text(f);
+	assert_string_equal(text, HDR "a 10.1.0.2 a eth0\nc 0 10.1.0.2\n"
+			    "a 10.1.0.3 b eth0\nc 0 10.1.0.3\n");
+	free(text);
+}
+
+/* DEL releases in place: the record turns into '-' and blanks, so the
+ * container ID is gone from the file, and the address is free again. */
+static void test_del_blanks_record(void **state)
+{
+	struct fixture *f = *state;
+	char *text;
+
+	configure(f, SMALL);
+	add_ok(f, "gone", "10.1.0.10/24");
+	add_ok(f, "kept", "10.1.0.11/24");
+	del_ok(f, "gone");
+	text = state_text(f);
+	assert_null(strstr(text, "gone"));
+	assert_non_null(strstr(text, "\n-                    \n"));   /* "a 10.1.0.10 gone eth0" */
+	assert_non_null(strstr(text, "\na 10.1.0.11 kept eth0\n"));
+	free(text);
+	add_ok(f, "c", "10.1.0.12/24");
+	add_ok(f, "d", "10.1.0.10/24");
+	assert_int_equal(live_count(f), 3);
+}
+
+/* Dead records beyond live ones plus the slack trigger one compacting
+ * rewrite: live allocations and cursors survive, dead records go. */
+static void test_compaction(void **state)
+{
+	struct fixture *f = *state;
+	size_t cap = 2200 * 16, len;
+	char *text = malloc(cap), *after;
+
+	configure(f, "\"ranges\":[[{\"subnet\":\"10.1.0.0/24\"}],[{\"subnet\":\"fd00::/64\"}]]");
+	len = (size_t)sprintf(text, HDR "a 10.1.0.7 old eth0\n");
+	for (int i = 0; i < 2100; i++)
+		len += (size_t)sprintf(text + len, i % 2 ? "-    \n" : "c 0 10.1.0.%d\n", i % 200 + 2);
+	write_state(f, text);
+	add_ok(f, "small", "10.1.0.2/24,fd00::2/64");   /* 1 live + 1 cursor: below the slack */
+	after = state_text(f);
+	assert_int_equal(strlen(after), len + strlen("a 10.1.0.2 small eth0\na fd00::2 small eth0\n"
+						     "c 0 10.1.0.2\nc 1 fd00::2\n"));
+	free(after);
+	for (int i = 0; i < 60; i++)
+		len += (size_t)sprintf(text + len, "c 1 fd00::%x\n", i + 3);
+	write_state(f, text);
+	add_ok(f, "next", "10.1.0.2/24,fd00::3/64");
+	after = state_text(f);
+	assert_string_equal(after, HDR "c 0 10.1.0.2\nc 1 fd00::3\na 10.1.0.7 old eth0\n"
+			    "a 10.1.0.2 next eth0\na fd00::3 next eth0\n");
+	free(after);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +528,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ten_thousand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_append, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_del_blanks_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

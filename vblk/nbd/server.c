@@ -57,7 +57,7 @@ struct nbd_slot {
 	struct vp_nbd_request req;
 	unsigned char *buf;     /* BUF_ALIGN-aligned, grows to the largest request */
 	size_t cap;
-	uint32_t done;          /* bytes of data I/O completed */
+	uint32_t done;          /* bytes of data I/O completed (BLOCK_STATUS: descriptors) */
 	uint32_t nbd_err;       /* error to reply with (0 = success) */
 	enum slot_step step;
 	unsigned char hdr[32];  /* reply header */
