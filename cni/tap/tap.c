@@ -2,7 +2,7 @@
  *
  * Chained (ADD with a prevResult, e.g. after vnet-bridge): the veth
  * CNI_IFNAME in the pod stays as it is, addresses included; a persistent
- * tap ("name", default "tap" + CNI_IFNAME's digits) is created next to it
+ * tap ("tapName", default "tap" + the digits of CNI_IFNAME) is created next to it
  * with the veth's MAC and MTU, and tc redirects everything arriving on one
  * to the other, so the VM behind the tap owns the pod's MAC and IPs.  The
  * result is prevResult plus the tap.
