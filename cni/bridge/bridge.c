@@ -244,9 +244,10 @@ static int build_result(struct br_call *c, const struct vp_cni_result *ipam,
 }
 
 /* The steps after the pre-checks, each pushing its undo. */
-static int add_steps(struct br_call *c, struct vp_undo *undo, struct vp_cni_result *ipam,
+static int add_steps(void *call, struct vp_undo *undo, struct vp_cni_result *ipam,
 		     struct vp_cni_result *res, struct vp_error *err)
 {
+	struct br_call *c = call;
 	struct vp_pod_iface_opts o = pod_opts(&c->nc);
 	int pod;
 	int ret;
@@ -275,8 +276,6 @@ static int add_steps(struct br_call *c, struct vp_undo *undo, struct vp_cni_resu
 int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *result,
 		      struct vp_error *err)
 {
-	struct vp_cni_result ipam = {0};
-	struct vp_undo undo = VP_UNDO_INIT;
 	struct br_call c;
 	int ret;
 
@@ -284,13 +283,7 @@ int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *re
 	if (ret == 0)
 		ret = vp_pod_iface_ensure_absent(&c.pod, req->ifname, err);
 	if (ret == 0)
-		ret = add_steps(&c, &undo, &ipam, result, err);
-	if (ret < 0) {
-		vp_undo_run(&undo);
-		vp_cni_result_clear(result);
-	}
-	vp_undo_forget(&undo);
-	vp_cni_result_clear(&ipam);
+		ret = vp_pod_iface_add_atomically(add_steps, &c, result, err);
 	call_close(&c);
 	return ret;
 }

@@ -646,3 +646,20 @@ int vp_pod_iface_ipam_run(const struct vp_cni_request *req, enum vp_cni_command 
 		return -EINVAL;
 	return vp_cni_delegate(req, type, command, NULL, err);
 }
+
+int vp_pod_iface_add_atomically(vp_pod_iface_add_fn body, void *call, struct vp_cni_result *result,
+				struct vp_error *err)
+{
+	struct vp_cni_result ipam = {0};
+	struct vp_undo undo = VP_UNDO_INIT;
+	int ret;
+
+	ret = body(call, &undo, &ipam, result, err);
+	if (ret < 0) {
+		vp_undo_run(&undo);
+		vp_cni_result_clear(result);
+	}
+	vp_undo_forget(&undo);
+	vp_cni_result_clear(&ipam);
+	return ret;
+}

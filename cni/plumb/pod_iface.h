@@ -45,6 +45,17 @@ void vp_pod_iface_ns_close(struct vp_pod_iface_ns *ns);
 int vp_pod_iface_ensure_absent(const struct vp_pod_iface_ns *ns, const char *name,
 			       struct vp_error *err) VP_MUST_CHECK;
 
+/* The body of an ADD: call is the plugin's own context; every change the
+ * body makes pushes its undo onto undo; ipam is scratch space for the IPAM
+ * result (cleared afterwards). */
+typedef int (*vp_pod_iface_add_fn)(void *call, struct vp_undo *undo, struct vp_cni_result *ipam,
+				   struct vp_cni_result *result, struct vp_error *err);
+
+/* Run body as one all-or-nothing ADD: on failure its undo list runs in
+ * reverse and result is cleared, so nothing is left half-done. */
+int vp_pod_iface_add_atomically(vp_pod_iface_add_fn body, void *call, struct vp_cni_result *result,
+				struct vp_error *err) VP_MUST_CHECK;
+
 /* Run the config's IPAM plugin (ADD) into *ipam and push its DEL onto undo.
  * req must outlive the undo list. */
 int vp_pod_iface_ipam_add(const struct vp_cni_request *req, struct vp_undo *undo,

@@ -131,9 +131,10 @@ static int setup_nft(struct ptp_call *c, const struct vp_cni_result *res, int po
 	return ret;
 }
 
-static int add_steps(struct ptp_call *c, struct vp_undo *undo, struct vp_cni_result *ipam,
+static int add_steps(void *call, struct vp_undo *undo, struct vp_cni_result *ipam,
 		     struct vp_cni_result *res, struct vp_error *err)
 {
+	struct ptp_call *c = call;
 	struct vp_pod_iface_veth v = { .ifname = c->req->ifname, .mtu = c->nc.mtu };
 	struct vp_pod_iface_opts o = pod_opts(&c->nc);
 	int pod;
@@ -160,8 +161,6 @@ static int add_steps(struct ptp_call *c, struct vp_undo *undo, struct vp_cni_res
 int vp_ptp_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *result,
 		   struct vp_error *err)
 {
-	struct vp_cni_result ipam = {0};
-	struct vp_undo undo = VP_UNDO_INIT;
 	struct ptp_call c;
 	int ret;
 
@@ -169,13 +168,7 @@ int vp_ptp_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *resul
 	if (ret == 0)
 		ret = vp_pod_iface_ensure_absent(&c.pod, req->ifname, err);
 	if (ret == 0)
-		ret = add_steps(&c, &undo, &ipam, result, err);
-	if (ret < 0) {
-		vp_undo_run(&undo);
-		vp_cni_result_clear(result);
-	}
-	vp_undo_forget(&undo);
-	vp_cni_result_clear(&ipam);
+		ret = vp_pod_iface_add_atomically(add_steps, &c, result, err);
 	call_close(&c);
 	return ret;
 }

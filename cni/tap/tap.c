@@ -166,24 +166,24 @@ static int add_standalone(struct tap_call *c, struct vp_undo *undo, struct vp_cn
 	return vp_pod_iface_result_ipam(res, c->req, ipam, idx, err);
 }
 
+static int add_steps(void *call, struct vp_undo *undo, struct vp_cni_result *ipam,
+		     struct vp_cni_result *res, struct vp_error *err)
+{
+	struct tap_call *c = call;
+
+	return c->req->prev ? add_chained(c, undo, res, err)
+			    : add_standalone(c, undo, ipam, res, err);
+}
+
 int vp_tap_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *result,
 		   struct vp_error *err)
 {
-	struct vp_cni_result ipam = {0};
-	struct vp_undo undo = VP_UNDO_INIT;
 	struct tap_call c;
 	int ret;
 
 	ret = call_open(req, &c, err);
 	if (ret == 0)
-		ret = req->prev ? add_chained(&c, &undo, result, err)
-				: add_standalone(&c, &undo, &ipam, result, err);
-	if (ret < 0) {
-		vp_undo_run(&undo);
-		vp_cni_result_clear(result);
-	}
-	vp_undo_forget(&undo);
-	vp_cni_result_clear(&ipam);
+		ret = vp_pod_iface_add_atomically(add_steps, &c, result, err);
 	vp_pod_iface_ns_close(&c.pod);
 	return ret;
 }
