@@ -3,6 +3,8 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= 2
 CTEST_FLAGS ?= --output-on-failure
+# One guest-kernel cache for both build trees (tests/vm/kit.sh fetches it once).
+export VM_CACHE ?= $(CURDIR)/.vm-cache
 
 .PHONY: all deps build build-asan demo test bench clean
 
