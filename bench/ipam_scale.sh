@@ -41,17 +41,44 @@ fill_host_local() {  # DIR COUNT
 
 now() { date +%s%N; }
 
-# batch VERB BIN CONF FIRST COUNT: add the batch's nanoseconds to the variable VERB_CONF
+# add_us VAR XmY.YYYs: add the time (as the builtin times prints it) to VAR, in us.
+add_us() {
+	local m=${2%%m*} sec=${2#*m} whole frac
+	sec=${sec%s}
+	whole=${sec%.*}
+	frac=${sec#*.}000000
+	printf -v "$1" %d $((${!1:-0} + (10#$m * 60 + 10#$whole) * 1000000 + 10#${frac:0:6}))
+}
+
+# cpu_us VAR: user + system CPU time of the children waited for so far, in us.
+# The builtin times runs without a fork, so between two calls only the plugin
+# runs count: a measure that a loaded machine (shared VM) disturbs much less
+# than wall time.
+cpu_us() {
+	local u s
+	times >"$TMP/times"
+	{ read -r _; read -r u s; } <"$TMP/times"
+	printf -v "$1" %d 0
+	add_us "$1" "$u"
+	add_us "$1" "$s"
+}
+
+# batch VERB BIN CONF FIRST COUNT: add the batch's wall nanoseconds to the
+# variable T_VERB_CONF and its CPU microseconds to C_VERB_CONF.
 batch() {
-	local verb=$1 bin=$2 conf=$3 first=$4 count=$5 t0 i var
+	local verb=$1 bin=$2 conf=$3 first=$4 count=$5 t0 c0 c1 i var
 	t0=$(now)
+	cpu_us c0
 	for ((i = first; i < first + count; i++)); do
 		CNI_COMMAND=$verb CNI_CONTAINERID=bench$i CNI_NETNS=/var/run/netns/$NS CNI_IFNAME=eth0 \
 			CNI_PATH=/usr/lib/cni "$bin" <"$TMP/$conf.json" >/dev/null ||
 			{ echo "$verb $conf failed" >&2; exit 1; }
 	done
+	cpu_us c1
 	var=T_${verb}_$conf
 	printf -v "$var" %d $((${!var:-0} + $(now) - t0))
+	var=C_${verb}_$conf
+	printf -v "$var" %d $((${!var:-0} + c1 - c0))
 }
 
 # compare BIN EMPTY FULL N_EMPTY N_FULL: interleave batches of 10 on the empty
@@ -86,9 +113,19 @@ vpF_add=$(us "$T_ADD_vpF" "$N"); vpF_del=$(us "$T_DEL_vpF" "$N")
 hl0_add=$(us "$T_ADD_hl0" "$N"); hl0_del=$(us "$T_DEL_hl0" "$N")
 hlF_add=$(us "$T_ADD_hlF" "$HL_N"); hlF_del=$(us "$T_DEL_hlF" "$HL_N")
 
+cpu() { echo $(($1 / $2)); }   # total us, count -> us per op
+vp0_cadd=$(cpu "$C_ADD_vp0" "$N"); vpF_cadd=$(cpu "$C_ADD_vpF" "$N")
+vp0_cdel=$(cpu "$C_DEL_vp0" "$N"); vpF_cdel=$(cpu "$C_DEL_vpF" "$N")
+hl0_cadd=$(cpu "$C_ADD_hl0" "$N"); hlF_cadd=$(cpu "$C_ADD_hlF" "$HL_N")
+
+echo "wall time per operation:"
 printf '%-12s %12s %12s %12s %12s\n' plugin "ADD@0 us" "ADD@$FILL us" "DEL@0 us" "DEL@$FILL us"
 printf '%-12s %12d %12d %12d %12d\n' vnet-ipam "$vp0_add" "$vpF_add" "$vp0_del" "$vpF_del"
 printf '%-12s %12d %12d %12d %12d\n' host-local "$hl0_add" "$hlF_add" "$hl0_del" "$hlF_del"
+echo "CPU time (user + system) per operation:"
+printf '%-12s %12d %12d %12d %12d\n' vnet-ipam "$vp0_cadd" "$vpF_cadd" "$vp0_cdel" "$vpF_cdel"
+printf '%-12s %12d %12d %12s %12s\n' host-local "$hl0_cadd" "$hlF_cadd" - -
+echo "vnet-ipam  ADD CPU ratio full/empty: $(ratio "$vpF_cadd" "$vp0_cadd")"
 echo "vnet-ipam  ADD ratio full/empty: $(ratio "$vpF_add" "$vp0_add")  (goal <= 1.5)"
 echo "vnet-ipam  DEL ratio full/empty: $(ratio "$vpF_del" "$vp0_del")"
 echo "host-local ADD ratio full/empty: $(ratio "$hlF_add" "$hl0_add")"

@@ -39,7 +39,7 @@ static size_t render_cursors(const struct vp_ipam_store *s, char *buf, bool dirt
 	char ipbuf[VP_IP_STRLEN];
 	size_t off = 0;
 
-	for (size_t k = 0; k < s->cfg->n_sets; k++)
+	for (size_t k = 0; k < s->cfg->n_sets && k < VP_IPAM_MAX_SETS; k++)
 		if (s->cursors[k].family && (!dirty_only || s->cursor_dirty[k]))
 			off += (size_t)snprintf(buf + off, CURSOR_MAX, "c %zu %s\n", k,
 						vp_ip_str(&s->cursors[k], ipbuf));
@@ -61,9 +61,10 @@ static size_t render_live(struct vp_ipam_store *s, char *buf)
 	const char *why;
 	size_t off = 0, d = 0;
 
-	if (!s->map || vp_ipam_scan_init(&sc, s->map, s->map_len, &why))
+	if (!s->map || vp_ipam_scan_init(&sc, s->map, s->valid_len, &why))
 		return 0;
-	qsort(s->dead, s->n_dead, sizeof(*s->dead), dead_cmp);
+	if (s->n_dead)
+		qsort(s->dead, s->n_dead, sizeof(*s->dead), dead_cmp);
 	while (vp_ipam_scan_next(&sc, &rec, &why) > 0) {
 		while (d < s->n_dead && s->dead[d].off < rec.off)
 			d++;
@@ -111,8 +112,8 @@ static int pwrite_all(int fd, const char *buf, size_t len, size_t off)
 	return 0;
 }
 
-/* Append the pending records and changed cursors in one write, over a torn
- * record left by a crash. */
+/* Append the pending records and changed cursors in one write (open cut
+ * any torn record away, so the file ends at valid_len). */
 static int append(struct vp_ipam_store *s)
 {
 	size_t len = s->pending_len;
@@ -123,11 +124,9 @@ static int append(struct vp_ipam_store *s)
 		return -ENOMEM;
 	s->pending = p;
 	len += render_cursors(s, p + len, true);
-	if (s->map_len > s->valid_len && ftruncate(s->fd, (off_t)s->valid_len) < 0)
-		return -errno;
 	ret = pwrite_all(s->fd, p, len, s->valid_len);
 	if (ret && ftruncate(s->fd, (off_t)s->valid_len) < 0) {
-		/* What was written stays: a torn record the next append cuts
+		/* What was written stays: a torn record the next open cuts
 		 * away, or whole records DEL or GC free. */
 	}
 	return ret;

@@ -4,14 +4,55 @@
 
 #include "cni/ipam/scan.h"
 
+/* Printable ASCII other than space. */
+static bool word_char(char c)
+{
+	return (unsigned char)(c - 0x21) < 0x5e;
+}
+
 bool vp_ipam_word_ok(const char *w, size_t len, size_t max)
 {
 	if (len == 0 || len > max)
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)w[i] <= ' ' || (unsigned char)w[i] >= 0x7f)
+		if (!word_char(w[i]))
 			return false;
 	return true;
+}
+
+/* The common record, "a <IPv4> <cid> <ifname>\n" at line, in one pass
+ * without calls: the end of the next line or NULL when the line is not of
+ * exactly that shape (the general parser then decides).  The caller
+ * guarantees a '\n' ends the buffer, so the loops stop there. */
+static const char *fast_alloc(const char *line, struct vp_ipam_rec *rec)
+{
+	const char *q = line + 2;
+
+	rec->ip = (struct vp_ip){ .family = AF_INET };
+	for (int k = 0; k < 4; k++) {
+		const char *d = q;
+		unsigned v = 0;
+
+		while ((unsigned)(*q - '0') < 10 && q - d < 3)
+			v = v * 10 + (unsigned)(*q++ - '0');
+		if (q == d || v > 255 || (q - d > 1 && *d == '0') || *q++ != (k < 3 ? '.' : ' '))
+			return NULL;
+		rec->ip.addr[k] = (uint8_t)v;
+	}
+	rec->cid = q;
+	while (word_char(*q))
+		q++;
+	rec->cid_len = (size_t)(q - rec->cid);
+	if (*q++ != ' ')
+		return NULL;
+	rec->ifname = q;
+	while (word_char(*q))
+		q++;
+	rec->ifname_len = (size_t)(q - rec->ifname);
+	if (*q != '\n' || !rec->cid_len || rec->cid_len > VP_IPAM_MAX_CID || !rec->ifname_len ||
+	    rec->ifname_len > VP_IPAM_MAX_IFNAME)
+		return NULL;
+	return q + 1;
 }
 
 /* Dotted-quad IPv4 (no leading zeros) in p[0..len): the common case, parsed
@@ -107,12 +148,18 @@ int vp_ipam_scan_next(struct vp_ipam_scan *sc, struct vp_ipam_rec *rec, const ch
 
 	if (sc->pos >= sc->end)
 		return 0;
-	nl = memchr(line, '\n', sc->end - sc->pos);
 	sc->lineno++;
 	rec->off = sc->pos;
+	rec->kind = (enum vp_ipam_rec_kind)line[0];
+	nl = line[0] == 'a' && line[1] == ' ' ? fast_alloc(line, rec) : NULL;
+	if (nl) {
+		rec->len = (size_t)(nl - 1 - line);
+		sc->pos += rec->len + 1;
+		return 1;
+	}
+	nl = memchr(line, '\n', sc->end - sc->pos);
 	rec->len = (size_t)(nl - line);
 	sc->pos += rec->len + 1;
-	rec->kind = (enum vp_ipam_rec_kind)line[0];
 	if (rec->kind == VP_IPAM_REC_DEAD)
 		return 1;
 	ok = rec->len > 2 && line[1] == ' ';

@@ -4,6 +4,7 @@
  *
  *   a <ip> <container id> <ifname>     an allocation
  *   c <range set index> <ip>           the round-robin cursor of a range set
+ *                                      (the last one of a set counts)
  *   -<anything>                        a released allocation (blanked in place)
  *
  * A scan walks a buffer holding the file (a read-only mapping) without

@@ -23,10 +23,8 @@ static void set_code(struct vp_error *err, int code)
 /* The map of the range holding ip, or NULL. */
 static struct vp_ipam_used *used_for(const struct vp_ipam_store *s, const struct vp_ip *ip)
 {
-	size_t n = s->first[s->cfg->n_sets];
-
-	for (size_t i = 0; i < n; i++)
-		if (vp_ipam_range_contains(s->used[i].r, ip))
+	for (size_t i = 0; i < s->n_used; i++)
+		if (vp_ipam_used_contains(&s->used[i], ip))
 			return &s->used[i];
 	return NULL;
 }
@@ -49,7 +47,7 @@ static int push_held(struct vp_ipam_store *s, const struct vp_ipam_rec *rec)
 	return 0;
 }
 
-/* Account for one record at load; *why explains a failure. */
+/* Account for one record at load: 0, -EBADMSG with *why, or -ENOMEM. */
 static int load_record(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, const char **why)
 {
 	struct vp_ipam_used *u;
@@ -65,10 +63,30 @@ static int load_record(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, c
 	 * out again, so they need no map. */
 	u = used_for(s, &rec->ip);
 	ret = u ? vp_ipam_used_set(u, &rec->ip) : 0;
-	*why = ret == -EEXIST ? "address allocated twice" : "out of memory";
-	if (ret == 0 && s->cid && vp_ipam_rec_is(rec, s->cid, s->ifname))
+	if (ret == -EEXIST) {
+		*why = "address allocated twice";
+		return -EBADMSG;
+	}
+	/* Lengths first: most records differ from the key there. */
+	if (ret == 0 && s->cid && rec->cid_len == s->cid_len && rec->ifname_len == s->ifname_len &&
+	    vp_ipam_rec_is(rec, s->cid, s->ifname))
 		ret = push_held(s, rec);
 	return ret;
+}
+
+/* Cut away a torn last record (a crash mid-append; never acknowledged) so
+ * that appends continue on a line boundary and the file holds no trace of
+ * it.  Needs no sync: if the cut is lost, the record is still ignored.
+ * Scans then stop at valid_len: pages past the new end must not be read. */
+static int cut_torn(struct vp_ipam_store *s, struct vp_error *err)
+{
+	int e;
+
+	if (s->map_len == s->valid_len || ftruncate(s->fd, (off_t)s->valid_len) == 0)
+		return 0;
+	e = errno;
+	return vp_error_code(err, VP_CNI_ERR_IO, e, "cut the torn last record of %s: %s", s->path,
+			     strerror(e));
 }
 
 static int load(struct vp_ipam_store *s, struct vp_error *err)
@@ -84,11 +102,12 @@ static int load(struct vp_ipam_store *s, struct vp_error *err)
 				break;
 	s->valid_len = sc.end;
 	if (ret == 0)
-		return 0;
-	vp_error_code(err, VP_CNI_ERR_IO, -ret,
-		      "state file %s is damaged at line %zu: %s; refusing to reset it "
-		      "(move it away to start empty)", s->path, sc.lineno, why);
-	return -EBADMSG;
+		return cut_torn(s, err);
+	if (ret == -ENOMEM)
+		return vp_error_code(err, VP_CNI_ERR_IO, ENOMEM, "load %s: out of memory", s->path);
+	return vp_error_code(err, VP_CNI_ERR_IO, EBADMSG,
+			     "state file %s is damaged at line %zu: %s; refusing to reset it "
+			     "(move it away to start empty)", s->path, sc.lineno, why);
 }
 
 /* Map the state file, if there is one. */
@@ -129,12 +148,12 @@ static int init_sets(struct vp_ipam_store *s)
 	s->used = calloc(n + 1, sizeof(*s->used));
 	if (!s->used)
 		return -ENOMEM;
-	for (size_t k = 0, i = 0; k < cfg->n_sets; k++) {
-		s->first[k] = i;
-		for (size_t j = 0; j < cfg->sets[k].n; j++)
-			if (vp_ipam_used_init(&s->used[i++], &cfg->sets[k].ranges[j]))
+	for (size_t k = 0; k < cfg->n_sets; k++) {
+		s->first[k] = s->n_used;
+		for (size_t j = 0; j < cfg->sets[k].n; j++, s->n_used++)
+			if (vp_ipam_used_init(&s->used[s->n_used], &cfg->sets[k].ranges[j]))
 				return -ENOMEM;
-		s->first[k + 1] = i;
+		s->first[k + 1] = s->n_used;
 	}
 	return 0;
 }
@@ -161,6 +180,8 @@ int vp_ipam_store_open(const struct vp_ipam_config *cfg, const char *cid, const 
 	s->cfg = cfg;
 	s->cid = cid;
 	s->ifname = ifname;
+	s->cid_len = cid ? strlen(cid) : 0;
+	s->ifname_len = ifname ? strlen(ifname) : 0;
 	s->dir = join(cfg->data_dir, cfg->network);
 	s->path = s->dir ? join(s->dir, VP_IPAM_STATE_FILE) : NULL;
 	lock = s->dir ? join(s->dir, VP_IPAM_LOCK_FILE) : NULL;
@@ -188,7 +209,7 @@ void vp_ipam_store_close(struct vp_ipam_store *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; s->used && s->first && i < s->first[s->cfg->n_sets]; i++)
+	for (size_t i = 0; i < s->n_used; i++)
 		vp_ipam_used_exit(&s->used[i]);
 	free(s->used);
 	free(s->first);
@@ -231,7 +252,7 @@ int vp_ipam_store_owner(const struct vp_ipam_store *s, const struct vp_ip *ip,
 	struct vp_ipam_scan sc;
 	const char *why;
 
-	if (!s->map || vp_ipam_scan_init(&sc, s->map, s->map_len, &why))
+	if (!s->map || vp_ipam_scan_init(&sc, s->map, s->valid_len, &why))
 		return -ENOENT;
 	while (next_alloc(&sc, out))
 		if (vp_ip_equal(&out->ip, ip))
@@ -247,7 +268,7 @@ void vp_ipam_store_foreach(struct vp_ipam_store *s,
 	struct vp_ipam_rec rec;
 	const char *why;
 
-	if (!s->map || vp_ipam_scan_init(&sc, s->map, s->map_len, &why))
+	if (!s->map || vp_ipam_scan_init(&sc, s->map, s->valid_len, &why))
 		return;
 	while (next_alloc(&sc, &rec))
 		fn(s, &rec, ctx);
@@ -332,5 +353,7 @@ struct vp_ip vp_ipam_store_cursor(const struct vp_ipam_store *s, size_t idx)
 void vp_ipam_store_set_cursor(struct vp_ipam_store *s, size_t idx, const struct vp_ip *ip)
 {
 	s->cursors[idx] = *ip;
-	s->cursor_dirty[idx] = true;
+	/* The format caps set indices: a set past the cap (an absurd config)
+	 * restarts from its first range in each session. */
+	s->cursor_dirty[idx] = idx < VP_IPAM_MAX_SETS;
 }

@@ -12,8 +12,8 @@
  *   with one write and fdatasync; a release overwrites its record's first
  *   byte with '-', fdatasync, and then blanks the rest of the line (so the
  *   container ID is gone from the file).  A write torn by a crash leaves a
- *   last line without newline, never acknowledged: it is ignored and cut
- *   away by the next append.  A one-byte overwrite cannot tear.
+ *   last line without newline, never acknowledged: the next open ignores it
+ *   and cuts it away.  A one-byte overwrite cannot tear.
  * - when dead records (released allocations, old cursors) outnumber live
  *   ones by more than a slack, or on GC, commit rewrites the file with only
  *   the live records, atomically (vp_statefile_write): amortized O(1).
@@ -48,8 +48,10 @@ struct vp_ipam_store {
 	size_t map_len, valid_len;        /* valid_len: up to the last newline */
 	const struct vp_ipam_config *cfg; /* borrowed */
 	struct vp_ipam_used *used;        /* one per range, set after set */
+	size_t n_used;
 	size_t *first;                    /* index in used of each set's first range */
 	const char *cid, *ifname;         /* the session's key; NULL: none */
+	size_t cid_len, ifname_len;
 	struct vp_ipam_rec *held;         /* the key's live allocations in the file */
 	size_t n_held;
 	struct vp_ip *cursors;            /* per set; family 0: none */

@@ -1,36 +1,51 @@
-/* used.c - taken addresses of a range (bitmap or hash set) and the search
- * for a free one. */
+/* used.c - taken addresses of a range (bitmap, and a hash set past it) and
+ * the search for a free one. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cni/ipam/used.h"
+
+#define PAGE 4096u
 
 int vp_ipam_used_init(struct vp_ipam_used *u, const struct vp_ipam_range *r)
 {
 	int64_t last;
+	void *bits;
 
 	memset(u, 0, sizeof(*u));
 	u->r = r;
-	if (vp_ip_diff(&r->start, &r->end, &last) || (uint64_t)last >= VP_IPAM_BITMAP_MAX)
-		return 0;
-	u->size = (uint64_t)last + 1;
-	u->bits = calloc((size_t)(u->size + 63) / 64, sizeof(*u->bits));
-	return u->bits ? 0 : -ENOMEM;
+	u->beyond = vp_ip_diff(&r->start, &r->end, &last) || (uint64_t)last >= VP_IPAM_BITMAP_MAX;
+	u->size = u->beyond ? VP_IPAM_BITMAP_MAX : (uint64_t)last + 1;
+	u->last = r->end;
+	if (u->beyond && vp_ip_add(&r->start, (int64_t)u->size - 1, &u->last))
+		return -ERANGE;   /* cannot happen: the range goes further */
+	/* Not calloc: it may memset (fault in) every page of a recycled chunk. */
+	u->bits_len = ((size_t)(u->size + 63) / 64 * 8 + PAGE - 1) / PAGE * PAGE;
+	bits = mmap(NULL, u->bits_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (bits == MAP_FAILED) {
+		memset(u, 0, sizeof(*u));
+		return -ENOMEM;
+	}
+	u->bits = bits;
+	return 0;
 }
 
 void vp_ipam_used_exit(struct vp_ipam_used *u)
 {
-	free(u->bits);
+	if (u->bits)
+		munmap(u->bits, u->bits_len);
 	free(u->hash);
 	memset(u, 0, sizeof(*u));
 }
 
-/* ip's offset from the range start.  Ranges with a bitmap hold fewer than
- * 2^32 addresses, so the low 32 bits of the difference are all of it. */
+/* The offset from the range start of ip, which lies under the bitmap.
+ * That holds at most 2^24 addresses, so the low 32 bits of the difference
+ * are all of it. */
 static uint64_t offset(const struct vp_ipam_used *u, const struct vp_ip *ip)
 {
-	int k = vp_ip_bytes(ip) - 4;
+	int k = ip->family == AF_INET ? 0 : 12;
 	const uint8_t *a = ip->addr + k, *s = u->r->start.addr + k;
 	uint32_t va = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 	uint32_t vs = (uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 | (uint32_t)s[2] << 8 | s[3];
@@ -74,11 +89,26 @@ static int hash_grow(struct vp_ipam_used *u)
 	return 0;
 }
 
+/* Whether ip, in u's range, lies under the bitmap. */
+static bool in_bitmap(const struct vp_ipam_used *u, const struct vp_ip *ip)
+{
+	return !u->beyond || vp_ip_cmp(ip, &u->last) <= 0;
+}
+
+bool vp_ipam_used_contains(const struct vp_ipam_used *u, const struct vp_ip *ip)
+{
+	if (ip->family != u->r->start.family)
+		return false;
+	if (!u->beyond && ip->family == AF_INET)
+		return offset(u, ip) < u->size;   /* below start wraps to a huge offset */
+	return vp_ipam_range_contains(u->r, ip);
+}
+
 bool vp_ipam_used_test(const struct vp_ipam_used *u, const struct vp_ip *ip)
 {
 	uint64_t off;
 
-	if (u->bits) {
+	if (in_bitmap(u, ip)) {
 		off = offset(u, ip);
 		return u->bits[off / 64] >> (off % 64) & 1;
 	}
@@ -92,7 +122,7 @@ int vp_ipam_used_set(struct vp_ipam_used *u, const struct vp_ip *ip)
 
 	if (vp_ipam_used_test(u, ip))
 		return -EEXIST;
-	if (u->bits) {
+	if (in_bitmap(u, ip)) {
 		off = offset(u, ip);
 		u->bits[off / 64] |= 1ULL << (off % 64);
 		return 0;
@@ -128,8 +158,8 @@ static bool bitmap_next(const uint64_t *bits, uint64_t lo, uint64_t hi, uint64_t
 	return false;
 }
 
-/* The first free address of u's range in [lo, hi], skipping the gateway.
- * With a hash set the walk ends within hash_n + 2 steps. */
+/* The first free address of u's range in [lo, hi], skipping the gateway:
+ * under the bitmap word by word, past it in at most hash_n + 2 steps. */
 static bool next_free(const struct vp_ipam_used *u, const struct vp_ip *lo, const struct vp_ip *hi,
 		      struct vp_ip *out)
 {
@@ -137,11 +167,15 @@ static bool next_free(const struct vp_ipam_used *u, const struct vp_ip *lo, cons
 	struct vp_ip ip = *lo;
 	uint64_t off;
 
-	if (u->bits) {
-		uint64_t skip = vp_ipam_range_contains(u->r, gw) ? offset(u, gw) : UINT64_MAX;
+	if (in_bitmap(u, lo)) {
+		bool gw_in = vp_ipam_range_contains(u->r, gw) && in_bitmap(u, gw);
+		uint64_t skip = gw_in ? offset(u, gw) : UINT64_MAX;
+		uint64_t top = in_bitmap(u, hi) ? offset(u, hi) : u->size - 1;
 
-		return bitmap_next(u->bits, offset(u, lo), offset(u, hi), skip, &off) &&
-		       vp_ip_add(&u->r->start, (int64_t)off, out) == 0;
+		if (bitmap_next(u->bits, offset(u, lo), top, skip, &off))
+			return vp_ip_add(&u->r->start, (int64_t)off, out) == 0;
+		if (in_bitmap(u, hi) || vp_ip_add(&u->last, 1, &ip))
+			return false;
 	}
 	while (vp_ip_cmp(&ip, hi) <= 0) {
 		if (!vp_ip_equal(&ip, gw) && !vp_ipam_used_test(u, &ip)) {

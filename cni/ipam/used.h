@@ -1,11 +1,13 @@
 /* used.h - which addresses of a range are taken, and the round-robin search
  * for a free one.
  *
- * A range of up to VP_IPAM_BITMAP_MAX addresses keeps a bitmap (a /8 costs
- * 2 MiB of address space, but calloc maps it lazily, so only the words near
- * allocations are ever touched); a larger one (IPv6) keeps a hash set of the
- * taken addresses.  Either way a lookup costs the same with 10 or 10,000
- * allocations, and the search scans the bitmap a word at a time.
+ * A bitmap covers the first VP_IPAM_BITMAP_MAX addresses of every range
+ * (all of an IPv4 /8); the rest of a larger range (IPv6) keeps its taken
+ * addresses in a hash set, which round-robin allocation reaches only after
+ * that many addresses.  The bitmap is mapped anonymous memory: zero pages
+ * the kernel provides only where allocations sit or a search passes, so a
+ * lookup or a mark costs the same with 10 or 10,000 allocations and fresh
+ * memory stays a few pages.  The search scans the bitmap a word at a time.
  */
 #ifndef VP_IPAM_USED_H
 #define VP_IPAM_USED_H
@@ -21,17 +23,24 @@
 
 struct vp_ipam_used {
 	const struct vp_ipam_range *r;   /* borrowed */
-	uint64_t size;                   /* addresses in r when bitmapped */
-	uint64_t *bits;                  /* NULL: the range uses the hash set */
-	struct vp_ip *hash;              /* open addressing; family 0 = empty slot */
-	size_t hash_cap, hash_n;
+	uint64_t size;                   /* addresses the bitmap covers, from r->start */
+	struct vp_ip last;               /* the last of them */
+	bool beyond;                     /* r extends past last */
+	uint64_t *bits;                  /* mmap'd, size bits rounded up to a page */
+	size_t bits_len;
+	struct vp_ip *hash;              /* taken addresses past last: open addressing, */
+	size_t hash_cap, hash_n;         /* family 0 = empty slot */
 };
 
-/* Prepare u for r (which must outlive u): empty.  -ENOMEM on failure. */
+/* Prepare u for r (which must outlive u): empty.  -ENOMEM on failure
+ * (u is then zeroed). */
 int vp_ipam_used_init(struct vp_ipam_used *u, const struct vp_ipam_range *r) VP_MUST_CHECK;
 
 /* Free u's memory; accepts a zeroed u. */
 void vp_ipam_used_exit(struct vp_ipam_used *u);
+
+/* Whether ip lies in u's range (cheaper than vp_ipam_range_contains). */
+bool vp_ipam_used_contains(const struct vp_ipam_used *u, const struct vp_ip *ip);
 
 /* Whether ip (which must lie in u's range) is taken. */
 bool vp_ipam_used_test(const struct vp_ipam_used *u, const struct vp_ip *ip);

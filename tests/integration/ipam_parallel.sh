@@ -33,8 +33,8 @@ cni() {  # cni COMMAND CONTAINERID [stdin file]
 		CNI_PATH=$(dirname "$BIN") "$BIN" <"${3:-$TMP/conf.json}"
 }
 
-# Allocation lines of the state file ("ip cid ifname").
-allocs() { grep -Ev '^(vplumb-ipam |cursor |end )' "$STATE"; }
+# Allocations in the state log ("a ip cid ifname" records), as "ip cid ifname".
+allocs() { grep '^a ' "$STATE" | cut -c3-; }
 
 no_duplicates() {
 	local dups
@@ -107,5 +107,6 @@ echo "ok: DEL + GC leave exactly the 100 valid allocations"
 # 4. DEL of every valid container empties the state.
 for i in $(seq 1 100); do cni DEL par$i >/dev/null || fail "DEL par$i"; done
 [ "$(allocs | wc -l)" = 0 ] || fail "state not empty after DEL of all"
+grep -Eq 'par|kill' "$STATE" && fail "released records still name containers: $(grep -E 'par|kill' "$STATE" | head -3)"
 echo "PASS"
 exit 0
