@@ -3,9 +3,12 @@
 #include "vblk/engine.h"
 
 #include <errno.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 
 int vp_engine_init(struct vp_engine *eng, unsigned depth, unsigned max_files, struct vp_error *err)
 {
@@ -28,13 +31,18 @@ int vp_engine_init(struct vp_engine *eng, unsigned depth, unsigned max_files, st
 		return vp_error_set(err, ENOTSUP, "io_uring: kernel lacks IORING_FEAT_NODROP");
 	}
 	eng->file_used = calloc(max_files, 1);
-	if (!eng->file_used) {
+	eng->mem_fd = malloc(max_files * sizeof(int));
+	if (!eng->file_used || !eng->mem_fd) {
+		free(eng->file_used);
+		free(eng->mem_fd);
+		eng->file_used = NULL;
 		io_uring_queue_exit(&eng->ring);
 		return vp_error_set(err, ENOMEM, "io_uring file table");
 	}
 	ret = io_uring_register_files_sparse(&eng->ring, max_files);
 	if (ret < 0) {
 		free(eng->file_used);
+		free(eng->mem_fd);
 		eng->file_used = NULL;
 		io_uring_queue_exit(&eng->ring);
 		return vp_error_set(err, -ret, "io_uring: register %u files", max_files);
@@ -49,7 +57,18 @@ void vp_engine_exit(struct vp_engine *eng)
 		return;
 	io_uring_queue_exit(&eng->ring);
 	free(eng->file_used);
+	free(eng->mem_fd);
 	eng->file_used = NULL;
+}
+
+/* A regular file on tmpfs or ramfs: no RWF_NOWAIT, and nothing to wait for. */
+static bool is_mem_backed(int fd)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fstatfs(fd, &sfs) == 0 &&
+	       (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
 }
 
 int vp_engine_file_add(struct vp_engine *eng, int fd)
@@ -63,6 +82,7 @@ int vp_engine_file_add(struct vp_engine *eng, int fd)
 		if (ret < 0)
 			return ret;
 		eng->file_used[i] = 1;
+		eng->mem_fd[i] = is_mem_backed(fd) ? fd : -1;
 		return (int)i;
 	}
 	return -ENFILE;
@@ -77,6 +97,7 @@ void vp_engine_file_del(struct vp_engine *eng, int index)
 	/* Failure leaves a stale entry that the next update replaces. */
 	(void)io_uring_register_files_update(&eng->ring, (unsigned)index, &none, 1);
 	eng->file_used[index] = 0;
+	eng->mem_fd[index] = -1;
 }
 
 /* A submission entry for op, flushing the queue once when it is full. */
@@ -90,14 +111,45 @@ static struct io_uring_sqe *get_sqe(struct vp_engine *eng, struct vp_engine_op *
 	}
 	if (sqe)
 		io_uring_sqe_set_data(sqe, op);
+	if (sqe && op)
+		op->is_inline = false;
 	return sqe;
+}
+
+/* For a memory-backed file: do the read or write now and queue a NOP that
+ * completes op with its result.  1 when file is not memory-backed (queue
+ * the real operation), else 0 or -EBUSY. */
+static int inline_rw(struct vp_engine *eng, struct vp_engine_op *op, int file,
+		     const struct iovec *iov, unsigned iovcnt, uint64_t offset, int rw_flags,
+		     bool write)
+{
+	int fd = eng->mem_fd[file];
+	struct io_uring_sqe *sqe;
+	ssize_t n;
+
+	if (fd < 0)
+		return 1;
+	sqe = get_sqe(eng, op);
+	if (!sqe)
+		return -EBUSY;
+	n = write ? pwritev2(fd, iov, (int)iovcnt, (off_t)offset, rw_flags) :
+		    preadv2(fd, iov, (int)iovcnt, (off_t)offset, 0);
+	op->inline_res = n < 0 ? -errno : (int)n;
+	op->is_inline = true;
+	io_uring_prep_nop(sqe);
+	return 0;
 }
 
 int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op, int file, void *buf,
 		   uint32_t len, uint64_t offset)
 {
-	struct io_uring_sqe *sqe = get_sqe(eng, op);
+	struct iovec iov = { buf, len };
+	int ret = inline_rw(eng, op, file, &iov, 1, offset, 0, false);
+	struct io_uring_sqe *sqe;
 
+	if (ret <= 0)
+		return ret;
+	sqe = get_sqe(eng, op);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_read(sqe, file, buf, len, offset);
@@ -108,11 +160,49 @@ int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op, int file, voi
 int vp_engine_write(struct vp_engine *eng, struct vp_engine_op *op, int file, const void *buf,
 		    uint32_t len, uint64_t offset, int rw_flags)
 {
-	struct io_uring_sqe *sqe = get_sqe(eng, op);
+	struct iovec iov = { (void *)buf, len };
+	int ret = inline_rw(eng, op, file, &iov, 1, offset, rw_flags, true);
+	struct io_uring_sqe *sqe;
 
+	if (ret <= 0)
+		return ret;
+	sqe = get_sqe(eng, op);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_write(sqe, file, buf, len, offset);
+	sqe->rw_flags = rw_flags;
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_readv(struct vp_engine *eng, struct vp_engine_op *op, int file,
+		    const struct iovec *iov, unsigned iovcnt, uint64_t offset)
+{
+	int ret = inline_rw(eng, op, file, iov, iovcnt, offset, 0, false);
+	struct io_uring_sqe *sqe;
+
+	if (ret <= 0)
+		return ret;
+	sqe = get_sqe(eng, op);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_readv(sqe, file, iov, iovcnt, offset);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_writev(struct vp_engine *eng, struct vp_engine_op *op, int file,
+		     const struct iovec *iov, unsigned iovcnt, uint64_t offset, int rw_flags)
+{
+	int ret = inline_rw(eng, op, file, iov, iovcnt, offset, rw_flags, true);
+	struct io_uring_sqe *sqe;
+
+	if (ret <= 0)
+		return ret;
+	sqe = get_sqe(eng, op);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_writev(sqe, file, iov, iovcnt, offset);
 	sqe->rw_flags = rw_flags;
 	sqe->flags |= IOSQE_FIXED_FILE;
 	return 0;
@@ -154,13 +244,13 @@ int vp_engine_fadvise(struct vp_engine *eng, struct vp_engine_op *op, int file, 
 }
 
 int vp_engine_recv(struct vp_engine *eng, struct vp_engine_op *op, int file, void *buf,
-		   uint32_t len)
+		   uint32_t len, int recv_flags)
 {
 	struct io_uring_sqe *sqe = get_sqe(eng, op);
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_recv(sqe, file, buf, len, MSG_WAITALL);
+	io_uring_prep_recv(sqe, file, buf, len, recv_flags);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	return 0;
 }
@@ -225,6 +315,10 @@ int vp_engine_run_once(struct vp_engine *eng)
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&eng->ring, cqe);
+		if (op && op->is_inline) {
+			op->is_inline = false;
+			res = op->inline_res;
+		}
 		if (op)
 			op->done(op, res);
 	}

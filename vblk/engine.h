@@ -6,12 +6,19 @@
  * op->done(op, res) for each completion, where res is the CQE result (bytes
  * or -errno).  A done callback may queue further operations.  Files used on
  * the ring are registered (IOSQE_FIXED_FILE) in a sparse table.
+ *
+ * Memory-backed files (tmpfs, ramfs) are detected when registered: their
+ * reads and writes are done at once in the calling thread and complete
+ * through the ring like any other operation (a NOP carries the result).
+ * They cannot do non-blocking I/O (no RWF_NOWAIT), so io_uring would hand
+ * every one to an io-wq thread, two context switches for a memcpy.
  * Not thread-safe: one engine belongs to one thread.
  */
 #ifndef VP_VBLK_ENGINE_H
 #define VP_VBLK_ENGINE_H
 
 #include <liburing.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -22,12 +29,15 @@ typedef void (*vp_engine_done_fn)(struct vp_engine_op *op, int res);
 
 struct vp_engine_op {
 	vp_engine_done_fn done;
+	int inline_res;             /* engine-private: result of an inline operation */
+	bool is_inline;
 };
 
 struct vp_engine {
 	struct io_uring ring;
 	unsigned nfiles;            /* size of the registered file table */
 	unsigned char *file_used;   /* nfiles flags */
+	int *mem_fd;                /* nfiles: fd of a memory-backed file, else -1 */
 };
 
 /* Set up a ring of `depth` entries and a sparse table of max_files
@@ -54,16 +64,23 @@ VP_MUST_CHECK int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op,
 /* rw_flags: 0 or RWF_DSYNC (FUA). */
 VP_MUST_CHECK int vp_engine_write(struct vp_engine *eng, struct vp_engine_op *op, int file,
 				  const void *buf, uint32_t len, uint64_t offset, int rw_flags);
+/* Vectored read/write into/from iovcnt buffers (vhost-user: the guest's own
+ * pages).  iov must stay valid until done() runs.  rw_flags as for write. */
+VP_MUST_CHECK int vp_engine_readv(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				  const struct iovec *iov, unsigned iovcnt, uint64_t offset);
+VP_MUST_CHECK int vp_engine_writev(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				   const struct iovec *iov, unsigned iovcnt, uint64_t offset,
+				   int rw_flags);
 /* fdatasync of the whole file. */
 VP_MUST_CHECK int vp_engine_fdatasync(struct vp_engine *eng, struct vp_engine_op *op, int file);
 VP_MUST_CHECK int vp_engine_fallocate(struct vp_engine *eng, struct vp_engine_op *op, int file,
 				      int mode, uint64_t offset, uint64_t len);
 VP_MUST_CHECK int vp_engine_fadvise(struct vp_engine *eng, struct vp_engine_op *op, int file,
 				    uint64_t offset, uint32_t len, int advice);
-/* Stream-socket I/O; recv uses MSG_WAITALL, the caller still handles short
- * results. */
+/* Stream-socket I/O.  recv_flags: 0 (whatever is there, at least a byte)
+ * or MSG_WAITALL (the caller still handles short results). */
 VP_MUST_CHECK int vp_engine_recv(struct vp_engine *eng, struct vp_engine_op *op, int file,
-				 void *buf, uint32_t len);
+				 void *buf, uint32_t len, int recv_flags);
 VP_MUST_CHECK int vp_engine_sendmsg(struct vp_engine *eng, struct vp_engine_op *op, int file,
 				   const struct msghdr *msg);
 /* Accept on a listening socket given as a plain fd (shared by workers). */

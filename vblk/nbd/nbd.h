@@ -12,6 +12,9 @@
 #include "common/error.h"
 #include "vblk/image.h"
 
+struct vp_stats;
+struct vp_nbd_entry;
+
 #define VP_NBD_MAX_PAYLOAD   (32U << 20) /* largest READ/WRITE we accept */
 #define VP_NBD_MAX_OPTION    (64U << 10) /* largest option payload we read */
 #define VP_NBD_PREFERRED_BLOCK 4096U
@@ -22,6 +25,8 @@ struct vp_nbd_export {
 	const char *name;
 	const char *description; /* may be NULL */
 	struct vp_image *img;
+	struct vp_stats *stats;       /* per-export counters (vblk/stats.h); may be NULL */
+	struct vp_nbd_entry *entry;   /* run-time table entry (nbd/table.h); NULL if static */
 };
 
 /* A growable output buffer for option replies (handshake only). */

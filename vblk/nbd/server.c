@@ -4,10 +4,15 @@
  * blocks, so a slow or hostile client only ever holds its own connection.
  * The handshake is a per-connection state machine on the same ring (send
  * greeting, receive flags, then receive option / send replies until GO).
- * In transmission a connection owns CONN_SLOTS preallocated request slots:
- * one receive is in flight at a time (header, then WRITE data into the
- * slot's buffer), while up to CONN_SLOTS requests run on the image; replies
- * leave in completion order, one vectored send at a time (header + data).
+ * In transmission a connection owns CONN_SLOTS preallocated request slots.
+ * One receive is in flight at a time, into a 64 KiB input buffer from which
+ * as many requests (headers and small WRITE payloads) are parsed as it holds;
+ * the rest of a large WRITE payload is received straight into its slot's
+ * buffer.  Up to CONN_SLOTS requests run on the image at once; replies leave
+ * in completion order, and every reply that became ready during one batch of
+ * completions goes out in one sendmsg.  Slot buffers come from a
+ * per-connection budget (conn_mem): a request that would exceed it waits,
+ * without reading further requests, until earlier ones complete.
  */
 #include "vblk/nbd/server.h"
 
@@ -26,12 +31,18 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vblk/engine.h"
 #include "vblk/nbd/proto.h"
+#include "vblk/nbd/table.h"
+#include "vblk/stats.h"
 
-#define CONN_SLOTS 16
+#define CONN_SLOTS 64             /* requests in flight per connection (fio QD32 needs 32) */
+#define IN_BUF (64U << 10)        /* socket input buffer per connection */
+#define DIRECT_RECV_MIN (16U << 10) /* WRITE data left over this skips the input buffer */
+#define TX_IOV 64                 /* iovecs per reply sendmsg (2 per reply) */
 #define RING_DEPTH 256
 #define MAX_FILES 1024
 #define SLOT_MIN_BUF (64U << 10)
@@ -63,6 +74,8 @@ struct nbd_slot {
 	unsigned char hdr[32];  /* reply header */
 	struct iovec iov[2];
 	struct nbd_slot *next;  /* free list or send queue */
+	uint64_t t0;            /* CLOCK_MONOTONIC ns when the header arrived */
+	uint32_t payload;       /* WRITE data bytes following the header */
 };
 
 struct vp_nbd_worker {
@@ -73,8 +86,14 @@ struct vp_nbd_worker {
 	uint64_t efd_val;
 	struct vp_engine_op stop_op, accept_op;
 	bool stop_pending, accept_pending, draining;
+	int kick_fd;            /* vp_nbd_worker_kick: drain removed exports */
+	uint64_t kick_val;
+	struct vp_engine_op kick_op;
+	bool kick_pending;
 	struct nbd_conn *conns;
 	unsigned nconns, next_id;
+	size_t conn_mem;        /* slot buffer budget per connection */
+	struct nbd_conn *dirty; /* connections with replies to flush */
 };
 
 struct nbd_conn {
@@ -109,10 +128,22 @@ struct nbd_conn {
 	struct vp_nbd_limits lim;
 	const struct vp_image *img;
 	int img_file;
-	unsigned char rx_hdr[NBD_REQUEST_SIZE];
-	struct nbd_slot *rx_slot;
+	struct vp_nbd_snapshot *snap; /* table mode: the exports the handshake saw */
+	struct vp_nbd_entry *entry;   /* table mode: attached export (img_file is ours) */
+	struct vp_stats *stats;
+	unsigned char *in;      /* IN_BUF bytes; unparsed input is in[in_head, in_tail) */
+	uint32_t in_head, in_tail;
+	bool rx_direct;         /* the pending receive goes into rx_slot's buffer */
+	struct nbd_slot *rx_slot;  /* WRITE whose data is being received */
+	uint32_t pay_got;       /* bytes of rx_slot's data received */
+	struct nbd_slot *wait_slot; /* parsed request waiting for buffer memory */
+	size_t mem;             /* bytes of slot buffers allocated */
 	struct nbd_slot *free_slots, *sendq_head, *sendq_tail;
-	unsigned busy;
+	unsigned busy;          /* slots not on the free list */
+	unsigned tx_batch;      /* replies in the send in flight */
+	struct iovec tx_iov[TX_IOV];
+	bool dirty;             /* on w->dirty: replies to flush after this batch */
+	struct nbd_conn *dirty_next;
 	struct nbd_slot slots[CONN_SLOTS];
 };
 
@@ -145,10 +176,16 @@ static void conn_free(struct nbd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
+	if (c->entry) {
+		vp_engine_file_del(&w->eng, c->img_file);
+		vp_nbd_entry_attach(c->entry, -1);
+	}
+	vp_nbd_snapshot_put(c->snap);
 	vp_engine_file_del(&w->eng, c->file);
 	close(c->fd);
 	for (unsigned i = 0; i < CONN_SLOTS; i++)
 		free(c->slots[i].buf);
+	free(c->in);
 	vp_nbd_buf_free(&c->hs_out);
 	free(c->opt_data);
 	free(c);
@@ -174,7 +211,7 @@ static void conn_settle(struct nbd_conn *c)
 {
 	if (!c->dead && c->in_tx && c->rx_stopped && c->busy == 0 && !c->tx_pending)
 		conn_drop(c, "disconnect");
-	if (c->dead && c->inflight == 0)
+	if (c->dead && c->inflight == 0 && !c->dirty)
 		conn_free(c);
 }
 
@@ -183,7 +220,7 @@ static void conn_settle(struct nbd_conn *c)
 static void recv_more(struct nbd_conn *c)
 {
 	if (vp_engine_recv(&c->w->eng, &c->recv_op, c->file, c->rx_buf + c->rx_got,
-			   c->rx_len - c->rx_got)) {
+			   c->rx_len - c->rx_got, MSG_WAITALL)) {
 		conn_drop(c, "submission-queue-full");
 		return;
 	}
@@ -191,7 +228,7 @@ static void recv_more(struct nbd_conn *c)
 	c->rx_pending = true;
 }
 
-/* Receive exactly len bytes into buf, then call then(c). */
+/* Receive exactly len bytes into buf, then call then(c) (handshake). */
 static void conn_recv(struct nbd_conn *c, void *buf, uint32_t len, void (*then)(struct nbd_conn *))
 {
 	c->rx_buf = buf;
@@ -204,14 +241,11 @@ static void conn_recv(struct nbd_conn *c, void *buf, uint32_t len, void (*then)(
 static void on_recv(struct vp_engine_op *op, int res)
 {
 	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_op);
-	bool between = c->in_tx && c->rx_buf == c->rx_hdr && c->rx_got == 0;
 
 	c->inflight--;
 	c->rx_pending = false;
 	if (c->dead)
 		;
-	else if ((res == -ECANCELED || res == 0) && between)
-		c->rx_stopped = true; /* drain, or the client left between requests */
 	else if (res < 0)
 		conn_drop(c, res == -ECANCELED ? "shutdown" : "recv-error");
 	else if (res == 0)
@@ -357,7 +391,7 @@ static void hs_read_flags(struct nbd_conn *c)
 
 /* ---- transmission ---- */
 
-static void tx_next_header(struct nbd_conn *c);
+static void rx_process(struct nbd_conn *c);
 
 static void slot_put(struct nbd_conn *c, struct nbd_slot *s)
 {
@@ -366,44 +400,109 @@ static void slot_put(struct nbd_conn *c, struct nbd_slot *s)
 	c->busy--;
 }
 
-/* Make s->buf hold at least len bytes (aligned for O_DIRECT).  Returns 0 or
- * -ENOMEM; buffers only grow, so steady state allocates nothing. */
-static int slot_reserve(struct nbd_slot *s, size_t len)
+static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
 {
+	c->mem -= s->cap;
+	free(s->buf);
+	s->buf = NULL;
+	s->cap = 0;
+}
+
+/* Make s->buf hold at least len bytes (aligned for O_DIRECT) within the
+ * connection's budget, taking buffers back from idle slots when needed.
+ * Returns 0, -EAGAIN when busy slots hold the budget (retry when one is
+ * released), or -ENOMEM.  Buffers otherwise only grow, so steady state
+ * allocates nothing. */
+static int slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
+{
+	size_t budget = c->w->conn_mem;
 	void *p;
 
 	if (s->cap >= len)
 		return 0;
 	len = (len < SLOT_MIN_BUF ? SLOT_MIN_BUF : len + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
+	for (struct nbd_slot *f = c->free_slots; f && c->mem - s->cap + len > budget; f = f->next)
+		slot_drop_buf(c, f);
+	if (c->mem - s->cap + len > budget)
+		return -EAGAIN;
+	slot_drop_buf(c, s);
 	if (posix_memalign(&p, BUF_ALIGN, len))
 		return -ENOMEM;
-	free(s->buf);
 	s->buf = p;
 	s->cap = len;
+	c->mem += len;
 	return 0;
+}
+
+/* Have tx_flush run for c once the current batch of completions is
+ * dispatched, so that one sendmsg carries all the replies it made ready. */
+static void conn_mark(struct nbd_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->dirty_next = c->w->dirty;
+	c->w->dirty = c;
 }
 
 static void tx_sent(struct nbd_conn *c);
 
-static void tx_kick(struct nbd_conn *c)
+/* Send the queued replies (as many as TX_IOV holds) in one sendmsg. */
+static void tx_flush(struct nbd_conn *c)
 {
-	struct nbd_slot *s = c->sendq_head;
+	int n = 0;
 
-	if (c->tx_pending || !s || c->dead)
+	if (c->tx_pending || c->dead || !c->sendq_head)
 		return;
-	conn_sendv(c, s->iov, s->iov[1].iov_len ? 2 : 1, tx_sent);
+	c->tx_batch = 0;
+	for (struct nbd_slot *s = c->sendq_head; s && n + 2 <= TX_IOV; s = s->next) {
+		c->tx_iov[n++] = s->iov[0];
+		if (s->iov[1].iov_len)
+			c->tx_iov[n++] = s->iov[1];
+		c->tx_batch++;
+	}
+	conn_sendv(c, c->tx_iov, n, tx_sent);
 }
 
 static void tx_sent(struct nbd_conn *c)
 {
-	struct nbd_slot *s = c->sendq_head;
+	for (unsigned i = 0; i < c->tx_batch; i++) {
+		struct nbd_slot *s = c->sendq_head;
 
-	c->sendq_head = s->next;
+		c->sendq_head = s->next;
+		slot_put(c, s);
+	}
 	if (!c->sendq_head)
 		c->sendq_tail = NULL;
-	slot_put(c, s);
-	tx_kick(c);
-	tx_next_header(c);
+	tx_flush(c);
+	rx_process(c); /* slots (and maybe memory) were released */
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static enum vp_stats_op stats_op(uint16_t type)
+{
+	switch (type) {
+	case NBD_CMD_READ: return VP_STATS_READ;
+	case NBD_CMD_WRITE: return VP_STATS_WRITE;
+	case NBD_CMD_FLUSH: return VP_STATS_FLUSH;
+	case NBD_CMD_TRIM:
+	case NBD_CMD_WRITE_ZEROES: return VP_STATS_TRIM;
+	default: return VP_STATS_OTHER; /* CACHE, BLOCK_STATUS, refused unknowns */
+	}
+}
+
+/* Account the completed request s to its export (lock-free, own shard). */
+static void stats_record(const struct nbd_slot *s)
+{
+	vp_stats_record(s->c->stats, s->c->w->cfg.worker_index, stats_op(s->req.type), s->req.length,
+			now_ns() - s->t0, s->nbd_err != 0);
 }
 
 /* Encode the reply for s and queue it for sending. */
@@ -425,6 +524,8 @@ static void slot_reply(struct nbd_slot *s)
 		n = vp_nbd_block_status_chunk(s->hdr, r->handle, s->done), data = 8 * s->done;
 	else
 		n = vp_nbd_simple_reply(s->hdr, r->handle, 0);
+	if (c->stats)
+		stats_record(s);
 	s->iov[0] = (struct iovec){ s->hdr, n };
 	s->iov[1] = (struct iovec){ s->buf, data };
 	s->next = NULL;
@@ -433,7 +534,7 @@ static void slot_reply(struct nbd_slot *s)
 	else
 		c->sendq_head = s;
 	c->sendq_tail = s;
-	tx_kick(c);
+	conn_mark(c);
 }
 
 static void slot_fail(struct nbd_slot *s, int err)
@@ -482,8 +583,6 @@ static int slot_start(struct nbd_slot *s)
 	s->step = STEP_IO;
 	switch (r->type) {
 	case NBD_CMD_READ:
-		ret = slot_reserve(s, r->length);
-		return ret ?: slot_data_io(s);
 	case NBD_CMD_WRITE:
 		return slot_data_io(s);
 	case NBD_CMD_FLUSH:
@@ -496,9 +595,8 @@ static int slot_start(struct nbd_slot *s)
 	case NBD_CMD_WRITE_ZEROES:
 		return slot_falloc(s, (r->flags & NBD_CMD_FLAG_NO_HOLE) ? STEP_ZERO_RANGE : STEP_PUNCH);
 	default: /* BLOCK_STATUS: lseek on the image, answered at once */
-		ret = slot_reserve(s, 8 * VP_NBD_MAX_EXTENTS);
-		ret = ret ?: vp_nbd_block_status(c->img, r->offset, r->length, s->buf,
-						 (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : VP_NBD_MAX_EXTENTS);
+		ret = vp_nbd_block_status(c->img, r->offset, r->length, s->buf,
+					  (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : VP_NBD_MAX_EXTENTS);
 		if (ret < 0)
 			return ret;
 		s->done = (uint32_t)ret;
@@ -584,68 +682,206 @@ static void on_disk(struct vp_engine_op *op, int res)
 	conn_settle(c);
 }
 
-static void tx_got_payload(struct nbd_conn *c)
+/* Post the connection's one receive: straight into rx_slot's buffer for
+ * the rest of a large WRITE payload, else into the input buffer (after
+ * moving what is left of a partial header to its start). */
+static void rx_post(struct nbd_conn *c, bool direct)
 {
 	struct nbd_slot *s = c->rx_slot;
+	uint32_t left = c->in_tail - c->in_head;
+	int ret;
 
-	c->rx_slot = NULL;
-	slot_exec(s);
-	tx_next_header(c);
+	if (direct) {
+		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, s->buf + c->pay_got,
+				     s->payload - c->pay_got, MSG_WAITALL);
+	} else {
+		memmove(c->in, c->in + c->in_head, left);
+		c->in_head = 0;
+		c->in_tail = left;
+		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, c->in + left, IN_BUF - left, 0);
+	}
+	if (ret) {
+		conn_drop(c, "submission-queue-full");
+		return;
+	}
+	c->rx_direct = direct;
+	c->inflight++;
+	c->rx_pending = true;
 }
 
-static void tx_got_header(struct nbd_conn *c)
+/* Move buffered WRITE data into rx_slot and execute it once complete.
+ * False when more data must be received first (the receive is posted). */
+static bool rx_payload(struct nbd_conn *c)
+{
+	struct nbd_slot *s = c->rx_slot;
+	uint32_t n = c->in_tail - c->in_head, want = s->payload - c->pay_got;
+
+	if (n > want)
+		n = want;
+	memcpy(s->buf + c->pay_got, c->in + c->in_head, n);
+	c->in_head += n;
+	c->pay_got += n;
+	if (c->pay_got < s->payload) {
+		rx_post(c, s->payload - c->pay_got >= DIRECT_RECV_MIN);
+		return false;
+	}
+	c->rx_slot = NULL;
+	slot_exec(s);
+	return true;
+}
+
+/* Bytes of buffer request s needs: its WRITE data, READ data or extents. */
+static size_t slot_need(const struct nbd_slot *s)
+{
+	if (s->payload)
+		return s->payload;
+	if (s->nbd_err)
+		return 0;
+	if (s->req.type == NBD_CMD_READ)
+		return s->req.length;
+	return s->req.type == NBD_CMD_BLOCK_STATUS ? 8 * VP_NBD_MAX_EXTENTS : 0;
+}
+
+/* Give the parsed request s its buffer, then receive its data or execute
+ * it.  False when it must wait for memory (c->wait_slot) or c was dropped. */
+static bool rx_admit(struct nbd_conn *c, struct nbd_slot *s)
+{
+	int ret = slot_reserve(c, s, slot_need(s));
+
+	c->wait_slot = ret == -EAGAIN ? s : NULL;
+	if (ret == -EAGAIN)
+		return false;
+	if (ret && s->payload) { /* data we cannot hold cannot be skipped either */
+		slot_put(c, s);
+		conn_drop(c, "out-of-memory");
+		return false;
+	}
+	if (ret) {
+		slot_fail(s, -ret);
+	} else if (s->payload) {
+		c->rx_slot = s;
+		c->pay_got = 0;
+	} else {
+		slot_exec(s);
+	}
+	return true;
+}
+
+/* Parse the request header at the head of the input into a free slot.
+ * NULL when there is nothing to admit (DISC, or c was dropped). */
+static struct nbd_slot *rx_header(struct nbd_conn *c)
 {
 	struct nbd_slot *s = c->free_slots;
-	uint32_t payload;
+	const char *bad = NULL;
 
 	c->free_slots = s->next;
 	c->busy++;
-	if (vp_nbd_request_parse(c->rx_hdr, &s->req)) {
-		slot_put(c, s);
-		conn_drop(c, "bad-request-magic");
-		return;
-	}
-	if (vp_nbd_request_check(&s->req, &c->lim, &payload, &s->nbd_err)) {
-		slot_put(c, s);
-		conn_drop(c, "oversized-write");
-		return;
-	}
-	if (s->req.type == NBD_CMD_DISC && !s->nbd_err) {
-		slot_put(c, s);
+	if (c->stats)
+		s->t0 = now_ns();
+	if (vp_nbd_request_parse(c->in + c->in_head, &s->req))
+		bad = "bad-request-magic";
+	else if (vp_nbd_request_check(&s->req, &c->lim, &s->payload, &s->nbd_err))
+		bad = "oversized-write";
+	c->in_head += NBD_REQUEST_SIZE;
+	if (!bad && (s->req.type != NBD_CMD_DISC || s->nbd_err))
+		return s;
+	slot_put(c, s);
+	if (bad)
+		conn_drop(c, bad);
+	else
 		c->rx_stopped = true;
-		return;
-	}
-	if (payload) {
-		if (slot_reserve(s, payload)) {
-			slot_put(c, s);
-			conn_drop(c, "out-of-memory");
-			return;
-		}
-		c->rx_slot = s;
-		conn_recv(c, s->buf, payload, tx_got_payload);
-		return;
-	}
-	slot_exec(s);
-	tx_next_header(c);
+	return NULL;
 }
 
-/* Receive the next request header when a slot is free. */
-static void tx_next_header(struct nbd_conn *c)
+/* Consume the input: WRITE data, then as many request headers as are
+ * complete, while slots and memory last; post a receive when it runs out.
+ * Runs after each receive and whenever slots are released. */
+static void rx_process(struct nbd_conn *c)
 {
-	if (c->w->draining)
-		c->rx_stopped = true;
-	if (c->dead || c->rx_stopped || c->rx_pending || c->rx_slot || !c->free_slots)
-		return;
-	conn_recv(c, c->rx_hdr, NBD_REQUEST_SIZE, tx_got_header);
+	while (!c->dead && !c->rx_pending) {
+		struct nbd_slot *s;
+
+		if (c->rx_slot) {
+			if (!rx_payload(c))
+				return;
+			continue;
+		}
+		if (c->wait_slot) {
+			if (!rx_admit(c, c->wait_slot))
+				return;
+			continue;
+		}
+		if (c->w->draining || (c->entry && vp_nbd_entry_removed(c->entry)))
+			c->rx_stopped = true;
+		if (c->rx_stopped || !c->free_slots)
+			return;
+		if (c->in_tail - c->in_head < NBD_REQUEST_SIZE) {
+			rx_post(c, false);
+			return;
+		}
+		s = rx_header(c);
+		if (s && !rx_admit(c, s))
+			return;
+	}
+}
+
+static void on_tx_recv(struct vp_engine_op *op, int res)
+{
+	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_op);
+	bool between = !c->rx_slot && c->in_tail == c->in_head;
+
+	c->inflight--;
+	c->rx_pending = false;
+	if (c->dead)
+		;
+	else if ((res == -ECANCELED || res == 0) && between)
+		c->rx_stopped = true; /* drain, or the client left between requests */
+	else if (res < 0)
+		conn_drop(c, res == -ECANCELED ? "shutdown" : "recv-error");
+	else if (res == 0)
+		conn_drop(c, "truncated-message");
+	else if (c->rx_direct)
+		c->pay_got += (uint32_t)res;
+	else
+		c->in_tail += (uint32_t)res;
+	if (res > 0 && !c->dead)
+		rx_process(c);
+	conn_settle(c);
+}
+
+/* Table mode: attach c to its export and register the image on this ring
+ * for the connection's lifetime.  0, or -errno (c must be dropped). */
+static int tx_attach(struct nbd_conn *c, const struct vp_nbd_export *e)
+{
+	int file;
+
+	vp_nbd_entry_attach(e->entry, 1);
+	if (vp_nbd_entry_removed(e->entry)) {
+		vp_nbd_entry_attach(e->entry, -1);
+		return -ENOENT;
+	}
+	file = vp_engine_file_add(&c->w->eng, e->img->fd);
+	if (file < 0) {
+		vp_nbd_entry_attach(e->entry, -1);
+		return file;
+	}
+	c->entry = e->entry;
+	c->img_file = file;
+	return 0;
 }
 
 static void tx_start(struct nbd_conn *c)
 {
 	const struct vp_nbd_export *e = c->hs.chosen;
-	size_t idx = (size_t)(e - c->w->cfg.exports);
 
+	if (c->snap && tx_attach(c, e)) {
+		conn_drop(c, "export-removed-or-file-table-full");
+		return;
+	}
+	if (!c->snap)
+		c->img_file = c->w->img_files[e - c->w->cfg.exports];
 	c->img = e->img;
-	c->img_file = c->w->img_files[idx];
+	c->stats = e->stats;
 	c->lim = (struct vp_nbd_limits){
 		.size = e->img->size,
 		.min_block = e->img->min_block,
@@ -653,7 +889,13 @@ static void tx_start(struct nbd_conn *c)
 		.structured = c->hs.structured,
 		.meta_alloc = c->hs.meta_alloc,
 	};
+	c->in = malloc(IN_BUF);
+	if (!c->in) {
+		conn_drop(c, "out-of-memory");
+		return;
+	}
 	c->in_tx = true;
+	c->recv_op.done = on_tx_recv;
 	vp_nbd_buf_free(&c->hs_out);
 	for (unsigned i = 0; i < CONN_SLOTS; i++) {
 		c->slots[i].c = c;
@@ -663,7 +905,7 @@ static void tx_start(struct nbd_conn *c)
 	}
 	event(c->w, "nbd.conn.ready", "conn=%u export=%s structured=%d", c->id, e->name,
 	      c->lim.structured);
-	tx_next_header(c);
+	rx_process(c);
 }
 
 /* ---- worker ---- */
@@ -693,6 +935,11 @@ static void conn_new(struct vp_nbd_worker *w, int fd)
 	c->send_op.done = on_send;
 	c->hs.exports = w->cfg.exports;
 	c->hs.n_exports = w->cfg.n_exports;
+	if (w->cfg.table) {
+		c->snap = vp_nbd_table_acquire(w->cfg.table);
+		c->hs.exports = c->snap->exports;
+		c->hs.n_exports = c->snap->n;
+	}
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -726,6 +973,18 @@ static void on_accept(struct vp_engine_op *op, int res)
 		post_accept(w);
 }
 
+/* Stop taking requests on c; those already received finish and are
+ * answered, then c closes. */
+static void conn_drain(struct nbd_conn *c)
+{
+	if (!c->in_tx)
+		conn_drop(c, "shutdown");
+	else if (c->rx_pending && !c->rx_slot)
+		(void)vp_engine_cancel(&c->w->eng, &c->recv_op);
+	else
+		c->rx_stopped = true; /* a WRITE's data: finish it first */
+}
+
 static void on_stop(struct vp_engine_op *op, int res)
 {
 	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, stop_op);
@@ -735,14 +994,36 @@ static void on_stop(struct vp_engine_op *op, int res)
 	w->draining = true;
 	if (w->accept_pending)
 		(void)vp_engine_cancel(&w->eng, &w->accept_op);
-	for (struct nbd_conn *c = w->conns; c; c = c->next) {
-		if (!c->in_tx)
-			conn_drop(c, "shutdown");
-		else if (c->rx_pending && c->rx_buf == c->rx_hdr)
-			(void)vp_engine_cancel(&w->eng, &c->recv_op);
-		else
-			c->rx_stopped = true; /* a WRITE's data: finish it first */
+	if (w->kick_pending)
+		(void)vp_engine_cancel(&w->eng, &w->kick_op);
+	for (struct nbd_conn *c = w->conns; c; c = c->next)
+		conn_drain(c);
+}
+
+static void post_kick(struct vp_nbd_worker *w)
+{
+	if (vp_engine_eventfd_read(&w->eng, &w->kick_op, w->kick_fd, &w->kick_val) == 0)
+		w->kick_pending = true;
+}
+
+/* Drain the connections whose export was removed from the table. */
+static void on_kick(struct vp_engine_op *op, int res)
+{
+	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, kick_op);
+	struct nbd_conn *c, *next;
+
+	(void)res;
+	w->kick_pending = false;
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if (c->entry && !c->dead && vp_nbd_entry_removed(c->entry)) {
+			event(w, "nbd.conn.drain", "conn=%u reason=export-removed", c->id);
+			conn_drain(c);
+			conn_settle(c);
+		}
 	}
+	if (!w->draining)
+		post_kick(w);
 }
 
 int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_worker **out,
@@ -752,6 +1033,9 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 	int ret;
 
 	*out = NULL;
+	if (cfg->conn_mem && cfg->conn_mem < VP_NBD_CONN_MEM_MIN)
+		return vp_error_set(err, EINVAL, "nbd worker: conn_mem %zu below the minimum %u",
+				    cfg->conn_mem, VP_NBD_CONN_MEM_MIN);
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->img_files = calloc(cfg->n_exports ? cfg->n_exports : 1, sizeof(int)))) {
 		free(w);
@@ -759,6 +1043,9 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 	}
 	w->cfg = *cfg;
 	w->efd = -1;
+	w->conn_mem = cfg->conn_mem ? cfg->conn_mem : VP_NBD_CONN_MEM_DEFAULT;
+	w->kick_fd = -1;
+	w->kick_op.done = on_kick;
 	w->stop_op.done = on_stop;
 	w->accept_op.done = on_accept;
 	ret = vp_engine_init(&w->eng, RING_DEPTH, MAX_FILES, err);
@@ -773,7 +1060,8 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 		}
 	}
 	w->efd = eventfd(0, EFD_CLOEXEC);
-	if (w->efd < 0) {
+	w->kick_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->efd < 0 || w->kick_fd < 0) {
 		ret = vp_error_set(err, errno, "nbd worker: eventfd");
 		goto fail;
 	}
@@ -789,14 +1077,24 @@ int vp_nbd_worker_run(struct vp_nbd_worker *w, struct vp_error *err)
 	if (vp_engine_eventfd_read(&w->eng, &w->stop_op, w->efd, &w->efd_val))
 		return vp_error_set(err, EBUSY, "nbd worker: queue stop watch");
 	w->stop_pending = true;
+	post_kick(w);
+	if (!w->kick_pending)
+		return vp_error_set(err, EBUSY, "nbd worker: queue kick watch");
 	post_accept(w);
 	if (!w->accept_pending)
 		return vp_error_set(err, EBUSY, "nbd worker: queue accept");
-	while (!w->draining || w->nconns || w->accept_pending || w->stop_pending) {
+	while (!w->draining || w->nconns || w->accept_pending || w->stop_pending || w->kick_pending) {
 		int ret = vp_engine_run_once(&w->eng);
+		struct nbd_conn *c;
 
 		if (ret)
 			return vp_error_set(err, -ret, "nbd worker: io_uring wait");
+		while ((c = w->dirty)) {
+			w->dirty = c->dirty_next;
+			c->dirty = false;
+			tx_flush(c);
+			conn_settle(c);
+		}
 	}
 	return 0;
 }
@@ -809,6 +1107,13 @@ void vp_nbd_worker_stop(struct vp_nbd_worker *w)
 	(void)!write(w->efd, &one, sizeof(one));
 }
 
+void vp_nbd_worker_kick(struct vp_nbd_worker *w)
+{
+	uint64_t one = 1;
+
+	(void)!write(w->kick_fd, &one, sizeof(one));
+}
+
 void vp_nbd_worker_free(struct vp_nbd_worker *w)
 {
 	if (!w)
@@ -816,6 +1121,8 @@ void vp_nbd_worker_free(struct vp_nbd_worker *w)
 	vp_engine_exit(&w->eng);
 	if (w->efd >= 0)
 		close(w->efd);
+	if (w->kick_fd >= 0)
+		close(w->kick_fd);
 	free(w->img_files);
 	free(w);
 }

@@ -21,7 +21,19 @@ struct vp_nbd_server_config {
 	int listen_fd;                       /* owned by the caller */
 	vp_nbd_event_fn on_event;            /* may be NULL */
 	void *event_ctx;
+	/* Run-time exports (nbd/table.h): when set, exports/n_exports are
+	 * ignored and each connection works on the snapshot current when it
+	 * was accepted.  Owned by the caller, outlives the worker. */
+	struct vp_nbd_table *table;
+	unsigned worker_index;               /* this worker's stats shard */
+	/* Request buffer budget per connection in bytes (0: the default); a
+	 * request that would exceed it waits for earlier ones to complete.
+	 * At least VP_NBD_CONN_MEM_MIN (one largest request). */
+	size_t conn_mem;
 };
+
+#define VP_NBD_CONN_MEM_DEFAULT (64U << 20)
+#define VP_NBD_CONN_MEM_MIN     (VP_NBD_MAX_PAYLOAD + (64U << 10))
 
 struct vp_nbd_worker;
 
@@ -42,6 +54,10 @@ VP_MUST_CHECK int vp_nbd_worker_run(struct vp_nbd_worker *w, struct vp_error *er
 /* Ask a running worker to drain and return; safe from any thread and from a
  * signal handler. */
 void vp_nbd_worker_stop(struct vp_nbd_worker *w);
+
+/* Ask a running worker to drain the connections of exports removed from
+ * cfg->table (vp_nbd_table_remove with force); safe from any thread. */
+void vp_nbd_worker_kick(struct vp_nbd_worker *w);
 
 /* Free a worker that is not running; NULL is accepted. */
 void vp_nbd_worker_free(struct vp_nbd_worker *w);

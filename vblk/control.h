@@ -1,0 +1,59 @@
+/* control.h - vblkd's control socket: newline-delimited JSON requests on a
+ * unix socket (mode 0600, same-uid peers only), served by one thread with
+ * blocking-style I/O off the data path.
+ *
+ * Request:  {"command":"export-add","name":"disk0","image":"/var/lib/x.img"}
+ * Response: {"ok":true,...}  or  {"ok":false,"error":"...","errno":N}
+ * One request per line, one response line per request, in order.  The
+ * commands and their fields are listed in docs/vblkd.md.
+ */
+#ifndef VP_VBLK_CONTROL_H
+#define VP_VBLK_CONTROL_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+#include "vblk/nbd/table.h"
+
+#define VP_CONTROL_MAX_LINE (64U << 10) /* longest request accepted */
+#define VP_CONTROL_MAX_CLIENTS 16
+#define VP_CONTROL_TICK_MS 1000         /* stats interval */
+
+/* Notable events (requests and their outcome); the daemon logs them.
+ * detail is key=value text.  Called on the control thread. */
+typedef void (*vp_control_event_fn)(void *ctx, const char *event, const char *detail);
+
+struct vp_control_config {
+	const char *path;                /* socket path */
+	struct vp_nbd_table *table;      /* outlives the control server */
+	void (*kick)(void *ctx);         /* ask workers to drain removed exports */
+	void *kick_ctx;
+	vp_control_event_fn on_event;    /* may be NULL */
+	void *event_ctx;
+};
+
+struct vp_control;
+
+/* Create the listening socket at cfg->path with mode 0600 (the file never
+ * exists with wider permissions: umask is tightened around bind).  A stale
+ * socket file is replaced; a live one (another daemon answers) is -EADDRINUSE.
+ * *out is set on success, NULL on failure. */
+int vp_control_new(const struct vp_control_config *cfg, struct vp_control **out,
+		   struct vp_error *err) VP_MUST_CHECK;
+
+/* Serve on a new thread until vp_control_stop.  0 or -errno. */
+int vp_control_start(struct vp_control *ctl, struct vp_error *err) VP_MUST_CHECK;
+
+/* Stop the thread (a request in progress completes first) and join it;
+ * accepts a server that was never started. */
+void vp_control_stop(struct vp_control *ctl);
+
+/* Close the socket, remove its file and free; NULL is accepted. */
+void vp_control_free(struct vp_control *ctl);
+
+/* Handle one request (len bytes of JSON, no newline) and return the
+ * response as a malloc'd NUL-terminated JSON line without the newline, or
+ * NULL on ENOMEM.  Runs on the control thread (or a test's thread). */
+char *vp_control_handle(struct vp_control *ctl, const char *req, size_t len);
+
+#endif

@@ -1,0 +1,48 @@
+/* server.h - vhost-user-blk exports: one listening Unix socket per export,
+ * served by a control thread (one front-end connection at a time; the next
+ * one waits in the backlog, which is how QEMU reconnects), and one thread
+ * per running virtqueue, each with its own io_uring (vblk/engine.h) that
+ * carries kick eventfd reads and the image I/O on the guest's pages.
+ */
+#ifndef VP_VBLK_VHOST_SERVER_H
+#define VP_VBLK_VHOST_SERVER_H
+
+#include "common/error.h"
+#include "vblk/image.h"
+
+/* Notable events (connections, protocol errors, malformed rings), called
+ * from the export's threads; detail is key=value text. */
+typedef void (*vp_vhost_event_fn)(void *ctx, const char *event, const char *detail);
+
+struct vp_vhost_server_config {
+	const char *name;            /* export name; also the GET_ID serial */
+	struct vp_image *img;        /* outlives the server; its own fd (the
+				      * control thread updates img->size when
+				      * the file is resized, and tells the guest) */
+	const char *socket_path;     /* a stale socket file there is replaced */
+	unsigned queues;             /* 1..16 */
+	vp_vhost_event_fn on_event;  /* may be NULL */
+	void *event_ctx;
+};
+
+struct vp_vhost_server;
+
+/* Bind and listen on cfg->socket_path; nothing runs yet.  *out is set on
+ * success and NULL on failure (nothing left behind). */
+VP_MUST_CHECK int vp_vhost_server_new(const struct vp_vhost_server_config *cfg,
+				      struct vp_vhost_server **out, struct vp_error *err);
+
+/* Start the control thread.  Returns 0 or -errno. */
+VP_MUST_CHECK int vp_vhost_server_start(struct vp_vhost_server *srv, struct vp_error *err);
+
+/* Tell a connected front end that the export's config changed (the guest
+ * re-reads capacity).  Safe from any thread; no-op when nobody is
+ * connected.  File resizes are also noticed by polling (about 1 s). */
+void vp_vhost_server_notify_resize(struct vp_vhost_server *srv);
+
+/* Stop: drop the connection after its queues drain (in-flight requests
+ * complete), join every thread, close and unlink the socket, free srv.
+ * NULL is accepted; works whether or not start succeeded. */
+void vp_vhost_server_free(struct vp_vhost_server *srv);
+
+#endif
