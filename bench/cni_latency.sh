@@ -2,7 +2,9 @@
 # bench/cni_latency.sh - per-pod ADD+DEL latency of vnet-bridge + vnet-ipam
 # against the reference bridge + host-local (/usr/lib/cni) on this machine.
 # Plugins are executed directly (env + stdin, as a runtime's libcni would,
-# without libcni's own cost), N pods each, in interleaved rounds (vplumb and
+# without libcni's own cost) through tests/tools/cni_time, which times the
+# plugin from its posix_spawn to its exit, so the shell's own fork and exec
+# cost is not counted; N pods each, in interleaved rounds (vplumb and
 # reference alternate who goes first), one warm-up pod each not counted.
 # Prints ms per pod (ADD, DEL, ADD+DEL; mean and median) and the ratio
 # vplumb/reference of the mean ADD+DEL (goal <= 0.25).
@@ -14,13 +16,14 @@ SRC="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="$(cd "${1:-$SRC/build}" && pwd)"
 N="${2:-50}"
 VP_BIN="$BUILD/bin"
+TIMER="$BUILD/tests/cni_time"
 REF_BIN=/usr/lib/cni
 P=vpb-
 
 die() { echo "cni_latency: $*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "run as root"
 [[ "$N" =~ ^[0-9]+$ && "$N" -ge 1 ]] || die "N must be a positive integer"
-for b in "$VP_BIN/vnet-bridge" "$VP_BIN/vnet-ipam" "$REF_BIN/bridge" "$REF_BIN/host-local"; do
+for b in "$VP_BIN/vnet-bridge" "$VP_BIN/vnet-ipam" "$TIMER" "$REF_BIN/bridge" "$REF_BIN/host-local"; do
 	[[ -x "$b" ]] || die "$b missing (build vplumb; apt-get install containernetworking-plugins)"
 done
 command -v jq >/dev/null || die "jq not installed"
@@ -50,24 +53,24 @@ BIN[ref]=$REF_BIN/bridge
 PATHS[vp]=$VP_BIN
 PATHS[ref]=$REF_BIN
 
-# invoke WHO CMD POD STDIN: run one plugin; its stdout in $TMP/out.
+# invoke WHO CMD POD STDIN: run one plugin; its stdout in $TMP/out, its
+# time in microseconds on stdout.
 invoke() {
-	printf '%s' "$4" | env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$2" \
+	printf '%s' "$4" >"$TMP/in"
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$2" \
 		CNI_CONTAINERID="${P}$1-$3" CNI_NETNS="/run/netns/${P}p$3" CNI_IFNAME=eth0 \
-		CNI_PATH="${PATHS[$1]}" "${BIN[$1]}" >"$TMP/out" || die "$1 $2 pod $3 failed: $(cat "$TMP/out")"
+		CNI_PATH="${PATHS[$1]}" "$TIMER" "$TMP/in" "${BIN[$1]}" >"$TMP/out" 2>"$TMP/time" ||
+		die "$1 $2 pod $3 failed: $(cat "$TMP/out" "$TMP/time")"
+	sed -n 's/^cni_time_us=//p' "$TMP/time"
 }
 
 # one WHO POD: ADD then DEL (with the ADD result as prevResult); appends
 # "add_us del_us" to $TMP/WHO.
 one() {
-	local t0 t1 t2 del
-	t0=$(date +%s%N)
-	invoke "$1" ADD "$2" "${CONF[$1]}"
-	t1=$(date +%s%N)
+	local add del
+	add=$(invoke "$1" ADD "$2" "${CONF[$1]}")
 	del=$(jq -c --slurpfile r "$TMP/out" '. + {prevResult: $r[0]}' <<<"${CONF[$1]}")
-	t2=$(date +%s%N)
-	invoke "$1" DEL "$2" "$del"
-	echo "$(((t1 - t0) / 1000)) $((($(date +%s%N) - t2) / 1000))" >>"$TMP/$1"
+	echo "$add $(invoke "$1" DEL "$2" "$del")" >>"$TMP/$1"
 }
 
 for i in $(seq 0 "$N"); do
