@@ -409,10 +409,10 @@ static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
 }
 
 /* Make s->buf hold at least len bytes (aligned for O_DIRECT) within the
- * connection's budget, taking buffers back from idle slots when needed.
- * Returns 0, -EAGAIN when busy slots hold the budget (retry when one is
- * released), or -ENOMEM.  Buffers otherwise only grow, so steady state
- * allocates nothing. */
+ * connection's budget: an idle slot's big enough buffer is swapped in, else
+ * idle slots' buffers are freed as needed to allocate one.  Returns 0,
+ * -EAGAIN when busy slots hold the budget (retry when one is released), or
+ * -ENOMEM.  Steady state allocates nothing. */
 static int slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
 {
 	size_t budget = c->w->conn_mem;
@@ -420,6 +420,13 @@ static int slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
 
 	if (s->cap >= len)
 		return 0;
+	for (struct nbd_slot *f = c->free_slots; f; f = f->next) {
+		if (f->cap >= len) {
+			p = f->buf, f->buf = s->buf, s->buf = p;
+			len = f->cap, f->cap = s->cap, s->cap = len;
+			return 0;
+		}
+	}
 	len = (len < SLOT_MIN_BUF ? SLOT_MIN_BUF : len + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
 	for (struct nbd_slot *f = c->free_slots; f && c->mem - s->cap + len > budget; f = f->next)
 		slot_drop_buf(c, f);
