@@ -4,9 +4,11 @@
  *
  *   vblkd [--config FILE] --nbd unix:PATH|tcp:HOST:PORT [--nbd ...]
  *         --export name=NAME,image=PATH[,readonly=on][,cache=none][,description=TEXT]
- *         [--export ...] [--control PATH] [--workers N]
+ *         [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]
  *         [--vhost-user name=NAME,socket=PATH[,queues=N] ...]
  *
+ * --workers defaults to one per CPU; --conn-mem (default 64M) caps the request
+ * buffers one NBD connection may hold.
  * --vhost-user serves export NAME (from --export or the config) to one
  * vhost-user-blk front end (QEMU) at a time on PATH; --nbd is then optional.
  * FILE is JSON {"nbd":[...],"control":"PATH","workers":N,"exports":[{...}]};
@@ -29,6 +31,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/size.h"
 #include "common/statefile.h"
 #include "vblk/control.h"
 #include "vblk/image.h"
@@ -61,7 +64,8 @@ struct daemon {
 	size_t n_listen;
 	struct vp_nbd_export_spec specs[MAX_EXPORTS];
 	size_t n_exports;
-	unsigned n_workers;                      /* per listening socket */
+	unsigned n_workers;                      /* per listening socket; 0: one per CPU */
+	uint64_t conn_mem;                       /* payload buffer budget per connection; 0: default */
 	struct worker_thread threads[MAX_WORKERS];
 	struct vp_nbd_table table;
 	bool table_ready;
@@ -70,11 +74,20 @@ struct daemon {
 	size_t n_vhost;
 };
 
+/* One worker per online CPU, within MAX_WORKERS over all listeners. */
+static unsigned default_workers(size_t n_listen)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned cap = MAX_WORKERS / (unsigned)(n_listen ? n_listen : 1);
+
+	return cpus < 1 ? 1 : (unsigned)cpus < cap ? (unsigned)cpus : cap;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vblkd [--config FILE] --nbd unix:PATH|tcp:HOST:PORT [--nbd ...]\n"
 		   "             --export name=NAME,image=PATH[,readonly=on][,cache=none][,description=TEXT]\n"
-		   "             [--export ...] [--control PATH] [--workers N]\n"
+		   "             [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]\n"
 		   "             [--vhost-user name=NAME,socket=PATH[,queues=N] ...]\n");
 }
 
@@ -288,6 +301,7 @@ static int parse_args(struct daemon *d, int argc, char **argv, struct vp_error *
 		{ "export", required_argument, NULL, 'e' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "conn-mem", required_argument, NULL, 'm' },
 		{ "vhost-user", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -332,6 +346,11 @@ static int parse_args(struct daemon *d, int argc, char **argv, struct vp_error *
 			if (errno || *end || workers < 1 || workers > MAX_WORKERS)
 				return vp_error_set(err, EINVAL, "--workers: expected 1..%d", MAX_WORKERS);
 			break;
+		case 'm':
+			if (vp_parse_size(optarg, &d->conn_mem) < 0 || d->conn_mem < VP_NBD_CONN_MEM_MIN)
+				return vp_error_set(err, EINVAL, "--conn-mem: expected a size of at least %u bytes",
+						    (unsigned)VP_NBD_CONN_MEM_MIN);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -352,6 +371,8 @@ static int parse_args(struct daemon *d, int argc, char **argv, struct vp_error *
 	}
 	d->control_path = control ? control : d->control_path;
 	d->n_workers = workers ? workers : d->n_workers;
+	if (d->n_workers == 0)
+		d->n_workers = default_workers(d->n_listen);
 	if ((d->n_listen == 0 && d->n_vhost == 0) || (d->n_exports == 0 && !d->control_path))
 		return vp_error_set(err, EINVAL, "--nbd (or --vhost-user) and at least one --export (or --control) are required");
 	if (d->n_listen * d->n_workers > MAX_WORKERS)
@@ -412,7 +433,11 @@ static void kick_workers(void *ctx)
 
 static int start_workers(struct daemon *d, unsigned *started, struct vp_error *err)
 {
-	struct vp_nbd_server_config cfg = { .on_event = on_event, .table = &d->table };
+	struct vp_nbd_server_config cfg = {
+		.on_event = on_event,
+		.table = &d->table,
+		.conn_mem = d->conn_mem,
+	};
 
 	for (*started = 0; *started < d->n_listen * d->n_workers; (*started)++) {
 		struct worker_thread *t = &d->threads[*started];
@@ -531,7 +556,6 @@ int main(int argc, char **argv)
 
 	if (!d)
 		return 1;
-	d->n_workers = 1;
 	for (size_t i = 0; i < MAX_LISTEN; i++)
 		d->listen_fds[i] = -1;
 	/* The control socket is created first: it sets the umask for its bind
