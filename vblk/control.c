@@ -255,6 +255,9 @@ static int cmd_export_add(struct vp_control *ctl, const json_t *req, json_t *res
 	if (strcmp(cache, "none") && strcmp(cache, "writeback"))
 		return vp_error_code(err, 0, EINVAL, "cache: expected \"none\" or \"writeback\"");
 	spec.flags = (ro ? VP_IMAGE_READONLY : 0) | (strcmp(cache, "none") ? 0 : VP_IMAGE_DIRECT);
+	/* No waiting on the control path: any other writer is refused at once. */
+	if (!ro && (ret = vp_image_claim(spec.path, 0, err)) != 0)
+		return ret;
 	ret = vp_nbd_table_add(ctl->cfg.table, &spec, err);
 	if (ret)
 		return ret;

@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Alignment used for O_DIRECT on regular files: the page size covers every
@@ -51,6 +53,10 @@ int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struc
 		ret = vp_error_set(err, errno, "stat image %s", path);
 		goto fail;
 	}
+	if (!img->readonly && flock(img->fd, LOCK_SH) < 0) {
+		ret = vp_error_set(err, errno, "lock image %s", path);
+		goto fail;
+	}
 	if (S_ISBLK(st.st_mode)) {
 		img->blockdev = true;
 		ret = blockdev_geometry(img, path, err);
@@ -73,6 +79,28 @@ int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struc
 fail:
 	vp_image_close(img);
 	return ret;
+}
+
+int vp_image_claim(const char *path, unsigned timeout_ms, struct vp_error *err)
+{
+	const struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	unsigned waited = 0;
+
+	if (fd < 0)
+		return vp_error_set(err, errno, "open image %s", path);
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || waited >= timeout_ms) {
+			int e = errno == EWOULDBLOCK ? EBUSY : errno;
+
+			close(fd);
+			return vp_error_set(err, e, "image %s is in use by another process", path);
+		}
+		nanosleep(&pause, NULL);
+		waited += 10;
+	}
+	close(fd);   /* releases the probe lock */
+	return 0;
 }
 
 void vp_image_close(struct vp_image *img)

@@ -30,6 +30,17 @@ struct vp_image {
 VP_MUST_CHECK int vp_image_open(const char *path, unsigned flags, struct vp_image **out,
 				struct vp_error *err);
 
+/* Writable images are held with a shared flock on the fd that does their
+ * I/O.  The kernel drops that lock only when the last reference to the open
+ * file goes, and requests still in flight in an io_uring hold one, so the
+ * lock outlives a SIGKILLed daemon until its last write has landed.
+ *
+ * Wait (up to timeout_ms) until no other process holds path that way, so a
+ * restarted daemon cannot complete new writes that a stale write from its
+ * predecessor would then overwrite; also keeps two daemons from serving one
+ * image.  Call before opening the image in this process.  -EBUSY on timeout. */
+VP_MUST_CHECK int vp_image_claim(const char *path, unsigned timeout_ms, struct vp_error *err);
+
 /* Close the image and free it; NULL is accepted. */
 void vp_image_close(struct vp_image *img);
 

@@ -41,6 +41,8 @@
 
 #define MAX_EXPORTS 64
 #define MAX_WORKERS 64
+/* How long a restarted daemon waits for its predecessor's last writes. */
+#define IMAGE_CLAIM_TIMEOUT_MS 10000
 #define MAX_LISTEN 8
 #define MAX_VHOST 64
 
@@ -392,6 +394,11 @@ static int open_exports(struct daemon *d, struct vp_error *err)
 	for (size_t i = 0; i < d->n_exports; i++) {
 		const struct vp_nbd_export_spec *s = &d->specs[i];
 
+		if (!(s->flags & VP_IMAGE_READONLY)) {
+			ret = vp_image_claim(s->path, IMAGE_CLAIM_TIMEOUT_MS, err);
+			if (ret)
+				return ret;
+		}
 		ret = vp_nbd_table_add(&d->table, s, err);
 		if (ret)
 			return ret;

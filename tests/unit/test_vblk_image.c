@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vblk/image.h"
@@ -126,12 +127,53 @@ static void test_extent_map(void **state)
 	vp_image_close(img);
 }
 
+/* A writer in another process keeps the image claimed until it is gone;
+ * read-only opens never block a claim. */
+static void test_claim_waits_for_other_writers(void **state)
+{
+	struct vp_error err = { 0 };
+	struct vp_image *img = NULL;
+	char path[PATH_MAX];
+	int ready[2], status;
+	pid_t child;
+	char c;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/claimed.img", dir);
+	assert_int_equal(vp_image_create(path, 1 << 20, &err), 0);
+	assert_int_equal(vp_image_open(path, VP_IMAGE_READONLY, &img, &err), 0);
+	assert_int_equal(vp_image_claim(path, 0, &err), 0);
+	vp_image_close(img);
+
+	assert_int_equal(pipe(ready), 0);
+	child = fork();
+	if (child == 0) {
+		struct vp_image *w = NULL;
+
+		if (vp_image_open(path, 0, &w, NULL) != 0)
+			_exit(1);
+		(void)!write(ready[1], "x", 1);
+		usleep(300 * 1000);
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(vp_image_claim(path, 50, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "in use by another process"));
+	/* Waiting long enough sees the writer go. */
+	assert_int_equal(vp_image_claim(path, 5000, &err), 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_open),
 		cmocka_unit_test(test_direct_needs_alignment),
 		cmocka_unit_test(test_extent_map),
+		cmocka_unit_test(test_claim_waits_for_other_writers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
