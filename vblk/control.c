@@ -139,14 +139,28 @@ static int get_size(const json_t *req, const char *key, uint64_t *out, struct vp
 
 /* ---- JSON views ---- */
 
-static json_t *export_json(const struct vp_nbd_export *e)
+/* name's vhost-user server, or -ENOENT (also without a registry). */
+static int vhost_get(struct vp_control *ctl, const char *name, struct vp_control_vhost *out)
+{
+	return ctl->cfg.vhost ? ctl->cfg.vhost->get(ctl->cfg.vhost_ctx, name, out) : -ENOENT;
+}
+
+/* An export, with its vhost-user server ("vhost") when it has one. */
+static json_t *export_json(struct vp_control *ctl, const struct vp_nbd_export *e)
 {
 	const struct vp_nbd_shared *sh = e->entry->sh;
+	struct vp_control_vhost v;
+	json_t *o;
 
-	return json_pack("{s:s, s:s, s:I, s:b, s:s, s:s?, s:i}", "name", e->name, "image", sh->path,
-			 "size", (json_int_t)e->img->size, "readonly", e->img->readonly, "cache",
-			 e->img->direct ? "none" : "writeback", "description", e->description,
-			 "connections", (int)atomic_load(&sh->conns));
+	o = json_pack("{s:s, s:s, s:I, s:b, s:s, s:s?, s:i}", "name", e->name, "image", sh->path,
+		      "size", (json_int_t)e->img->size, "readonly", e->img->readonly, "cache",
+		      e->img->direct ? "none" : "writeback", "description", e->description,
+		      "connections", (int)atomic_load(&sh->conns));
+	if (o && vhost_get(ctl, e->name, &v) == 0)
+		json_object_set_new(o, "vhost", json_pack("{s:s, s:i, s:b}", "socket", v.socket,
+							  "queues", (int)v.queues, "connected",
+							  v.connected));
+	return o;
 }
 
 /* The exports of the current snapshot whose image is the file st describes. */
@@ -162,6 +176,23 @@ static json_t *exported_as(struct vp_control *ctl, const struct stat *st)
 			json_array_append_new(names, json_string(snap->exports[i].name));
 	vp_nbd_snapshot_put(snap);
 	return names;
+}
+
+/* Make sure no other process writes path (see vp_image_claim), without
+ * waiting on the control path.  An image this daemon already exports is its
+ * own to share. */
+static int claim_unless_ours(struct vp_control *ctl, const char *path, struct vp_error *err)
+{
+	struct stat st;
+	json_t *names;
+	size_t n;
+
+	if (stat(path, &st) < 0)
+		return vp_error_set(err, errno, "image %s", path);
+	names = exported_as(ctl, &st);
+	n = json_array_size(names);
+	json_decref(names);
+	return n ? 0 : vp_image_claim(path, 0, err);
 }
 
 static int image_info_json(struct vp_control *ctl, const char *path, json_t **out,
@@ -255,8 +286,13 @@ static int cmd_export_add(struct vp_control *ctl, const json_t *req, json_t *res
 	if (strcmp(cache, "none") && strcmp(cache, "writeback"))
 		return vp_error_code(err, 0, EINVAL, "cache: expected \"none\" or \"writeback\"");
 	spec.flags = (ro ? VP_IMAGE_READONLY : 0) | (strcmp(cache, "none") ? 0 : VP_IMAGE_DIRECT);
-	/* No waiting on the control path: any other writer is refused at once. */
-	if (!ro && (ret = vp_image_claim(spec.path, 0, err)) != 0)
+	/* A taken name is reported as such, not as the claim on its image. */
+	snap = vp_nbd_table_acquire(ctl->cfg.table);
+	for (size_t i = 0; i < snap->n && !ret; i++)
+		if (strcmp(snap->exports[i].name, spec.name) == 0)
+			ret = vp_error_code(err, 0, EEXIST, "export %s already exists", spec.name);
+	vp_nbd_snapshot_put(snap);
+	if (ret || (!ro && (ret = claim_unless_ours(ctl, spec.path, err)) != 0))
 		return ret;
 	ret = vp_nbd_table_add(ctl->cfg.table, &spec, err);
 	if (ret)
@@ -264,7 +300,7 @@ static int cmd_export_add(struct vp_control *ctl, const json_t *req, json_t *res
 	snap = vp_nbd_table_acquire(ctl->cfg.table);
 	for (size_t i = 0; i < snap->n; i++)
 		if (strcmp(snap->exports[i].name, spec.name) == 0)
-			json_object_set_new(resp, "export", export_json(&snap->exports[i]));
+			json_object_set_new(resp, "export", export_json(ctl, &snap->exports[i]));
 	vp_nbd_snapshot_put(snap);
 	event(ctl, "export.added", "name=%s image=%s readonly=%d cache=%s", spec.name, spec.path,
 	      ro, cache);
@@ -274,6 +310,7 @@ static int cmd_export_add(struct vp_control *ctl, const json_t *req, json_t *res
 static int cmd_export_remove(struct vp_control *ctl, const json_t *req, json_t *resp,
 			     struct vp_error *err)
 {
+	struct vp_control_vhost v;
 	const char *name;
 	unsigned attached = 0;
 	bool force;
@@ -281,6 +318,9 @@ static int cmd_export_remove(struct vp_control *ctl, const json_t *req, json_t *
 
 	ret = vp_json_req_str(req, "", "name", &name, err);
 	ret = ret ?: vp_json_opt_bool(req, "", "force", false, &force, err);
+	if (ret == 0 && vhost_get(ctl, name, &v) == 0)
+		return vp_error_code(err, 0, EBUSY, "export %s has a vhost-user server on %s: "
+				     "vhost-remove it first", name, v.socket);
 	ret = ret ?: vp_nbd_table_remove(ctl->cfg.table, name, force, &attached, err);
 	if (ret)
 		return ret;
@@ -299,7 +339,7 @@ static int cmd_export_list(struct vp_control *ctl, const json_t *req, json_t *re
 
 	(void)req;
 	for (size_t i = 0; list && i < snap->n; i++)
-		json_array_append_new(list, export_json(&snap->exports[i]));
+		json_array_append_new(list, export_json(ctl, &snap->exports[i]));
 	vp_nbd_snapshot_put(snap);
 	if (!list)
 		return vp_error_set(err, ENOMEM, "export-list");
@@ -371,6 +411,30 @@ static int resize_file(struct vp_control *ctl, const char *path, uint64_t size, 
 	return ret;
 }
 
+/* Resize a published export's image; a vhost-user front end is told at
+ * once (not at the next size poll).  Shrinking under a connected front end
+ * is refused like shrinking under NBD clients. */
+static int resize_export(struct vp_control *ctl, const char *name, uint64_t size,
+			 struct vp_error *err)
+{
+	struct vp_nbd_snapshot *snap = vp_nbd_table_acquire(ctl->cfg.table);
+	struct vp_control_vhost v;
+	uint64_t cur = size;
+	int ret;
+
+	for (size_t i = 0; i < snap->n; i++)
+		if (strcmp(snap->exports[i].name, name) == 0)
+			cur = snap->exports[i].img->size;
+	vp_nbd_snapshot_put(snap);
+	if (vhost_get(ctl, name, &v) == 0 && v.connected && size < cur)
+		return vp_error_code(err, 0, EBUSY, "export %s: cannot shrink while a vhost-user "
+				     "front end is connected", name);
+	ret = vp_nbd_table_resize(ctl->cfg.table, name, size, err);
+	if (ret == 0 && vhost_get(ctl, name, &v) == 0)
+		ctl->cfg.vhost->resized(ctl->cfg.vhost_ctx, name);
+	return ret;
+}
+
 static int cmd_image_resize(struct vp_control *ctl, const json_t *req, json_t *resp,
 			    struct vp_error *err)
 {
@@ -394,13 +458,13 @@ static int cmd_image_resize(struct vp_control *ctl, const json_t *req, json_t *r
 			return ret;
 		json_object_set_new(resp, "image", info);
 	} else {
-		ret = vp_nbd_table_resize(ctl->cfg.table, name, size, err);
+		ret = resize_export(ctl, name, size, err);
 		if (ret)
 			return ret;
 		snap = vp_nbd_table_acquire(ctl->cfg.table);
 		for (size_t i = 0; i < snap->n; i++)
 			if (strcmp(snap->exports[i].name, name) == 0)
-				json_object_set_new(resp, "export", export_json(&snap->exports[i]));
+				json_object_set_new(resp, "export", export_json(ctl, &snap->exports[i]));
 		vp_nbd_snapshot_put(snap);
 	}
 	event(ctl, "image.resized", "%s=%s size=%llu", path ? "path" : "export", path ? path : name,
@@ -453,6 +517,60 @@ out:
 	return ret;
 }
 
+static int cmd_vhost_add(struct vp_control *ctl, const json_t *req, json_t *resp,
+			 struct vp_error *err)
+{
+	struct vp_control_vhost v = { 0 };
+	struct vp_nbd_snapshot *snap;
+	const char *path = NULL;
+	unsigned flags = 0;
+	int64_t queues;
+	int ret;
+
+	ret = vp_json_req_str(req, "", "name", &v.name, err);
+	ret = ret ?: get_path(req, "socket", true, &v.socket, err);
+	ret = ret ?: vp_json_opt_int(req, "", "queues", 1, 1, VP_CONTROL_VHOST_MAX_QUEUES, &queues, err);
+	if (ret)
+		return ret;
+	if (!ctl->cfg.vhost)
+		return vp_error_code(err, 0, EOPNOTSUPP, "this daemon has no vhost-user support");
+	v.queues = (unsigned)queues;
+	snap = vp_nbd_table_acquire(ctl->cfg.table);
+	for (size_t i = 0; i < snap->n; i++)
+		if (strcmp(snap->exports[i].name, v.name) == 0) {
+			path = snap->exports[i].entry->sh->path;
+			flags = snap->exports[i].entry->sh->flags;
+		}
+	/* The snapshot keeps path alive; only this thread changes the table. */
+	ret = path ? ctl->cfg.vhost->add(ctl->cfg.vhost_ctx, &v, path, flags, err) :
+		     vp_error_code(err, 0, ENOENT, "no export named %s", v.name);
+	vp_nbd_snapshot_put(snap);
+	if (ret)
+		return ret;
+	json_object_set_new(resp, "vhost", json_pack("{s:s, s:s, s:i}", "name", v.name, "socket",
+						     v.socket, "queues", (int)v.queues));
+	event(ctl, "vhost.added", "name=%s socket=%s queues=%u", v.name, v.socket, v.queues);
+	return 0;
+}
+
+static int cmd_vhost_remove(struct vp_control *ctl, const json_t *req, json_t *resp,
+			    struct vp_error *err)
+{
+	const char *name;
+	int ret;
+
+	(void)resp;
+	ret = vp_json_req_str(req, "", "name", &name, err);
+	if (ret)
+		return ret;
+	ret = ctl->cfg.vhost ? ctl->cfg.vhost->remove(ctl->cfg.vhost_ctx, name, err) :
+			       vp_error_code(err, 0, ENOENT, "export %s has no vhost-user server", name);
+	if (ret)
+		return ret;
+	event(ctl, "vhost.removed", "name=%s", name);
+	return 0;
+}
+
 static const char *const no_keys[] = { NULL };
 static const char *const add_keys[] = { "name", "image", "readonly", "cache", "description", NULL };
 static const char *const remove_keys[] = { "name", "force", NULL };
@@ -460,6 +578,7 @@ static const char *const create_keys[] = { "path", "size", "sparse", NULL };
 static const char *const resize_keys[] = { "path", "export", "size", NULL };
 static const char *const path_keys[] = { "path", NULL };
 static const char *const name_keys[] = { "name", NULL };
+static const char *const vhost_keys[] = { "name", "socket", "queues", NULL };
 
 static const struct cmd commands[] = {
 	{ "export-add", add_keys, cmd_export_add },
@@ -469,6 +588,8 @@ static const struct cmd commands[] = {
 	{ "image-resize", resize_keys, cmd_image_resize },
 	{ "image-info", path_keys, cmd_image_info },
 	{ "stats", name_keys, cmd_stats },
+	{ "vhost-add", vhost_keys, cmd_vhost_add },
+	{ "vhost-remove", name_keys, cmd_vhost_remove },
 };
 
 static const struct cmd *find_cmd(const char *name)

@@ -10,6 +10,7 @@
 #ifndef VP_VBLK_CONTROL_H
 #define VP_VBLK_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/error.h"
@@ -18,10 +19,38 @@
 #define VP_CONTROL_MAX_LINE (64U << 10) /* longest request accepted */
 #define VP_CONTROL_MAX_CLIENTS 16
 #define VP_CONTROL_TICK_MS 1000         /* stats interval */
+#define VP_CONTROL_VHOST_MAX_QUEUES 16  /* vhost-add queues: 1..this */
 
 /* Notable events (requests and their outcome); the daemon logs them.
  * detail is key=value text.  Called on the control thread. */
 typedef void (*vp_control_event_fn)(void *ctx, const char *event, const char *detail);
+
+/* A vhost-user-blk server of an export, as the daemon keeps it. */
+struct vp_control_vhost {
+	const char *name;                /* the export it serves */
+	const char *socket;              /* absolute path */
+	unsigned queues;                 /* 1..16 */
+	bool connected;                  /* a front end is attached now */
+};
+
+/* The daemon's vhost-user registry, called on the control thread only (the
+ * daemon stops the control thread before it tears the registry down). */
+struct vp_control_vhost_ops {
+	/* Serve export v->name (its image at path, opened with VP_IMAGE_*
+	 * flags) on v->socket with v->queues.  -EEXIST when the export already
+	 * has a server or the socket is taken, -EADDRINUSE when something else
+	 * answers there; nothing is left behind on failure. */
+	int (*add)(void *ctx, const struct vp_control_vhost *v, const char *path, unsigned flags,
+		   struct vp_error *err);
+	/* Stop name's server: the front end is dropped once its in-flight
+	 * requests complete, the socket is unlinked.  -ENOENT when none. */
+	int (*remove)(void *ctx, const char *name, struct vp_error *err);
+	/* Fill *out for name's server: 0, or -ENOENT when it has none.  The
+	 * strings stay valid until the next add or remove. */
+	int (*get)(void *ctx, const char *name, struct vp_control_vhost *out);
+	/* name's image file changed size: tell its front end now. */
+	void (*resized)(void *ctx, const char *name);
+};
 
 struct vp_control_config {
 	const char *path;                /* socket path */
@@ -30,6 +59,8 @@ struct vp_control_config {
 	void *kick_ctx;
 	vp_control_event_fn on_event;    /* may be NULL */
 	void *event_ctx;
+	const struct vp_control_vhost_ops *vhost; /* NULL: vhost-* commands fail */
+	void *vhost_ctx;
 };
 
 struct vp_control;

@@ -27,7 +27,7 @@
 #define EXIT_USAGE 2
 
 struct opts {
-	const char *control, *cache, *description, *export;
+	const char *control, *cache, *description, *export, *queues;
 	bool json, readonly, force, preallocate;
 	char **args;     /* positional words: args[0] is the object ("export") */
 	int nargs;
@@ -102,6 +102,27 @@ static int build_export_remove(const struct opts *o, json_t *req)
 	return 0;
 }
 
+static int build_vhost_add(const struct opts *o, json_t *req)
+{
+	char *end;
+	long n;
+
+	json_object_set_new(req, "name", json_string(o->args[2]));
+	json_object_set_new(req, "socket", abs_path(o->args[3]));
+	if (!o->queues)
+		return 0;
+	errno = 0;
+	n = strtol(o->queues, &end, 10);
+	if (errno || end == o->queues || *end || n < 0 || n > INT_MAX)
+		return usage_error("--queues=%s: expected a number", o->queues);
+	return json_object_set_new(req, "queues", json_integer(n));
+}
+
+static int build_name(const struct opts *o, json_t *req)
+{
+	return json_object_set_new(req, "name", json_string(o->args[2]));
+}
+
 static int build_nothing(const struct opts *o, json_t *req)
 {
 	(void)o;
@@ -150,6 +171,16 @@ static const char *size_str(const json_t *v, char *buf)
 	return vp_size_str((uint64_t)json_integer_value(v), buf);
 }
 
+/* The vhost-user line under an export that has a server. */
+static void print_vhost(const json_t *v)
+{
+	if (!v)
+		return;
+	printf("  vhost-user %s queues=%lld %s\n", json_string_value(json_object_get(v, "socket")),
+	       (long long)json_integer_value(json_object_get(v, "queues")),
+	       json_is_true(json_object_get(v, "connected")) ? "connected" : "idle");
+}
+
 static void print_exports(const json_t *list)
 {
 	char buf[VP_SIZE_STRLEN];
@@ -168,6 +199,7 @@ static void print_exports(const json_t *list)
 		       (long long)json_integer_value(json_object_get(e, "connections")),
 		       json_string_value(json_object_get(e, "image")), desc ? "  (" : "",
 		       desc ? desc : "", desc ? ")" : "");
+		print_vhost(json_object_get(e, "vhost"));
 	}
 }
 
@@ -195,6 +227,24 @@ static void print_export_remove(const struct opts *o, const json_t *resp)
 	if (n)
 		printf(" (draining %lld connection%s)", (long long)n, n == 1 ? "" : "s");
 	printf("\n");
+}
+
+static void print_vhost_add(const struct opts *o, const json_t *resp)
+{
+	const json_t *v = json_object_get(resp, "vhost");
+
+	(void)o;
+	printf("export %s served over vhost-user at %s (%lld queue%s)\n",
+	       json_string_value(json_object_get(v, "name")),
+	       json_string_value(json_object_get(v, "socket")),
+	       (long long)json_integer_value(json_object_get(v, "queues")),
+	       json_integer_value(json_object_get(v, "queues")) == 1 ? "" : "s");
+}
+
+static void print_vhost_remove(const struct opts *o, const json_t *resp)
+{
+	(void)resp;
+	printf("stopped vhost-user server of export %s\n", o->args[2]);
 }
 
 static void print_image(const struct opts *o, const json_t *resp)
@@ -266,6 +316,10 @@ static const struct verb verbs[] = {
 	  build_image_resize, print_image },
 	{ "image", "info", "image-info", 1, 1, "image info PATH", build_image_info, print_image },
 	{ "stats", NULL, "stats", 0, 1, "stats [NAME]", build_stats, print_stats },
+	{ "vhost", "add", "vhost-add", 2, 2, "vhost add NAME SOCKET [--queues N]", build_vhost_add,
+	  print_vhost_add },
+	{ "vhost", "remove", "vhost-remove", 1, 1, "vhost remove NAME", build_name,
+	  print_vhost_remove },
 };
 
 static void usage(FILE *f)
@@ -307,6 +361,8 @@ static int check_flags(const struct opts *o, const struct verb *v)
 		return usage_error("%s: --force goes with export remove", v->command);
 	if (o->preallocate && strcmp(v->command, "image-create"))
 		return usage_error("%s: --preallocate goes with image create", v->command);
+	if (o->queues && strcmp(v->command, "vhost-add"))
+		return usage_error("%s: --queues goes with vhost add", v->command);
 	if (o->export && strcmp(v->command, "image-resize"))
 		return usage_error("%s: --export goes with image resize", v->command);
 	return 0;
@@ -320,6 +376,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "description", required_argument, NULL, 'd' },
 		{ "force", no_argument, NULL, 'f' },         { "preallocate", no_argument, NULL, 'p' },
 		{ "export", required_argument, NULL, 'e' },  { "help", no_argument, NULL, 'h' },
+		{ "queues", required_argument, NULL, 'q' },
 		{ 0 },
 	};
 	int c;
@@ -335,6 +392,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'f': o->force = true; break;
 		case 'p': o->preallocate = true; break;
 		case 'e': o->export = optarg; break;
+		case 'q': o->queues = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}

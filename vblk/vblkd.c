@@ -6,13 +6,20 @@
  *         --export name=NAME,image=PATH[,readonly=on][,cache=none][,description=TEXT]
  *         [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]
  *         [--vhost-user name=NAME,socket=PATH[,queues=N] ...]
+ *         [--ublk name=NAME[,queues=N][,depth=D] ...]
  *
  * --workers defaults to one per CPU; --conn-mem (default 64M) caps the request
  * buffers one NBD connection may hold.
  * --vhost-user serves export NAME (from --export or the config) to one
  * vhost-user-blk front end (QEMU) at a time on PATH; --nbd is then optional.
- * FILE is JSON {"nbd":[...],"control":"PATH","workers":N,"exports":[{...}]};
- * command-line options add to it (--control and --workers override it).
+ * --ublk exposes export NAME as the local block device /dev/ublkbN through
+ * the kernel's ublk driver (vblk/ublk/dev.h); without /dev/ublk-control the
+ * daemon fails at start.
+ * FILE is JSON {"nbd":[...],"control":"PATH","workers":N,"exports":[{...}],
+ * "vhost":[{"name":..,"socket":..,"queues":N}]}; command-line options add to
+ * it (--control and --workers override it).  vhost-user servers are also
+ * added and removed at run time through the control socket (vhost-add,
+ * vhost-remove); they are kept in one registry (struct vhost_registry).
  * SIGTERM/SIGINT drain: no new connections, in-flight requests finish and
  * are answered, images are synced, then the daemon exits 0.  With
  * $NOTIFY_SOCKET set it reports READY=1 and STOPPING=1 (Type=notify).
@@ -25,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -38,6 +46,7 @@
 #include "vblk/nbd/server.h"
 #include "vblk/nbd/table.h"
 #include "vblk/vhost/server.h"
+#include "vblk/ublk/dev.h"
 
 #define MAX_EXPORTS 64
 #define MAX_WORKERS 64
@@ -46,11 +55,40 @@
 #define MAX_LISTEN 8
 #define MAX_VHOST 64
 
+#define MAX_UBLK 16
+
+/* A --ublk export: its own fd on the image, served as /dev/ublkbN. */
+struct ublk_export {
+	const char *name;                        /* points into argv */
+	unsigned queues, depth;
+	struct vp_image *img;
+	struct vp_ublk_dev *dev;
+};
+
+/* A --vhost-user option or a config "vhost" entry (strings not owned). */
 struct vhost_spec {
 	const char *name, *socket;
 	unsigned queues;
+};
+
+/* One running vhost-user server. */
+struct vhost_export {
+	char *name, *socket;
+	unsigned queues;
 	struct vp_image *img;                    /* its own fd on the export's image */
 	struct vp_vhost_server *srv;
+	bool started;
+	bool connected;                          /* atomic: set by the server's events */
+};
+
+/* Every vhost-user server of the daemon.  main fills it at start and
+ * empties it at shutdown (after joining the control thread); in between
+ * only the control thread adds and removes.  lock guards n and v[]; the
+ * servers' own threads touch only their entry's connected flag. */
+struct vhost_registry {
+	pthread_mutex_t lock;
+	struct vhost_export *v[MAX_VHOST];
+	size_t n;
 };
 
 struct worker_thread {
@@ -74,6 +112,9 @@ struct daemon {
 	struct vp_control *ctl;
 	struct vhost_spec vhost[MAX_VHOST];
 	size_t n_vhost;
+	struct vhost_registry vhosts;
+	struct ublk_export ublk[MAX_UBLK];
+	size_t n_ublk;
 };
 
 /* One worker per online CPU, within MAX_WORKERS over all listeners. */
@@ -90,7 +131,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: vblkd [--config FILE] --nbd unix:PATH|tcp:HOST:PORT [--nbd ...]\n"
 		   "             --export name=NAME,image=PATH[,readonly=on][,cache=none][,description=TEXT]\n"
 		   "             [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]\n"
-		   "             [--vhost-user name=NAME,socket=PATH[,queues=N] ...]\n");
+		   "             [--vhost-user name=NAME,socket=PATH[,queues=N] ...]\n"
+		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n");
 }
 
 /* Parse one --export value into spec (which points into the modified arg). */
@@ -237,9 +279,35 @@ static int config_export(struct daemon *d, const json_t *e, const char *path, st
 	return add_spec(d, &spec, err);
 }
 
+/* One entry of the config's "vhost" array, as vhost-add takes it. */
+static int config_vhost(struct daemon *d, const json_t *e, const char *path, struct vp_error *err)
+{
+	struct vhost_spec spec = { 0 };
+	const char *key;
+	int64_t queues;
+	json_t *v;
+	int ret;
+
+	json_object_foreach((json_t *)e, key, v)
+		if (strcmp(key, "name") && strcmp(key, "socket") && strcmp(key, "queues"))
+			return vp_error_set(err, EINVAL, "%s.%s: unknown field", path, key);
+	ret = vp_json_req_str(e, path, "name", &spec.name, err);
+	ret = ret ?: vp_json_req_str(e, path, "socket", &spec.socket, err);
+	ret = ret ?: vp_json_opt_int(e, path, "queues", 1, 1, VP_CONTROL_VHOST_MAX_QUEUES, &queues, err);
+	if (ret)
+		return ret;
+	if (!*spec.socket)
+		return vp_error_set(err, EINVAL, "%s.socket: must not be empty", path);
+	if (d->n_vhost == MAX_VHOST)
+		return vp_error_set(err, E2BIG, "at most %d vhost-user exports at start", MAX_VHOST);
+	spec.queues = (unsigned)queues;
+	d->vhost[d->n_vhost++] = spec;
+	return 0;
+}
+
 static int load_config(struct daemon *d, struct vp_error *err)
 {
-	json_t *nbd, *exports, *v;
+	json_t *nbd, *exports, *vhost, *v;
 	const char *key, *control;
 	char *text = NULL, path[64];
 	int64_t workers;
@@ -257,10 +325,11 @@ static int load_config(struct daemon *d, struct vp_error *err)
 		return vp_error_set(err, EINVAL, "expected a JSON object");
 	json_object_foreach(d->config, key, v)
 		if (strcmp(key, "nbd") && strcmp(key, "control") && strcmp(key, "exports") &&
-		    strcmp(key, "workers"))
+		    strcmp(key, "workers") && strcmp(key, "vhost"))
 			return vp_error_set(err, EINVAL, "%s: unknown field", key);
 	ret = vp_json_opt_array(d->config, "", "nbd", &nbd, err);
 	ret = ret ?: vp_json_opt_array(d->config, "", "exports", &exports, err);
+	ret = ret ?: vp_json_opt_array(d->config, "", "vhost", &vhost, err);
 	ret = ret ?: vp_json_opt_str(d->config, "", "control", NULL, &control, err);
 	ret = ret ?: vp_json_opt_int(d->config, "", "workers", d->n_workers, 1, MAX_WORKERS, &workers, err);
 	if (ret)
@@ -281,6 +350,13 @@ static int load_config(struct daemon *d, struct vp_error *err)
 		if (ret)
 			return ret;
 	}
+	json_array_foreach(vhost, i, v) {
+		vp_json_path(path, sizeof(path), "vhost", NULL, (long)i);
+		ret = json_is_object(v) ? config_vhost(d, v, path, err) :
+					  vp_error_set(err, EINVAL, "%s: expected an object", path);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 
@@ -295,6 +371,40 @@ static void config_first(struct daemon *d, size_t n_cli)
 	memcpy(d->specs + d->n_exports - n_cli, cli, n_cli * sizeof(cli[0]));
 }
 
+/* Parse one --ublk value (name points into the modified arg). */
+static int parse_ublk(char *arg, struct ublk_export *u, struct vp_error *err)
+{
+	char *save = NULL, *end;
+
+	memset(u, 0, sizeof(*u));
+	u->queues = 1;
+	u->depth = 128;
+	for (char *kv = strtok_r(arg, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+		unsigned long n;
+
+		if (!v)
+			return vp_error_set(err, EINVAL, "--ublk: '%s' is not key=value", kv);
+		*v++ = 0;
+		if (strcmp(kv, "name") == 0) {
+			u->name = v;
+			continue;
+		}
+		if (strcmp(kv, "queues") && strcmp(kv, "depth"))
+			return vp_error_set(err, EINVAL, "--ublk: unknown option '%s'", kv);
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno || *end || !*v || n < 1 ||
+		    n > (strcmp(kv, "queues") ? VP_UBLK_MAX_DEPTH : VP_UBLK_MAX_QUEUES))
+			return vp_error_set(err, EINVAL, "--ublk: queues= expects 1..%d, depth= 1..%d",
+					    VP_UBLK_MAX_QUEUES, VP_UBLK_MAX_DEPTH);
+		*(strcmp(kv, "queues") ? &u->depth : &u->queues) = (unsigned)n;
+	}
+	if (!u->name || !*u->name)
+		return vp_error_set(err, EINVAL, "--ublk: name= is required");
+	return 0;
+}
+
 static int parse_args(struct daemon *d, int argc, char **argv, struct vp_error *err)
 {
 	static const struct option opts[] = {
@@ -305,6 +415,7 @@ static int parse_args(struct daemon *d, int argc, char **argv, struct vp_error *
 		{ "workers", required_argument, NULL, 'w' },
 		{ "conn-mem", required_argument, NULL, 'm' },
 		{ "vhost-user", required_argument, NULL, 'v' },
+		{ "ublk", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -342,6 +453,14 @@ static int parse_args(struct daemon *d, int argc, char **argv, struct vp_error *
 				return ret;
 			d->n_vhost++;
 			break;
+		case 'u':
+			if (d->n_ublk == MAX_UBLK)
+				return vp_error_set(err, E2BIG, "at most %d --ublk", MAX_UBLK);
+			ret = parse_ublk(optarg, &d->ublk[d->n_ublk], err);
+			if (ret)
+				return ret;
+			d->n_ublk++;
+			break;
 		case 'w':
 			errno = 0;
 			workers = (unsigned)strtoul(optarg, &end, 10);
@@ -375,8 +494,10 @@ static int parse_args(struct daemon *d, int argc, char **argv, struct vp_error *
 	d->n_workers = workers ? workers : d->n_workers;
 	if (d->n_workers == 0)
 		d->n_workers = default_workers(d->n_listen);
-	if ((d->n_listen == 0 && d->n_vhost == 0) || (d->n_exports == 0 && !d->control_path))
-		return vp_error_set(err, EINVAL, "--nbd (or --vhost-user) and at least one --export (or --control) are required");
+	/* With --control alone, exports and vhost-user servers come at run time. */
+	if ((d->n_listen == 0 && d->n_vhost == 0 && d->n_ublk == 0 && !d->control_path) ||
+	    (d->n_exports == 0 && !d->control_path))
+		return vp_error_set(err, EINVAL, "--nbd (or --vhost-user or --control) and at least one --export (or --control) are required");
 	if (d->n_listen * d->n_workers > MAX_WORKERS)
 		return vp_error_set(err, EINVAL, "--nbd addresses x --workers must not exceed %d",
 				    MAX_WORKERS);
@@ -391,14 +512,22 @@ static int open_exports(struct daemon *d, struct vp_error *err)
 	if (ret)
 		return ret;
 	d->table_ready = true;
+	/* Claim every writable image before opening any, so an image exported
+	 * twice does not wait for this daemon's own lock. */
 	for (size_t i = 0; i < d->n_exports; i++) {
 		const struct vp_nbd_export_spec *s = &d->specs[i];
 
-		if (!(s->flags & VP_IMAGE_READONLY)) {
-			ret = vp_image_claim(s->path, IMAGE_CLAIM_TIMEOUT_MS, err);
-			if (ret)
-				return ret;
+		if (s->flags & VP_IMAGE_READONLY)
+			continue;
+		ret = vp_image_claim(s->path, IMAGE_CLAIM_TIMEOUT_MS, err);
+		if (ret) {
+			vp_error_prefix(err, "export %s", s->name);
+			return ret;
 		}
+	}
+	for (size_t i = 0; i < d->n_exports; i++) {
+		const struct vp_nbd_export_spec *s = &d->specs[i];
+
 		ret = vp_nbd_table_add(&d->table, s, err);
 		if (ret)
 			return ret;
@@ -474,15 +603,136 @@ static void stop_workers(struct daemon *d, unsigned n)
 	}
 }
 
-/* Open each --vhost-user export's image (from its --export spec) and bind
- * its socket; the servers start later, with the other threads. */
+/* ---- vhost-user registry ---- */
+
+/* Server events: keep the entry's connected flag, then log. */
+static void vhost_event(void *ctx, const char *event, const char *detail)
+{
+	struct vhost_export *x = ctx;
+
+	if (strcmp(event, "vhost.connected") == 0)
+		__atomic_store_n(&x->connected, true, __ATOMIC_RELAXED);
+	else if (strcmp(event, "vhost.disconnected") == 0)
+		__atomic_store_n(&x->connected, false, __ATOMIC_RELAXED);
+	on_event(NULL, event, detail);
+}
+
+/* Stop x's server (its front end drains), sync and close its image. */
+static void vhost_free(struct vhost_export *x)
+{
+	if (!x)
+		return;
+	vp_vhost_server_free(x->srv);
+	if (x->img && !x->img->readonly && fdatasync(x->img->fd))
+		vp_log(VP_LOG_ERROR, "export.sync-failed", "name=%s errno=%d", x->name, errno);
+	vp_image_close(x->img);
+	free(x->name);
+	free(x->socket);
+	free(x);
+}
+
+/* Index of name's server in the registry (lock held), or -1. */
+static ssize_t vhost_find(const struct vhost_registry *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i]->name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* -EEXIST when sock is one of ours or not a socket, -EADDRINUSE when a
+ * server answers on it (a stale socket file is fine: the server replaces
+ * it).  Lock held. */
+static int vhost_socket_free(const struct vhost_registry *r, const char *sock,
+			     struct vp_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, live;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i]->socket, sock) == 0)
+			return vp_error_code(err, 0, EEXIST, "socket %s is already served by export %s",
+					     sock, r->v[i]->name);
+	if (lstat(sock, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return vp_error_code(err, 0, EEXIST, "socket %s: exists and is not a socket", sock);
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return vp_error_code(err, 0, ENAMETOOLONG, "socket path '%s'", sock);
+	strcpy(sa.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return vp_error_set(err, errno, "socket");
+	live = connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return live ? vp_error_code(err, 0, EADDRINUSE, "socket %s: another server answers there",
+				    sock) : 0;
+}
+
+/* Open x's image and bind its server (lock held); start it when start. */
+static int vhost_open(struct vhost_export *x, const char *path, unsigned flags, bool start,
+		      struct vp_error *err)
+{
+	struct vp_vhost_server_config cfg = { .name = x->name, .socket_path = x->socket,
+					      .queues = x->queues, .on_event = vhost_event,
+					      .event_ctx = x };
+	int ret;
+
+	ret = vp_image_open(path, flags, &x->img, err);
+	cfg.img = x->img;
+	ret = ret ?: vp_vhost_server_new(&cfg, &x->srv, err);
+	ret = ret ?: start ? vp_vhost_server_start(x->srv, err) : 0;
+	x->started = ret == 0 && start;
+	return ret;
+}
+
+/* Create and register a server for export spec->name whose image is path
+ * (VP_IMAGE_* flags); started at once when start. */
+static int vhost_add(struct daemon *d, const struct vhost_spec *spec, const char *path,
+		     unsigned flags, bool start, struct vp_error *err)
+{
+	struct vhost_registry *r = &d->vhosts;
+	struct vhost_export *x = NULL;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	if (vhost_find(r, spec->name) >= 0)
+		ret = vp_error_code(err, 0, EEXIST, "export %s already has a vhost-user server",
+				    spec->name);
+	else if (r->n == MAX_VHOST)
+		ret = vp_error_code(err, 0, E2BIG, "at most %d vhost-user servers", MAX_VHOST);
+	else
+		ret = vhost_socket_free(r, spec->socket, err);
+	if (ret == 0 && (!(x = calloc(1, sizeof(*x))) || !(x->name = strdup(spec->name)) ||
+			 !(x->socket = strdup(spec->socket))))
+		ret = vp_error_set(err, ENOMEM, "vhost-user export %s", spec->name);
+	if (ret == 0) {
+		x->queues = spec->queues;
+		ret = vhost_open(x, path, flags, start, err);
+		if (ret)
+			vp_error_prefix(err, "vhost-user export %s", spec->name);
+	}
+	if (ret == 0)
+		r->v[r->n++] = x;
+	pthread_mutex_unlock(&r->lock);
+	if (ret) {
+		vhost_free(x);
+		return ret;
+	}
+	vp_log(VP_LOG_INFO, "vhost.export-added", "name=%s socket=%s queues=%u", spec->name,
+	       spec->socket, spec->queues);
+	return 0;
+}
+
+/* Open each --vhost-user / config server on its export's image (from the
+ * --export specs) and bind its socket; they start later, with the other
+ * threads. */
 static int open_vhost(struct daemon *d, struct vp_error *err)
 {
 	for (size_t i = 0; i < d->n_vhost; i++) {
-		struct vhost_spec *v = &d->vhost[i];
+		const struct vhost_spec *v = &d->vhost[i];
 		const struct vp_nbd_export_spec *s = NULL;
-		struct vp_vhost_server_config cfg = { .name = v->name, .socket_path = v->socket,
-						      .queues = v->queues, .on_event = on_event };
 		int ret;
 
 		for (size_t j = 0; j < d->n_exports && !s; j++)
@@ -490,48 +740,115 @@ static int open_vhost(struct daemon *d, struct vp_error *err)
 				s = &d->specs[j];
 		if (!s)
 			return vp_error_set(err, ENOENT, "--vhost-user: no --export named '%s'", v->name);
-		ret = vp_image_open(s->path, s->flags, &v->img, err);
-		cfg.img = v->img;
-		ret = ret ?: vp_vhost_server_new(&cfg, &v->srv, err);
-		if (ret) {
-			vp_error_prefix(err, "vhost-user export %s", v->name);
-			return ret;
-		}
-		vp_log(VP_LOG_INFO, "vhost.export-added", "name=%s socket=%s queues=%u", v->name,
-		       v->socket, v->queues);
-	}
-	return 0;
-}
-
-static int start_vhost(struct daemon *d, struct vp_error *err)
-{
-	for (size_t i = 0; i < d->n_vhost; i++) {
-		int ret = vp_vhost_server_start(d->vhost[i].srv, err);
-
+		ret = vhost_add(d, v, s->path, s->flags, false, err);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-/* Drain and stop every vhost-user export, then sync and close its image. */
+/* Start the servers opened at start (vhost-add starts its own). */
+static int start_vhost(struct daemon *d, struct vp_error *err)
+{
+	struct vhost_registry *r = &d->vhosts;
+	int ret = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n && !ret; i++) {
+		if (r->v[i]->started)
+			continue;
+		ret = vp_vhost_server_start(r->v[i]->srv, err);
+		r->v[i]->started = ret == 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+/* Drain and stop every vhost-user server, then sync and close its image;
+ * the control thread is no longer running. */
 static void close_vhost(struct daemon *d)
 {
-	for (size_t i = 0; i < d->n_vhost; i++) {
-		struct vhost_spec *v = &d->vhost[i];
+	struct vhost_registry *r = &d->vhosts;
 
-		vp_vhost_server_free(v->srv);
-		if (v->img && !v->img->readonly && fdatasync(v->img->fd))
-			vp_log(VP_LOG_ERROR, "export.sync-failed", "name=%s errno=%d", v->name, errno);
-		vp_image_close(v->img);
-	}
+	pthread_mutex_lock(&r->lock);
+	while (r->n)
+		vhost_free(r->v[--r->n]);
+	pthread_mutex_unlock(&r->lock);
 }
+
+/* Control callbacks (vp_control_vhost_ops), on the control thread. */
+static int ctl_vhost_add(void *ctx, const struct vp_control_vhost *v, const char *path,
+			 unsigned flags, struct vp_error *err)
+{
+	struct vhost_spec spec = { .name = v->name, .socket = v->socket, .queues = v->queues };
+
+	return vhost_add(ctx, &spec, path, flags, true, err);
+}
+
+static int ctl_vhost_remove(void *ctx, const char *name, struct vp_error *err)
+{
+	struct vhost_registry *r = &((struct daemon *)ctx)->vhosts;
+	struct vhost_export *x = NULL;
+	ssize_t i;
+
+	pthread_mutex_lock(&r->lock);
+	i = vhost_find(r, name);
+	if (i >= 0) {
+		x = r->v[i];
+		r->v[i] = r->v[--r->n];
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!x)
+		return vp_error_code(err, 0, ENOENT, "export %s has no vhost-user server", name);
+	vhost_free(x); /* outside the lock: waits for in-flight requests */
+	vp_log(VP_LOG_INFO, "vhost.export-removed", "name=%s", name);
+	return 0;
+}
+
+static int ctl_vhost_get(void *ctx, const char *name, struct vp_control_vhost *out)
+{
+	struct vhost_registry *r = &((struct daemon *)ctx)->vhosts;
+	ssize_t i;
+
+	pthread_mutex_lock(&r->lock);
+	i = vhost_find(r, name);
+	if (i >= 0)
+		*out = (struct vp_control_vhost){
+			.name = r->v[i]->name, .socket = r->v[i]->socket, .queues = r->v[i]->queues,
+			.connected = __atomic_load_n(&r->v[i]->connected, __ATOMIC_RELAXED) };
+	pthread_mutex_unlock(&r->lock);
+	return i >= 0 ? 0 : -ENOENT;
+}
+
+/* Publish the new size to the server at once (its poll would notice
+ * within a second) and have it notify the front end. */
+static void ctl_vhost_resized(void *ctx, const char *name)
+{
+	struct vhost_registry *r = &((struct daemon *)ctx)->vhosts;
+	struct stat st;
+	ssize_t i;
+
+	pthread_mutex_lock(&r->lock);
+	i = vhost_find(r, name);
+	if (i >= 0 && !r->v[i]->img->blockdev && fstat(r->v[i]->img->fd, &st) == 0) {
+		__atomic_store_n(&r->v[i]->img->size, (uint64_t)st.st_size, __ATOMIC_RELAXED);
+		vp_vhost_server_notify_resize(r->v[i]->srv);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+static const struct vp_control_vhost_ops vhost_ops = {
+	.add = ctl_vhost_add,
+	.remove = ctl_vhost_remove,
+	.get = ctl_vhost_get,
+	.resized = ctl_vhost_resized,
+};
 
 static int open_control(struct daemon *d, struct vp_error *err)
 {
 	struct vp_control_config cfg = {
 		.path = d->control_path, .table = &d->table, .kick = kick_workers, .kick_ctx = d,
-		.on_event = on_event,
+		.on_event = on_event, .vhost = &vhost_ops, .vhost_ctx = d,
 	};
 
 	return d->control_path ? vp_control_new(&cfg, &d->ctl, err) : 0;
@@ -553,6 +870,60 @@ static void close_exports(struct daemon *d)
 	vp_nbd_table_fini(&d->table);
 }
 
+/* Add each --ublk device on its own fd of its --export's image (queue
+ * threads start later, with the other threads). */
+static int open_ublk(struct daemon *d, struct vp_error *err)
+{
+	for (size_t i = 0; i < d->n_ublk; i++) {
+		struct ublk_export *u = &d->ublk[i];
+		const struct vp_nbd_export_spec *s = NULL;
+		struct vp_ublk_dev_config cfg = { .name = u->name, .queues = u->queues, .depth = u->depth };
+		int ret;
+
+		for (size_t j = 0; j < d->n_exports && !s; j++)
+			if (strcmp(d->specs[j].name, u->name) == 0)
+				s = &d->specs[j];
+		if (!s)
+			return vp_error_set(err, ENOENT, "--ublk: no --export named '%s'", u->name);
+		ret = vp_image_open(s->path, s->flags, &u->img, err);
+		cfg.img = u->img;
+		ret = ret ?: vp_ublk_dev_new(&cfg, &u->dev, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int start_ublk(struct daemon *d, struct vp_error *err)
+{
+	for (size_t i = 0; i < d->n_ublk; i++) {
+		struct ublk_export *u = &d->ublk[i];
+		int ret = vp_ublk_dev_start(u->dev, err);
+
+		if (ret) {
+			vp_error_prefix(err, "ublk export %s", u->name);
+			return ret;
+		}
+		vp_log(VP_LOG_INFO, "ublk.export-added", "name=%s dev=/dev/ublkb%u queues=%u depth=%u",
+		       u->name, vp_ublk_dev_id(u->dev), u->queues, u->depth);
+	}
+	return 0;
+}
+
+/* Remove every ublk device (in-flight requests are served first), then
+ * sync and close its image. */
+static void close_ublk(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_ublk; i++) {
+		struct ublk_export *u = &d->ublk[i];
+
+		vp_ublk_dev_free(u->dev);
+		if (u->img && !u->img->readonly && fdatasync(u->img->fd))
+			vp_log(VP_LOG_ERROR, "export.sync-failed", "name=%s errno=%d", u->name, errno);
+		vp_image_close(u->img);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
@@ -563,11 +934,12 @@ int main(int argc, char **argv)
 
 	if (!d)
 		return 1;
+	pthread_mutex_init(&d->vhosts.lock, NULL);
 	for (size_t i = 0; i < MAX_LISTEN; i++)
 		d->listen_fds[i] = -1;
 	/* The control socket is created first: it sets the umask for its bind
 	 * while the process is still single-threaded. */
-	if (parse_args(d, argc, argv, &err) || open_exports(d, &err) || open_control(d, &err) ||
+	if (parse_args(d, argc, argv, &err) || open_exports(d, &err) || open_ublk(d, &err) || open_control(d, &err) ||
 	    open_listeners(d, &err) || open_vhost(d, &err))
 		goto out;
 	/* Workers inherit the mask; only main takes the signals. */
@@ -577,7 +949,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (start_workers(d, &started, &err) || (d->ctl && vp_control_start(d->ctl, &err)) ||
-	    start_vhost(d, &err)) {
+	    start_vhost(d, &err) || start_ublk(d, &err)) {
 		stop_workers(d, started);
 		goto out;
 	}
@@ -594,13 +966,16 @@ int main(int argc, char **argv)
 out:
 	if (ret)
 		vp_log(VP_LOG_ERROR, "vblkd.failed", "error=\"%s\"", err.msg);
+	vp_control_stop(d->ctl); /* a failed start may have left it running */
 	vp_control_free(d->ctl);
+	close_ublk(d);
 	close_vhost(d);
 	close_listeners(d);
 	close_exports(d);
 	if (!ret)
 		vp_log(VP_LOG_INFO, "vblkd.stopped", "exports=%zu", d->n_exports);
 	json_decref(d->config);
+	pthread_mutex_destroy(&d->vhosts.lock);
 	free(d);
 	return ret;
 }

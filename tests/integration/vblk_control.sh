@@ -5,7 +5,10 @@
 # resize (live export: new connections see the new size, shrinking under a
 # client is refused), stats showing a qemu-io run's I/O, malformed control
 # requests answered with clear errors while the daemon stays up, the control
-# socket's 0600 mode, vblkctl exit codes, and SIGTERM cleanup.
+# socket's 0600 mode, vblkctl exit codes, and SIGTERM cleanup.  vhost-user:
+# a server from the config file, one added with vblkctl vhost add and driven
+# by tests/tools/vhost_frontend (write, read back, live resize notice), the
+# export-list view, vhost remove (socket gone, reconnect fails), refusals.
 source "$(dirname "$0")/lib.sh"
 vp_init vbc
 vp_require_cmd nbdinfo nbdsh qemu-io
@@ -17,6 +20,9 @@ $PY -c 'import nbd' 2>/dev/null || vp_skip "python3-libnbd (nbd module) not inst
 VBLKD="$VP_BUILD/bin/vblkd"
 VBLKCTL="$VP_BUILD/bin/vblkctl"
 [[ -x "$VBLKD" && -x "$VBLKCTL" ]] || vp_skip "vblkd/vblkctl not built in $VP_BUILD/bin"
+FE="$VP_BUILD/tests/vhost_frontend"
+[[ -x "$FE" ]] || vp_skip "vhost_frontend not built ($FE)"
+fe() { timeout 120 "$FE" "$@"; }
 SOCK="$VP_TMP/nbd.sock"
 CTL="$VP_TMP/control.sock"
 ctl() { "$VBLKCTL" --control "$CTL" "$@"; }
@@ -52,7 +58,8 @@ truncate -s $((32 << 20)) "$D0"
 truncate -s $((8 << 20)) "$VP_TMP/cli.img"
 cat >"$VP_TMP/vblkd.json" <<EOF
 {"nbd": ["unix:$SOCK"], "control": "$CTL", "workers": 2,
- "exports": [{"name": "disk0", "image": "$D0", "description": "from the config"}]}
+ "exports": [{"name": "disk0", "image": "$D0", "description": "from the config"}],
+ "vhost": [{"name": "cli", "socket": "$VP_TMP/cfg.vhost.sock"}]}
 EOF
 OLD_UMASK=$(umask)
 umask 000 # the control socket must still come out 0600
@@ -168,6 +175,69 @@ vp_assert qemu-io -f raw "$(uri disk0)" -c 'read 0 64k' -c 'read 0 64k' -c 'read
 vp_assert_fails ctl stats nosuch 2>/dev/null
 vp_ok "stats: ops, bytes, errors, interval, latency percentiles"
 
+# --- vhost-user ----------------------------------------------------------------------
+VI="$VP_TMP/vh.img" VS="$VP_TMP/vh.sock"
+vp_assert [ -S "$VP_TMP/cfg.vhost.sock" ]
+vp_assert_eq "$(ctl --json export list | jq -c '.exports[] | select(.name == "cli") | .vhost')" \
+	"{\"connected\":false,\"queues\":1,\"socket\":\"$VP_TMP/cfg.vhost.sock\"}" "config vhost server listed"
+vp_assert ctl image create "$VI" 128M >/dev/null
+vp_assert ctl export add vdisk "$VI" >/dev/null
+vp_assert_match "$(ctl vhost add vdisk "$VS" --queues 2)" "export vdisk served over vhost-user at $VS \(2 queues\)" \
+	"vhost add"
+vp_assert [ -S "$VS" ]
+vp_assert_match "$(ctl export list)" "vdisk .*vh.img
+  vhost-user $VS queues=2 idle" "export list shows the vhost server"
+fe "$VS" "$VI" vdisk smoke 2 >"$VP_TMP/fe.out" 2>&1 || vp_fail "smoke on the added server: $(cat "$VP_TMP/fe.out")"
+vp_assert_match "$(cat "$VP_TMP/fe.out")" 'ok - smoke \(2 queues\)' "front end wrote, read back and verified"
+# A front end that stays connected: listed as connected, told of a live resize at once.
+fe "$VS" "$VI" vdisk crash 1200 "$VP_TMP/vprog" 1 >"$VP_TMP/fe.out" 2>&1 &
+FEPID=$!
+vp_on_exit "kill $FEPID 2>/dev/null"
+for ((i = 0; i < 200; i++)); do [[ $(cat "$VP_TMP/vprog" 2>/dev/null || echo 0) -ge 20 ]] && break; sleep 0.02; done
+vp_assert_eq "$(ctl --json export list | jq -r '.exports[] | select(.name == "vdisk") | .vhost.connected')" true \
+	"connected front end listed"
+out="$(ctl image resize --export vdisk 64M 2>&1)" && vp_fail "shrink under a vhost-user front end succeeded"
+vp_assert_match "$out" 'cannot shrink while a vhost-user front end is connected' "shrink refused"
+vp_assert ctl image resize --export vdisk 160M >/dev/null
+for ((i = 0; i < 20; i++)); do grep -q "vhost.resize-notice export=vdisk size=$((160 << 20))" "$VP_TMP/vblkd.log" && break; sleep 0.05; done
+vp_assert_match "$(cat "$VP_TMP/vblkd.log")" "vhost.resize-notice export=vdisk size=$((160 << 20))" "resize notice sent"
+# The notice came from image-resize itself: the server's size poll saw nothing to do.
+grep -q "event=vhost.resized export=vdisk" "$VP_TMP/vblkd.log" && vp_fail "resize reached the guest only through the size poll"
+# crash mode exits 2 when no reconnect was needed (the daemon stayed up), after
+# checking every acknowledged write on the image.
+rc=0; wait $FEPID || rc=$?
+[[ $rc -eq 2 ]] || vp_fail "front end under resize (rc=$rc): $(cat "$VP_TMP/fe.out")"
+vp_assert_match "$(cat "$VP_TMP/fe.out")" 'ok - crash: 1200 writes acknowledged and on the image, 0 reconnects' \
+	"writes across the resize all landed"
+vp_ok "vhost add: served, listed, written and read back, live resize notice; shrink refused while connected"
+
+expect_error "{\"command\":\"vhost-add\",\"name\":\"nosuch\",\"socket\":\"$VP_TMP/n.sock\"}" 2 'no export named nosuch'
+expect_error '{"command":"vhost-add","name":"disk0","socket":"rel/v.sock"}' 22 'not an absolute path'
+expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$VP_TMP/n.sock\",\"queues\":0}" 34 'queues: 0 is outside \[1, 16\]'
+expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$VP_TMP/n.sock\",\"queues\":17}" 34 'queues: 17 is outside \[1, 16\]'
+expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$VS\"}" 17 "socket $VS is already served by export vdisk"
+expect_error "{\"command\":\"vhost-add\",\"name\":\"vdisk\",\"socket\":\"$VP_TMP/n.sock\"}" 17 'vdisk already has a vhost-user server'
+expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$CTL\"}" 98 'another server answers there'
+expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$VI\"}" 17 'exists and is not a socket'
+expect_error '{"command":"vhost-add","name":"disk0"}' 2 'socket: required'
+expect_error '{"command":"vhost-remove","name":"disk0"}' 2 'export disk0 has no vhost-user server'
+expect_error '{"command":"export-remove","name":"vdisk"}' 16 'vhost-remove it first'
+[[ ! -e "$VP_TMP/n.sock" ]] || vp_fail "a refused vhost-add left a socket"
+rc=0; ctl vhost add disk0 "$VP_TMP/n.sock" --queues x 2>/dev/null || rc=$?; vp_assert_eq $rc 2 "--queues x is a usage error"
+rc=0; ctl export list --queues 2 2>/dev/null || rc=$?; vp_assert_eq $rc 2 "--queues only with vhost add"
+alive
+vp_ok "vhost-add refusals: unknown export, relative socket, queues 0/17, duplicate socket and export, live and non-socket paths; export-remove refused while served"
+
+vp_assert_match "$(ctl vhost remove vdisk)" 'stopped vhost-user server of export vdisk' "vhost remove"
+[[ ! -e "$VS" ]] || vp_fail "socket $VS left after vhost remove"
+fe "$VS" "$VI" vdisk smoke 1 >/dev/null 2>&1 && vp_fail "front end connected after vhost remove"
+vp_assert_eq "$(ctl --json export list | jq -r '.exports[] | select(.name == "vdisk") | .vhost')" null "no vhost after remove"
+rc=0; ctl vhost remove vdisk 2>/dev/null || rc=$?; vp_assert_eq $rc 1 "second remove refused"
+vp_assert ctl export remove vdisk >/dev/null
+vp_assert_match "$(cat "$VP_TMP/vblkd.log")" 'event=vhost.disconnected export=vdisk' "front end disconnect logged"
+alive
+vp_ok "vhost remove: socket gone, reconnect fails, export removable again"
+
 # --- bad requests --------------------------------------------------------------------
 expect_error '{"command":' 22 'invalid JSON at line 1'
 expect_error '[1,2]' 22 'expected a JSON object'
@@ -207,5 +277,5 @@ vp_assert_match "$out" 'another daemon is serving it' "live control socket not s
 kill -TERM "$DAEMON"
 for ((i = 0; i < 50; i++)); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
 wait "$DAEMON" || vp_fail "vblkd exit status $? after SIGTERM"
-[[ ! -e "$CTL" && ! -e "$SOCK" ]] || vp_fail "sockets left behind"
-vp_ok "SIGTERM: exit 0, control and NBD sockets removed"
+[[ ! -e "$CTL" && ! -e "$SOCK" && ! -e "$VP_TMP/cfg.vhost.sock" ]] || vp_fail "sockets left behind"
+vp_ok "SIGTERM: exit 0, control, NBD and vhost-user sockets removed"
