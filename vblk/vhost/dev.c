@@ -349,16 +349,28 @@ static int set_vring_enable(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, st
 	return refresh(dev, m->p.state.index, err);
 }
 
-static int get_config(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, struct vp_error *err)
+/* GET/SET_CONFIG: the window offset..offset+size must lie in the config
+ * space and the payload must carry exactly size bytes. */
+static int config_window(const struct vp_vhost_msg *m, const char *what, struct vp_error *err)
 {
-	struct vp_vhost_config *c = &m->p.config;
+	const struct vp_vhost_config *c = &m->p.config;
 	int ret = vp_vhost_msg_expect(m, VHOST_USER_CONFIG_HDR, 1, 0, err);
 
 	if (ret)
 		return ret;
 	if (c->size > VHOST_USER_CONFIG_MAX || c->offset > VHOST_USER_CONFIG_MAX - c->size ||
 	    m->hdr.size != VHOST_USER_CONFIG_HDR + c->size)
-		return vp_error_set(err, EINVAL, "GET_CONFIG: offset %u size %u", c->offset, c->size);
+		return vp_error_set(err, EINVAL, "%s: offset %u size %u", what, c->offset, c->size);
+	return 0;
+}
+
+static int get_config(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, struct vp_error *err)
+{
+	struct vp_vhost_config *c = &m->p.config;
+	int ret = config_window(m, "GET_CONFIG", err);
+
+	if (ret)
+		return ret;
 	ret = dev->ops->get_config(dev, c->offset, c->data, c->size);
 	if (ret)
 		return vp_error_set(err, -ret, "GET_CONFIG");
@@ -368,13 +380,10 @@ static int get_config(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, struct v
 static int set_config(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, struct vp_error *err)
 {
 	struct vp_vhost_config *c = &m->p.config;
-	int ret = vp_vhost_msg_expect(m, VHOST_USER_CONFIG_HDR, 1, 0, err);
+	int ret = config_window(m, "SET_CONFIG", err);
 
 	if (ret)
 		return ret;
-	if (c->size > VHOST_USER_CONFIG_MAX || c->offset > VHOST_USER_CONFIG_MAX - c->size ||
-	    m->hdr.size != VHOST_USER_CONFIG_HDR + c->size)
-		return vp_error_set(err, EINVAL, "SET_CONFIG: offset %u size %u", c->offset, c->size);
 	ret = dev->ops->set_config(dev, c->offset, c->data, c->size);
 	if (ret)
 		return vp_error_set(err, -ret, "SET_CONFIG: offset %u size %u refused", c->offset,
