@@ -32,20 +32,35 @@ static int tc_fail(struct vp_error *err, int nle, const char *what, int ifindex)
 	return vp_nl_error(err, nle, "%s on ifindex %d", what, ifindex);
 }
 
-static int tc_ingress_add(struct nl_sock *sk, int ifindex, struct vp_error *err)
+/* The ingress qdisc object of ifindex (caller puts it). */
+static int ingress_qdisc(int ifindex, struct rtnl_qdisc **out, struct vp_error *err)
 {
-	struct rtnl_qdisc *q;
+	struct rtnl_qdisc *q = rtnl_qdisc_alloc();
 	int ret;
 
-	q = rtnl_qdisc_alloc();
 	if (!q)
 		return vp_error_set(err, ENOMEM, "ingress qdisc");
 	rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
 	rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
 	rtnl_tc_set_handle(TC_CAST(q), TC_INGRESS_PARENT);
 	ret = rtnl_tc_set_kind(TC_CAST(q), "ingress");
-	if (ret == 0)
-		ret = rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_EXCL);
+	if (ret < 0) {
+		rtnl_qdisc_put(q);
+		return vp_nl_error(err, ret, "ingress qdisc on ifindex %d", ifindex);
+	}
+	*out = q;
+	return 0;
+}
+
+static int tc_ingress_add(struct nl_sock *sk, int ifindex, struct vp_error *err)
+{
+	struct rtnl_qdisc *q;
+	int ret;
+
+	ret = ingress_qdisc(ifindex, &q, err);
+	if (ret < 0)
+		return ret;
+	ret = rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_EXCL);
 	rtnl_qdisc_put(q);
 	if (ret < 0 && ret != -NLE_EXIST)
 		return tc_fail(err, ret, "adding ingress qdisc", ifindex);
@@ -176,15 +191,10 @@ int vp_tc_ingress_clear(struct vp_nl *nl, int ifindex, struct vp_error *err)
 	struct rtnl_qdisc *q;
 	int ret;
 
-	q = rtnl_qdisc_alloc();
-	if (!q)
-		return vp_error_set(err, ENOMEM, "ingress qdisc");
-	rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
-	rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-	rtnl_tc_set_handle(TC_CAST(q), TC_INGRESS_PARENT);
-	ret = rtnl_tc_set_kind(TC_CAST(q), "ingress");
-	if (ret == 0)
-		ret = rtnl_qdisc_delete(vp_nl_sock(nl), q);
+	ret = ingress_qdisc(ifindex, &q, err);
+	if (ret < 0)
+		return ret;
+	ret = rtnl_qdisc_delete(vp_nl_sock(nl), q);
 	rtnl_qdisc_put(q);
 	/* Absent qdisc: EINVAL/ENOENT from the kernel, NLE_OBJ_NOTFOUND from libnl. */
 	if (ret < 0 && ret != -NLE_OBJ_NOTFOUND && ret != -NLE_INVAL && ret != -NLE_NOADDR)
