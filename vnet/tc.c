@@ -54,7 +54,7 @@ static int ingress_qdisc(int ifindex, struct rtnl_qdisc **out, struct vp_error *
 
 static int tc_ingress_add(struct nl_sock *sk, int ifindex, struct vp_error *err)
 {
-	struct rtnl_qdisc *q;
+	struct rtnl_qdisc *q = NULL;
 	int ret;
 
 	ret = ingress_qdisc(ifindex, &q, err);
@@ -188,7 +188,7 @@ int vp_tc_redirect_check(struct vp_nl *nl, int ifindex, int target, bool *ok,
 
 int vp_tc_ingress_clear(struct vp_nl *nl, int ifindex, struct vp_error *err)
 {
-	struct rtnl_qdisc *q;
+	struct rtnl_qdisc *q = NULL;
 	int ret;
 
 	ret = ingress_qdisc(ifindex, &q, err);

@@ -1,8 +1,9 @@
 /* bridge.c - vnet-bridge ADD, DEL, CHECK, STATUS and GC.
  *
  * ADD: the pod's interface must not exist yet (checked before IPAM so a
- * refused ADD allocates nothing) → IPAM ADD → bridge (shared, created on
- * first use, kept) → veth with its peer born in the pod → port settings →
+ * refused ADD allocates nothing) → IPAM ADD started, and while it runs:
+ * bridge (shared, created on first use, kept) → veth with its peer born in
+ * the pod → port settings; then IPAM's result (its error first) →
  * bridge gateway address and forwarding → pod addresses and routes → nft
  * (masquerade, MAC spoof check) in one batch.  Every step that creates
  * something pushes its undo, so a failure leaves nothing behind; deleting
@@ -25,6 +26,7 @@ struct br_call {
 	struct vp_bridge_netconf nc;
 	struct vp_nl *host;
 	struct vp_pod_iface_ns pod;
+	struct vp_pod_iface_ipam ipam;   /* IPAM ADD running during the host steps */
 	struct vp_link_info br, hveth, pveth;
 };
 
@@ -252,15 +254,14 @@ static int add_steps(void *call, struct vp_undo *undo, struct vp_cni_result *ipa
 	int pod;
 	int ret;
 
-	if (c->nc.has_ipam) {
-		ret = vp_pod_iface_ipam_add(c->req, undo, ipam, err);
-		if (ret == 0)
-			ret = fill_gateways(&c->nc, ipam, err);
-		if (ret < 0)
-			return ret;
-	}
-	if ((ret = ensure_bridge(c, err)) < 0 || (ret = create_veth(c, undo, err)) < 0 ||
-	    (ret = attach_port(c, err)) < 0)
+	if (c->nc.has_ipam && (ret = vp_pod_iface_ipam_add_start(c->req, undo, &c->ipam, err)) < 0)
+		return ret;
+	if ((ret = ensure_bridge(c, err)) == 0 && (ret = create_veth(c, undo, err)) == 0)
+		ret = attach_port(c, err);
+	ret = vp_pod_iface_ipam_add_finish(&c->ipam, ret, ipam, err);
+	if (ret == 0 && c->nc.has_ipam)
+		ret = fill_gateways(&c->nc, ipam, err);
+	if (ret < 0)
 		return ret;
 	pod = build_result(c, ipam, res, err);
 	if (pod < 0)

@@ -1,7 +1,8 @@
 /* delegate.c - run a delegate plugin (IPAM) found on CNI_PATH: the same
  * environment with CNI_COMMAND set to the verb, the caller's stdin bytes on
  * its stdin, its stdout read back (capped) and its exit status checked.  No
- * shell; every fd is close-on-exec; the child is always reaped.
+ * shell; every fd is close-on-exec; the child is always reaped.  Start and
+ * finish are split so a plugin can do its own work while IPAM runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -187,40 +188,60 @@ static int reap(pid_t pid, int *status)
 	return 0;
 }
 
+/* A delegate started by vp_cni_delegate_start(): its pid and the read ends
+ * of its stdout and stderr. */
+struct vp_cni_delegation {
+	const struct vp_cni_request *req;
+	const char *type;
+	enum vp_cni_command command;
+	pid_t pid;
+	int out, errfd;
+	char path[4096];
+};
+
 enum { IN, OUT_R, OUT_W, ERR_R, ERR_W, N_FDS };
 
-/* Spawn path and gather its output and exit status; the child is reaped
- * whatever happens once it started. */
-static int run(const char *path, char **env, const struct vp_cni_request *req,
-	       struct sink sinks[2], int *status, struct vp_error *err)
+/* Spawn d->path with its stdin, stdout and stderr set up; on success d
+ * holds the child and the read ends of its pipes. */
+static int launch(struct vp_cni_delegation *d, char **env, struct vp_error *err)
 {
 	int fd[N_FDS] = { -1, -1, -1, -1, -1 }, ret;
-	pid_t pid;
+	const struct vp_cni_request *req = d->req;
 
 	ret = fd[IN] = stdin_fd(req->stdin_raw ? req->stdin_raw : "", req->stdin_len);
 	if (ret >= 0 && (pipe2(&fd[OUT_R], O_CLOEXEC) < 0 || pipe2(&fd[ERR_R], O_CLOEXEC) < 0))
 		ret = -errno;
 	if (ret >= 0)
-		ret = spawn(path, env, (const int[3]){ fd[IN], fd[OUT_W], fd[ERR_W] }, &pid);
-	if (ret < 0) {
-		vp_error_code(err, VP_CNI_ERR_SYSTEM, -ret, "running %s: %s", path, strerror(-ret));
-		goto out;
+		ret = spawn(d->path, env, (const int[3]){ fd[IN], fd[OUT_W], fd[ERR_W] }, &d->pid);
+	if (ret < 0)
+		vp_error_code(err, VP_CNI_ERR_SYSTEM, -ret, "running %s: %s", d->path, strerror(-ret));
+	else {
+		d->out = fd[OUT_R];   /* the write ends close below, so EOF comes */
+		d->errfd = fd[ERR_R]; /* when the child exits */
+		fd[OUT_R] = fd[ERR_R] = -1;
+		ret = 0;
 	}
-	close(fd[OUT_W]);   /* so EOF comes when the child exits */
-	close(fd[ERR_W]);
-	fd[OUT_W] = fd[ERR_W] = -1;
-	ret = collect((const int[2]){ fd[OUT_R], fd[ERR_R] }, sinks);
-	if (ret < 0) {
-		kill(pid, SIGKILL);
-		vp_error_code(err, VP_CNI_ERR_SYSTEM, -ret, "reading the output of %s: %s", path,
-			      strerror(-ret));
-	}
-	if (reap(pid, status) < 0 && ret == 0)
-		ret = vp_error_code(err, VP_CNI_ERR_SYSTEM, ECHILD, "waiting for %s: lost the child", path);
-out:
 	for (int i = 0; i < N_FDS; i++)
 		if (fd[i] >= 0)
 			close(fd[i]);
+	return ret;
+}
+
+/* Gather d's output and exit status; the child is reaped whatever happens. */
+static int gather(struct vp_cni_delegation *d, struct sink sinks[2], int *status,
+		  struct vp_error *err)
+{
+	int ret;
+
+	ret = collect((const int[2]){ d->out, d->errfd }, sinks);
+	if (ret < 0) {
+		kill(d->pid, SIGKILL);
+		vp_error_code(err, VP_CNI_ERR_SYSTEM, -ret, "reading the output of %s: %s", d->path,
+			      strerror(-ret));
+	}
+	if (reap(d->pid, status) < 0 && ret == 0)
+		ret = vp_error_code(err, VP_CNI_ERR_SYSTEM, ECHILD, "waiting for %s: lost the child",
+				    d->path);
 	return ret;
 }
 
@@ -266,35 +287,72 @@ static int delegate_result(const struct vp_cni_request *req, const char *type,
 	return ret;
 }
 
-int vp_cni_delegate(const struct vp_cni_request *req, const char *type,
-		    enum vp_cni_command command, struct vp_cni_result *result,
-		    struct vp_error *err)
+int vp_cni_delegate_start(const struct vp_cni_request *req, const char *type,
+			  enum vp_cni_command command, struct vp_cni_delegation **out,
+			  struct vp_error *err)
 {
-	struct sink sinks[2] = { { .max = OUT_MAX }, { .max = ERR_MAX } };
-	char path[4096], command_var[32];
-	char **env = NULL;
-	int status = 0, ret;
+	struct vp_cni_delegation *d;
+	char command_var[32];
+	char **env;
+	int ret;
 
+	*out = NULL;
 	if (command == VP_CNI_VERSION)
 		return vp_error_set(err, EINVAL, "VERSION is not delegated");
 	if (!*type || strchr(type, '/') || strstr(type, ".."))
 		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, 0,
 				     "plugin type \"%.64s\" is not a plain file name", type);
-	if (!req->cni_path || find_plugin(req->cni_path, type, path, sizeof(path)) < 0)
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOMEM, "out of memory: delegating to %s", type);
+	*d = (struct vp_cni_delegation){ .req = req, .type = type, .command = command,
+					 .out = -1, .errfd = -1 };
+	if (!req->cni_path || find_plugin(req->cni_path, type, d->path, sizeof(d->path)) < 0) {
+		free(d);
 		return vp_error_code(err, command == VP_CNI_STATUS ? VP_CNI_ERR_NOT_AVAILABLE
 				     : VP_CNI_ERR_INVALID_CONFIG, 0,
 				     "unknown IPAM type \"%.64s\": not found on CNI_PATH %.200s", type,
 				     req->cni_path ? req->cni_path : "(unset)");
+	}
 	snprintf(command_var, sizeof(command_var), "CNI_COMMAND=%s", vp_cni_command_name(command));
 	env = child_env(req->envp ? req->envp : environ, command_var);
-	ret = env ? run(path, env, req, sinks, &status, err)
+	ret = env ? launch(d, env, err)
 		: vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOMEM, "out of memory: delegating to %s", type);
-	if (ret == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		ret = delegate_error(type, status, sinks, err);
-	else if (ret == 0 && command == VP_CNI_ADD && result)
-		ret = delegate_result(req, type, &sinks[0], result, err);
 	free(env);
+	if (ret < 0) {
+		free(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
+int vp_cni_delegate_finish(struct vp_cni_delegation *d, struct vp_cni_result *result,
+			   struct vp_error *err)
+{
+	struct sink sinks[2] = { { .max = OUT_MAX }, { .max = ERR_MAX } };
+	int status = 0, ret;
+
+	ret = gather(d, sinks, &status, err);
+	if (ret == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		ret = delegate_error(d->type, status, sinks, err);
+	else if (ret == 0 && d->command == VP_CNI_ADD && result)
+		ret = delegate_result(d->req, d->type, &sinks[0], result, err);
+	close(d->out);
+	close(d->errfd);
+	free(d);
 	free(sinks[0].buf);
 	free(sinks[1].buf);
 	return ret;
+}
+
+int vp_cni_delegate(const struct vp_cni_request *req, const char *type,
+		    enum vp_cni_command command, struct vp_cni_result *result,
+		    struct vp_error *err)
+{
+	struct vp_cni_delegation *d;
+	int ret;
+
+	ret = vp_cni_delegate_start(req, type, command, &d, err);
+	return ret < 0 ? ret : vp_cni_delegate_finish(d, result, err);
 }

@@ -74,14 +74,29 @@ int vp_pod_iface_ensure_absent(const struct vp_pod_iface_ns *ns, const char *nam
 struct ipam_undo {
 	const struct vp_cni_request *req;
 	const char *type;
+	struct vp_pod_iface_ipam *running;   /* NULL: synchronous ADD */
 };
 
+/* Release the allocation: wait for an ADD still running (its outcome no
+ * longer matters), then IPAM DEL, which is idempotent. */
 static void ipam_undo(void *arg)
 {
 	const struct ipam_undo *u = arg;
 	struct vp_error ignored = {0};
 
+	if (u->running && u->running->d) {
+		(void)!vp_cni_delegate_finish(u->running->d, NULL, &ignored);
+		u->running->d = NULL;
+	}
 	(void)!vp_cni_delegate(u->req, u->type, VP_CNI_DEL, NULL, &ignored);
+}
+
+static int no_ips(const struct vp_cni_result *ipam, const char *type, struct vp_error *err)
+{
+	if (ipam->n_ips == 0)
+		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, EINVAL,
+				     "IPAM plugin %s returned no IP address", type);
+	return 0;
 }
 
 int vp_pod_iface_ipam_add(const struct vp_cni_request *req, struct vp_undo *undo,
@@ -102,10 +117,46 @@ int vp_pod_iface_ipam_add(const struct vp_cni_request *req, struct vp_undo *undo
 		vp_cni_result_clear(ipam);
 		return vp_error_set(err, -ret, "recording IPAM undo");
 	}
-	if (ipam->n_ips == 0)
-		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, EINVAL,
-				     "IPAM plugin %s returned no IP address", u.type);
+	return no_ips(ipam, u.type, err);
+}
+
+int vp_pod_iface_ipam_add_start(const struct vp_cni_request *req, struct vp_undo *undo,
+				struct vp_pod_iface_ipam *ia, struct vp_error *err)
+{
+	struct ipam_undo u = { .req = req, .running = ia };
+	int ret;
+
+	*ia = (struct vp_pod_iface_ipam){ NULL, NULL };
+	u.type = vp_cni_ipam_type(req, err);
+	if (!u.type)
+		return -EINVAL;
+	ret = vp_cni_delegate_start(req, u.type, VP_CNI_ADD, &ia->d, err);
+	if (ret < 0)
+		return ret;
+	ia->type = u.type;
+	ret = vp_undo_push(undo, ipam_undo, &u, sizeof(u));
+	if (ret < 0) {
+		ipam_undo(&u);
+		return vp_error_set(err, -ret, "recording IPAM undo");
+	}
 	return 0;
+}
+
+int vp_pod_iface_ipam_add_finish(struct vp_pod_iface_ipam *ia, int ret,
+				 struct vp_cni_result *ipam, struct vp_error *err)
+{
+	struct vp_error e = {0};
+	int ipam_ret;
+
+	if (!ia->d)
+		return ret;
+	ipam_ret = vp_cni_delegate_finish(ia->d, ipam, &e);
+	ia->d = NULL;
+	if (ipam_ret < 0) {
+		*err = e;    /* IPAM comes first in an ADD: its error wins */
+		return ipam_ret;
+	}
+	return ret < 0 ? ret : no_ips(ipam, ia->type, err);
 }
 
 int vp_pod_iface_default_gateways(struct vp_cni_result *ipam, struct vp_error *err)
@@ -600,13 +651,22 @@ static void keep_first(int *first, struct vp_error *err, int ret, const struct v
 int vp_pod_iface_del(const struct vp_cni_request *req, bool ipam, struct vp_error *err)
 {
 	struct vp_nft_owner owner = vp_pod_iface_owner(req);
-	struct vp_error e = {0};
-	int first = 0;
+	struct vp_error e = {0}, ipam_e = {0};
+	struct vp_cni_delegation *d = NULL;
+	const char *type = NULL;
+	int ipam_ret = 0, link_ret, first = 0;
 
-	if (ipam)
-		keep_first(&first, err, vp_pod_iface_ipam_run(req, VP_CNI_DEL, &e), &e);
-	vp_error_clear(&e);
-	keep_first(&first, err, del_link(req, &e), &e);
+	/* IPAM DEL runs while the link and the rules go; its error still
+	 * comes first, as if it had run first. */
+	if (ipam) {
+		type = vp_cni_ipam_type(req, &ipam_e);
+		ipam_ret = type ? vp_cni_delegate_start(req, type, VP_CNI_DEL, &d, &ipam_e) : -EINVAL;
+	}
+	link_ret = del_link(req, &e);
+	if (d)
+		ipam_ret = vp_cni_delegate_finish(d, NULL, &ipam_e);
+	keep_first(&first, err, ipam_ret, &ipam_e);
+	keep_first(&first, err, link_ret, &e);
 	vp_error_clear(&e);
 	keep_first(&first, err, vp_nft_detach(&owner, &e), &e);
 	return first;

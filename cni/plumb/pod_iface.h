@@ -23,6 +23,7 @@
 #include "vnet/nft.h"
 
 struct vp_nl;
+struct vp_cni_delegation;
 
 /* An open pod network namespace and a netlink handle living in it. */
 struct vp_pod_iface_ns {
@@ -60,6 +61,26 @@ int vp_pod_iface_add_atomically(vp_pod_iface_add_fn body, void *call, struct vp_
  * req must outlive the undo list. */
 int vp_pod_iface_ipam_add(const struct vp_cni_request *req, struct vp_undo *undo,
 			  struct vp_cni_result *ipam, struct vp_error *err) VP_MUST_CHECK;
+
+/* An IPAM ADD running in the background. */
+struct vp_pod_iface_ipam {
+	struct vp_cni_delegation *d;   /* NULL: none running */
+	const char *type;
+};
+
+/* Start the config's IPAM plugin (ADD) into *ia and push its DEL onto undo
+ * at once (the undo first waits for a still-running ADD); the caller works
+ * meanwhile and then calls vp_pod_iface_ipam_add_finish().  req and ia must
+ * outlive the undo list.  On failure nothing is running. */
+int vp_pod_iface_ipam_add_start(const struct vp_cni_request *req, struct vp_undo *undo,
+				struct vp_pod_iface_ipam *ia, struct vp_error *err) VP_MUST_CHECK;
+
+/* Wait for the ADD of ia (none running: returns ret) and parse its result
+ * into *ipam.  ret is the outcome of the caller's work meanwhile: IPAM's
+ * own error replaces it (IPAM is the first step of an ADD), else ret is
+ * returned, else 0 when ipam has an IP address. */
+int vp_pod_iface_ipam_add_finish(struct vp_pod_iface_ipam *ia, int ret,
+				 struct vp_cni_result *ipam, struct vp_error *err) VP_MUST_CHECK;
 
 /* Give each ip of ipam without a gateway the first address of its subnet. */
 int vp_pod_iface_default_gateways(struct vp_cni_result *ipam, struct vp_error *err) VP_MUST_CHECK;

@@ -24,6 +24,7 @@ struct ptp_call {
 	struct vp_ptp_netconf nc;
 	struct vp_nl *host;
 	struct vp_pod_iface_ns pod;
+	struct vp_pod_iface_ipam ipam;   /* IPAM ADD running while the veth is made */
 	struct vp_link_info hveth, pveth;
 };
 
@@ -140,11 +141,13 @@ static int add_steps(void *call, struct vp_undo *undo, struct vp_cni_result *ipa
 	int pod;
 	int ret;
 
-	ret = vp_pod_iface_ipam_add(c->req, undo, ipam, err);
+	ret = vp_pod_iface_ipam_add_start(c->req, undo, &c->ipam, err);
+	if (ret < 0)
+		return ret;
+	ret = vp_pod_iface_veth_create(c->host, &c->pod, &v, undo, &c->hveth, &c->pveth, err);
+	ret = vp_pod_iface_ipam_add_finish(&c->ipam, ret, ipam, err);
 	if (ret == 0)
 		ret = vp_pod_iface_default_gateways(ipam, err);
-	if (ret == 0)
-		ret = vp_pod_iface_veth_create(c->host, &c->pod, &v, undo, &c->hveth, &c->pveth, err);
 	if (ret == 0)
 		ret = setup_host(c, ipam, err);
 	if (ret < 0)

@@ -2,7 +2,7 @@
  * config on stdin, the caller's environment) and report how long it took,
  * without the cost of the shell that starts this tool.
  *
- * usage: cni_time CONFIG_FILE PLUGIN
+ * usage: cni_time CONFIG_FILE PLUGIN [ARG...]
  * The plugin's stdout goes to our stdout; the elapsed wall time in
  * microseconds is printed on stderr as "cni_time_us=N".  The exit status is
  * the plugin's (128+signal when it was killed).
@@ -31,8 +31,8 @@ int main(int argc, char **argv)
 	int status, ret;
 	pid_t pid;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s CONFIG_FILE PLUGIN\n", argv[0]);
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s CONFIG_FILE PLUGIN [ARG...]\n", argv[0]);
 		return 2;
 	}
 	posix_spawn_file_actions_init(&actions);

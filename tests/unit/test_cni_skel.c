@@ -1,8 +1,9 @@
 /* test_cni_skel.c - vp_cni_run() end to end (env + stdin in, result or
  * error JSON out) with a fake plugin table, and IPAM delegation to fake
  * delegate scripts in a temp dir (result, error pass-through, crash,
- * garbage, oversized output, missing binary), checking that no child is
- * left unreaped and no fd leaks.
+ * garbage, oversized output, missing binary; started and finished apart,
+ * and undone while running), checking that no child is left unreaped and
+ * no fd leaks.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +23,8 @@
 
 #include "cni/core/delegate.h"
 #include "cni/core/skel_internal.h"
+#include "cni/plumb/pod_iface.h"
+#include "common/undo.h"
 
 /* ---- vp_cni_run with a fake plugin ---- */
 
@@ -271,6 +274,9 @@ static int sandbox_setup(void **state)
 	write_script(sb, "ipam-garbage", "echo not json", 0755);
 	write_script(sb, "ipam-big", "head -c 3000000 /dev/zero\nsleep 5", 0755);
 	write_script(sb, "ipam-noexec", "exit 0", 0644);
+	write_script(sb, "ipam-slow",
+		     "sleep 0.3\necho \"$CNI_COMMAND\" >> \"${0%/*}/log\"\n"
+		     "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.3.0.9/24\"}]}'", 0755);
 	*state = sb;
 	return setup(NULL);
 }
@@ -402,6 +408,94 @@ static void test_delegate_errors(void **state)
 	assert_int_equal(count_fds(), fds);
 }
 
+/* Start returns while the child runs; finish collects it, also when the
+ * child exited long before; an error seen at finish is the delegate's. */
+static void test_delegate_async(void **state)
+{
+	char *envp[] = { "PATH=/usr/bin:/bin", ENV("ADD"), NULL };
+	struct sandbox *sb = *state;
+	struct vp_cni_delegation *d = NULL;
+	struct vp_cni_result res = { 0 };
+	struct vp_error err = { 0 };
+	struct vp_cni_call call;
+	char path[128];
+	int fds = count_fds();
+
+	make_request(sb, &call, envp, CONF("1.0.0"));
+	snprintf(path, sizeof(path), "%s/log", sb->dir);
+	assert_int_equal(vp_cni_delegate_start(&call.req, "ipam-slow", VP_CNI_ADD, &d, &err), 0);
+	assert_non_null(d);
+	assert_int_equal(access(path, F_OK), -1);   /* still running */
+	if (vp_cni_delegate_finish(d, &res, &err) != 0)
+		fail_msg("finish: %s", err.msg);
+	assert_int_equal(res.n_ips, 1);
+	vp_cni_result_clear(&res);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* The child exits (a zombie) before finish is called. */
+	assert_int_equal(vp_cni_delegate_start(&call.req, "ipam-ok", VP_CNI_ADD, &d, &err), 0);
+	usleep(300 * 1000);
+	assert_int_equal(vp_cni_delegate_finish(d, &res, &err), 0);
+	assert_int_equal(res.n_ips, 1);
+	vp_cni_result_clear(&res);
+	assert_int_equal(vp_cni_delegate_start(&call.req, "ipam-err", VP_CNI_ADD, &d, &err), 0);
+	usleep(300 * 1000);
+	assert_true(vp_cni_delegate_finish(d, &res, &err) < 0);
+	assert_int_equal(err.code, 11);
+	assert_int_equal(res.n_ips, 0);
+
+	/* Failing to start leaves nothing running. */
+	d = (struct vp_cni_delegation *)&err;
+	assert_true(vp_cni_delegate_start(&call.req, "ipam-missing", VP_CNI_ADD, &d, &err) < 0);
+	assert_null(d);
+	vp_cni_call_free(&call);
+	assert_no_children();
+	assert_int_equal(count_fds(), fds);
+}
+
+/* The undo of an IPAM ADD still running waits for it, then runs DEL. */
+static void test_delegate_async_undo(void **state)
+{
+	const char *conf = "{\"cniVersion\":\"1.0.0\",\"name\":\"n1\",\"type\":\"fake\","
+			   "\"ipam\":{\"type\":\"ipam-slow\"}}";
+	char *envp[] = { "PATH=/usr/bin:/bin", ENV("ADD"), NULL };
+	struct sandbox *sb = *state;
+	struct vp_undo undo = VP_UNDO_INIT;
+	struct vp_pod_iface_ipam ia;
+	struct vp_cni_result res = { 0 };
+	struct vp_error err = { 0 };
+	struct vp_cni_call call;
+	char path[128], *text;
+	size_t len;
+	int fds = count_fds(), fd;
+
+	make_request(sb, &call, envp, conf);
+	assert_int_equal(vp_pod_iface_ipam_add_start(&call.req, &undo, &ia, &err), 0);
+	vp_undo_run(&undo);
+	vp_undo_forget(&undo);
+	assert_null(ia.d);
+	snprintf(path, sizeof(path), "%s/log", sb->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(vp_cni_read_all(fd, 1 << 20, &text, &len), 0);
+	close(fd);
+	assert_string_equal(text, "ADD\nDEL\n");
+	free(text);
+
+	/* finish: the caller's own error stands when IPAM succeeded. */
+	assert_int_equal(vp_pod_iface_ipam_add_start(&call.req, &undo, &ia, &err), 0);
+	assert_int_equal(vp_error_set(&err, EIO, "creating the veth"), -EIO);
+	assert_int_equal(vp_pod_iface_ipam_add_finish(&ia, -EIO, &res, &err), -EIO);
+	assert_non_null(strstr(err.msg, "creating the veth"));
+	assert_null(ia.d);
+	vp_undo_run(&undo);
+	vp_undo_forget(&undo);
+	vp_cni_result_clear(&res);
+	vp_cni_call_free(&call);
+	assert_no_children();
+	assert_int_equal(count_fds(), fds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +506,8 @@ int main(void)
 		cmocka_unit_test_setup(test_run_handler_fails, setup),
 		cmocka_unit_test_setup_teardown(test_delegate_add, sandbox_setup, sandbox_teardown),
 		cmocka_unit_test_setup_teardown(test_delegate_errors, sandbox_setup, sandbox_teardown),
+		cmocka_unit_test_setup_teardown(test_delegate_async, sandbox_setup, sandbox_teardown),
+		cmocka_unit_test_setup_teardown(test_delegate_async_undo, sandbox_setup, sandbox_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
