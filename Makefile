@@ -39,8 +39,12 @@ test: build build-asan build-release
 	ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS) || rc=1; \
 	exit $$rc
 
-bench: build
-	bash bench/cni_latency.sh $(BUILD)
+# Benchmarks run on the Release tree; each prints its ratios against peers.
+bench: build-release
+	bash bench/cni_latency.sh $(RELEASE_BUILD)
+	BENCH_DIR=/dev/shm bash bench/ipam_scale.sh $(RELEASE_BUILD)
+	bash bench/vblk_nbd.sh $(RELEASE_BUILD)
+	bash bench/vhost_blk.sh $(RELEASE_BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD)
