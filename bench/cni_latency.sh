@@ -100,21 +100,4 @@ for who in vp ref; do
 	printf '%-30s %7s ms %7s ms %10s ms %9s ms\n' "$name" "$am" "$dm" "$tm" "$tp"
 	declare "total_$who=$tm"
 done
-# The kernel's share: one veth pair with its peer in a netns, created and
-# deleted by ip(8) (one exec each), timed the same way.  No plugin can be
-# faster than this, whatever it does in user space.
-floor() {
-	local i add del sum=0
-	for i in $(seq 1 "$N"); do
-		add=$("$TIMER" /dev/null /sbin/ip link add "${P}fl" type veth peer name eth0 netns "${P}p$i" 2>&1 >/dev/null |
-			sed -n 's/^cni_time_us=//p')
-		del=$("$TIMER" /dev/null /sbin/ip link del "${P}fl" 2>&1 >/dev/null | sed -n 's/^cni_time_us=//p')
-		sum=$((sum + add + del))
-	done
-	awk -v s="$sum" -v n="$N" 'BEGIN {printf "%.2f", s / n / 1000}'
-}
-floor_ms=$(floor)
-printf '%-30s %37s %9s ms\n' "floor (ip link add + del)" "" "$floor_ms"
-# shellcheck disable=SC2154
-awk -v f="$floor_ms" -v b="$total_ref" 'BEGIN {printf "the floor alone is %.3f of the reference\n", f / b}'
 awk -v a="$total_vp" -v b="$total_ref" 'BEGIN {r = a / b; printf "ratio vplumb/reference (mean ADD+DEL): %.3f  (goal <= 0.25: %s)\n", r, (r <= 0.25) ? "met" : "NOT met"}'
