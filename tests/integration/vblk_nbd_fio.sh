@@ -42,7 +42,7 @@ run_fio() {
 	shift 2
 	out="$(fio --name=vbf --ioengine=nbd --uri="nbd+unix:///$export?socket=$SOCK" \
 		--numjobs=$JOBS --size=$REGION --offset_increment=$REGION --rw=randwrite \
-		--bsrange=4k-1m --iodepth=16 --verify=crc32c --verify_fatal=1 --randrepeat=1 \
+		--bsrange=4k-1m --iodepth=16 --verify=crc32c --verify_fatal=1 --verify_state_save=0 --randrepeat=1 \
 		--output-format=json "$@" 2>"$VP_TMP/fio.err")" || rc=$?
 	out="$(sed -n '/^{/,$p' <<<"$out")"   # the nbd engine prints "connected" first
 	[[ $rc -eq 0 ]] || vp_fail "$what: fio exit status $rc: $(tail -20 "$VP_TMP/fio.err")"
