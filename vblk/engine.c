@@ -267,6 +267,23 @@ int vp_engine_sendmsg(struct vp_engine *eng, struct vp_engine_op *op, int file,
 	return 0;
 }
 
+int vp_engine_splice(struct vp_engine *eng, struct vp_engine_op *op, int pipe_fd, int file,
+		     uint32_t len)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_splice(sqe, pipe_fd, -1, file, -1, len, 0);
+	sqe->flags |= IOSQE_FIXED_FILE; /* applies to the output (socket) only */
+	return 0;
+}
+
+int vp_engine_mem_fd(const struct vp_engine *eng, int file)
+{
+	return file >= 0 && (unsigned)file < eng->nfiles && eng->file_used[file] ? eng->mem_fd[file] : -1;
+}
+
 int vp_engine_accept(struct vp_engine *eng, struct vp_engine_op *op, int listen_fd)
 {
 	struct io_uring_sqe *sqe = get_sqe(eng, op);

@@ -12,6 +12,8 @@
  * through the ring like any other operation (a NOP carries the result).
  * They cannot do non-blocking I/O (no RWF_NOWAIT), so io_uring would hand
  * every one to an io-wq thread, two context switches for a memcpy.
+ * vp_engine_mem_fd exposes such a file's fd so that a caller can also move
+ * its pages without copying them (splice into a pipe, vp_engine_splice out).
  * Not thread-safe: one engine belongs to one thread.
  */
 #ifndef VP_VBLK_ENGINE_H
@@ -83,6 +85,14 @@ VP_MUST_CHECK int vp_engine_recv(struct vp_engine *eng, struct vp_engine_op *op,
 				 void *buf, uint32_t len, int recv_flags);
 VP_MUST_CHECK int vp_engine_sendmsg(struct vp_engine *eng, struct vp_engine_op *op, int file,
 				   const struct msghdr *msg);
+/* Move up to len bytes from the pipe pipe_fd (a plain fd) to the socket
+ * `file` (a registered index) without copying: the pipe's page references
+ * go into the socket buffer.  The kernel runs it in an io-wq thread, where
+ * it may wait for socket space; res is the bytes moved (may be short). */
+VP_MUST_CHECK int vp_engine_splice(struct vp_engine *eng, struct vp_engine_op *op, int pipe_fd,
+				   int file, uint32_t len);
+/* The fd of registered file `file` when it is memory-backed, else -1. */
+int vp_engine_mem_fd(const struct vp_engine *eng, int file);
 /* Accept on a listening socket given as a plain fd (shared by workers). */
 VP_MUST_CHECK int vp_engine_accept(struct vp_engine *eng, struct vp_engine_op *op, int listen_fd);
 /* Read 8 bytes from an eventfd (plain fd) into *val. */
