@@ -28,6 +28,7 @@
 	 (1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                            \
 	 (1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
 
+__attribute__((format(printf, 3, 4)))
 static int fail(struct fe *fe, int e, const char *fmt, ...)
 {
 	va_list ap;
