@@ -289,19 +289,6 @@ int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *re
 	return ret;
 }
 
-int vp_bridge_cmd_del(const struct vp_cni_request *req, struct vp_cni_result *result,
-		      struct vp_error *err)
-{
-	struct vp_bridge_netconf nc;
-	int ret;
-
-	(void)result;
-	ret = vp_bridge_netconf_parse(req, &nc, err);
-	if (ret < 0)
-		return ret;
-	return vp_pod_iface_del(req, nc.has_ipam, err);
-}
-
 /* The host veth of prev: the host-side interface that is not the bridge. */
 static int check_host_side(struct br_call *c, const struct vp_cni_result *prev, struct vp_error *err)
 {
@@ -383,8 +370,9 @@ out:
 	return ret;
 }
 
-int vp_bridge_cmd_status(const struct vp_cni_request *req, struct vp_cni_result *result,
-			 struct vp_error *err)
+/* DEL, STATUS and GC need only the options; the rest is shared plumbing. */
+int vp_bridge_cmd_teardown(const struct vp_cni_request *req, struct vp_cni_result *result,
+			   struct vp_error *err)
 {
 	struct vp_bridge_netconf nc;
 	int ret;
@@ -393,18 +381,5 @@ int vp_bridge_cmd_status(const struct vp_cni_request *req, struct vp_cni_result 
 	ret = vp_bridge_netconf_parse(req, &nc, err);
 	if (ret < 0)
 		return ret;
-	return nc.has_ipam ? vp_pod_iface_ipam_run(req, VP_CNI_STATUS, err) : 0;
-}
-
-int vp_bridge_cmd_gc(const struct vp_cni_request *req, struct vp_cni_result *result,
-		     struct vp_error *err)
-{
-	struct vp_bridge_netconf nc;
-	int ret;
-
-	(void)result;
-	ret = vp_bridge_netconf_parse(req, &nc, err);
-	if (ret < 0)
-		return ret;
-	return vp_pod_iface_gc(req, nc.has_ipam, err);
+	return vp_pod_iface_teardown_verb(req, nc.has_ipam, err);
 }

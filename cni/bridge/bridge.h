@@ -29,13 +29,10 @@ int vp_bridge_netconf_parse(const struct vp_cni_request *req, struct vp_bridge_n
 /* The verb handlers for vp_cni_main() (see vp_cni_handler in cni/core/cni.h). */
 int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *result,
 		      struct vp_error *err);
-int vp_bridge_cmd_del(const struct vp_cni_request *req, struct vp_cni_result *result,
-		      struct vp_error *err);
 int vp_bridge_cmd_check(const struct vp_cni_request *req, struct vp_cni_result *result,
 			struct vp_error *err);
-int vp_bridge_cmd_status(const struct vp_cni_request *req, struct vp_cni_result *result,
-			 struct vp_error *err);
-int vp_bridge_cmd_gc(const struct vp_cni_request *req, struct vp_cni_result *result,
-		     struct vp_error *err);
+/* DEL, STATUS and GC (by req->command). */
+int vp_bridge_cmd_teardown(const struct vp_cni_request *req, struct vp_cni_result *result,
+			struct vp_error *err);
 
 #endif

@@ -5,10 +5,10 @@
 static const struct vp_cni_plugin plugin = {
 	.name = "vnet-bridge",
 	.add = vp_bridge_cmd_add,
-	.del = vp_bridge_cmd_del,
+	.del = vp_bridge_cmd_teardown,
 	.check = vp_bridge_cmd_check,
-	.status = vp_bridge_cmd_status,
-	.gc = vp_bridge_cmd_gc,
+	.status = vp_bridge_cmd_teardown,
+	.gc = vp_bridge_cmd_teardown,
 };
 
 int main(void)

@@ -723,3 +723,18 @@ int vp_pod_iface_add_atomically(vp_pod_iface_add_fn body, void *call, struct vp_
 	vp_cni_result_clear(&ipam);
 	return ret;
 }
+
+int vp_pod_iface_teardown_verb(const struct vp_cni_request *req, bool ipam, struct vp_error *err)
+{
+	switch (req->command) {
+	case VP_CNI_DEL:
+		return vp_pod_iface_del(req, ipam, err);
+	case VP_CNI_STATUS:
+		return ipam ? vp_pod_iface_ipam_run(req, VP_CNI_STATUS, err) : 0;
+	case VP_CNI_GC:
+		return vp_pod_iface_gc(req, ipam, err);
+	default:
+		return vp_error_set(err, EINVAL, "no teardown for %s",
+				    vp_cni_command_name(req->command));
+	}
+}

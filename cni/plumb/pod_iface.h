@@ -168,6 +168,11 @@ int vp_pod_iface_del(const struct vp_cni_request *req, bool ipam, struct vp_erro
  * req->valid.  Both run; the first failure is returned. */
 int vp_pod_iface_gc(const struct vp_cni_request *req, bool ipam, struct vp_error *err) VP_MUST_CHECK;
 
+/* DEL, STATUS or GC (by req->command) of a veth plugin: vp_pod_iface_del,
+ * IPAM STATUS (when ipam), or vp_pod_iface_gc. */
+int vp_pod_iface_teardown_verb(const struct vp_cni_request *req, bool ipam,
+			       struct vp_error *err) VP_MUST_CHECK;
+
 /* Run the config's IPAM plugin for command (DEL, CHECK, STATUS or GC). */
 int vp_pod_iface_ipam_run(const struct vp_cni_request *req, enum vp_cni_command command,
 			  struct vp_error *err) VP_MUST_CHECK;

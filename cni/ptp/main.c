@@ -5,10 +5,10 @@
 static const struct vp_cni_plugin plugin = {
 	.name = "vnet-ptp",
 	.add = vp_ptp_cmd_add,
-	.del = vp_ptp_cmd_del,
+	.del = vp_ptp_cmd_teardown,
 	.check = vp_ptp_cmd_check,
-	.status = vp_ptp_cmd_status,
-	.gc = vp_ptp_cmd_gc,
+	.status = vp_ptp_cmd_teardown,
+	.gc = vp_ptp_cmd_teardown,
 };
 
 int main(void)

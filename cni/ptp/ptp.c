@@ -176,19 +176,6 @@ int vp_ptp_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *resul
 	return ret;
 }
 
-int vp_ptp_cmd_del(const struct vp_cni_request *req, struct vp_cni_result *result,
-		   struct vp_error *err)
-{
-	struct vp_ptp_netconf nc;
-	int ret;
-
-	(void)result;
-	ret = vp_ptp_netconf_parse(req, &nc, err);
-	if (ret < 0)
-		return ret;
-	return vp_pod_iface_del(req, true, err);
-}
-
 /* The host veth of prev (its one host-side interface) with a route to
  * every pod address. */
 static int check_host(struct ptp_call *c, const struct vp_cni_result *prev, int pod,
@@ -266,8 +253,9 @@ int vp_ptp_cmd_check(const struct vp_cni_request *req, struct vp_cni_result *res
 	return ret;
 }
 
-int vp_ptp_cmd_status(const struct vp_cni_request *req, struct vp_cni_result *result,
-		      struct vp_error *err)
+/* DEL, STATUS and GC need only the options; the rest is shared plumbing. */
+int vp_ptp_cmd_teardown(const struct vp_cni_request *req, struct vp_cni_result *result,
+			   struct vp_error *err)
 {
 	struct vp_ptp_netconf nc;
 	int ret;
@@ -276,18 +264,5 @@ int vp_ptp_cmd_status(const struct vp_cni_request *req, struct vp_cni_result *re
 	ret = vp_ptp_netconf_parse(req, &nc, err);
 	if (ret < 0)
 		return ret;
-	return vp_pod_iface_ipam_run(req, VP_CNI_STATUS, err);
-}
-
-int vp_ptp_cmd_gc(const struct vp_cni_request *req, struct vp_cni_result *result,
-		  struct vp_error *err)
-{
-	struct vp_ptp_netconf nc;
-	int ret;
-
-	(void)result;
-	ret = vp_ptp_netconf_parse(req, &nc, err);
-	if (ret < 0)
-		return ret;
-	return vp_pod_iface_gc(req, true, err);
+	return vp_pod_iface_teardown_verb(req, true, err);
 }

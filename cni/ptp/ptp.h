@@ -22,13 +22,10 @@ int vp_ptp_netconf_parse(const struct vp_cni_request *req, struct vp_ptp_netconf
 /* The verb handlers for vp_cni_main() (see vp_cni_handler in cni/core/cni.h). */
 int vp_ptp_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *result,
 		   struct vp_error *err);
-int vp_ptp_cmd_del(const struct vp_cni_request *req, struct vp_cni_result *result,
-		   struct vp_error *err);
 int vp_ptp_cmd_check(const struct vp_cni_request *req, struct vp_cni_result *result,
 		     struct vp_error *err);
-int vp_ptp_cmd_status(const struct vp_cni_request *req, struct vp_cni_result *result,
-		      struct vp_error *err);
-int vp_ptp_cmd_gc(const struct vp_cni_request *req, struct vp_cni_result *result,
-		  struct vp_error *err);
+/* DEL, STATUS and GC (by req->command). */
+int vp_ptp_cmd_teardown(const struct vp_cni_request *req, struct vp_cni_result *result,
+			struct vp_error *err);
 
 #endif
