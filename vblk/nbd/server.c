@@ -120,6 +120,7 @@ struct nbd_conn {
 	bool dead;              /* no new I/O; freed once inflight is 0 */
 	bool in_tx;             /* handshake done */
 	bool rx_stopped;        /* no further requests (DISC, EOF, drain) */
+	bool export_gone;       /* its export was removed: draining */
 	/* receive: one at a time */
 	struct vp_engine_op recv_op;
 	bool rx_pending;
@@ -899,6 +900,18 @@ static struct nbd_slot *rx_header(struct nbd_conn *c)
 	return NULL;
 }
 
+/* Whether c's export was removed from the table; the first time it
+ * notices (here or in on_kick, whichever runs first), log the drain. */
+static bool conn_export_gone(struct nbd_conn *c)
+{
+	if (!c->entry || !vp_nbd_entry_removed(c->entry))
+		return false;
+	if (!c->export_gone)
+		event(c->w, "nbd.conn.drain", "conn=%u reason=export-removed", c->id);
+	c->export_gone = true;
+	return true;
+}
+
 /* Consume the input: WRITE data, then as many request headers as are
  * complete, while slots and memory last; post a receive when it runs out.
  * Runs after each receive and whenever slots are released. */
@@ -917,7 +930,7 @@ static void rx_process(struct nbd_conn *c)
 				return;
 			continue;
 		}
-		if (c->w->draining || (c->entry && vp_nbd_entry_removed(c->entry)))
+		if (c->w->draining || conn_export_gone(c))
 			c->rx_stopped = true;
 		if (c->rx_stopped || !c->free_slots)
 			return;
@@ -1142,8 +1155,7 @@ static void on_kick(struct vp_engine_op *op, int res)
 	w->kick_pending = false;
 	for (c = w->conns; c; c = next) {
 		next = c->next;
-		if (c->entry && !c->dead && vp_nbd_entry_removed(c->entry)) {
-			event(w, "nbd.conn.drain", "conn=%u reason=export-removed", c->id);
+		if (!c->dead && conn_export_gone(c)) {
 			conn_drain(c);
 			conn_settle(c);
 		}
