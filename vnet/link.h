@@ -42,6 +42,12 @@ int vp_link_set_master(struct vp_nl *nl, int ifindex, int master, struct vp_erro
 /* Delete a link.  -ENODEV (err untouched) when already gone. */
 int vp_link_delete(struct vp_nl *nl, int ifindex, struct vp_error *err) VP_MUST_CHECK;
 
+/* Delete link ifindex of the namespace netns_fd and return once the kernel
+ * has unlisted it (name, addresses and bridge port released), leaving the
+ * kernel's deferred teardown (an rcu_barrier(), 10-25 ms) to a short-lived
+ * child process.  -ENODEV (err untouched) when already gone. */
+int vp_link_delete_nowait(int netns_fd, int ifindex, struct vp_error *err) VP_MUST_CHECK;
+
 /* A veth pair created in one RTM_NEWLINK with its peer already in the target
  * namespace, so the pod side never appears in the host namespace. */
 struct vp_veth_config {

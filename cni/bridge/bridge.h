@@ -26,7 +26,10 @@ struct vp_bridge_netconf {
 int vp_bridge_netconf_parse(const struct vp_cni_request *req, struct vp_bridge_netconf *nc,
 			    struct vp_error *err) VP_MUST_CHECK;
 
-/* The verb handlers for vp_cni_main() (see vp_cni_handler in cni/core/cni.h). */
+/* The plugin as the vnet-cni executable runs it (cni/multicall). */
+extern const struct vp_cni_plugin vp_bridge_plugin;
+
+/* Its verb handlers (see vp_cni_handler in cni/core/cni.h). */
 int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *result,
 		      struct vp_error *err);
 int vp_bridge_cmd_check(const struct vp_cni_request *req, struct vp_cni_result *result,

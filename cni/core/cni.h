@@ -94,6 +94,12 @@ struct vp_cni_plugin {
  * empty result). */
 int vp_cni_main(const struct vp_cni_plugin *plugin);
 
+/* vp_cni_main() for an executable holding several plugins (NULL-terminated),
+ * run as the one whose name is the last part of argv0.  They also become
+ * the delegates a plugin may run in-process (cni/core/delegate.h).  An
+ * unknown name prints the known ones on stderr and returns 2. */
+int vp_cni_main_multi(const struct vp_cni_plugin *const *plugins, const char *argv0);
+
 /* Versions we accept, oldest first, NULL-terminated. */
 extern const char *const vp_cni_versions[];
 

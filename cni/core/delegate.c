@@ -3,6 +3,11 @@
  * its stdin, its stdout read back (capped) and its exit status checked.  No
  * shell; every fd is close-on-exec; the child is always reaped.  Start and
  * finish are split so a plugin can do its own work while IPAM runs.
+ *
+ * When the delegate found is this very executable (vnet-cni, cni/multicall)
+ * it runs in-process instead: the same vp_cni_run() over the same
+ * environment and stdin bytes, its stdout captured in memory, so the caller
+ * sees exactly what the child would have printed, minus a process start.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -189,13 +194,17 @@ static int reap(pid_t pid, int *status)
 }
 
 /* A delegate started by vp_cni_delegate_start(): its pid and the read ends
- * of its stdout and stderr. */
+ * of its stdout and stderr; or, run in-process, its output and exit code. */
 struct vp_cni_delegation {
 	const struct vp_cni_request *req;
 	const char *type;
 	enum vp_cni_command command;
 	pid_t pid;
 	int out, errfd;
+	bool builtin;
+	int exit_code;
+	char *builtin_out;
+	size_t builtin_len;
 	char path[4096];
 };
 
@@ -225,6 +234,31 @@ static int launch(struct vp_cni_delegation *d, char **env, struct vp_error *err)
 		if (fd[i] >= 0)
 			close(fd[i]);
 	return ret;
+}
+
+/* Run plugin in this process as its own process would have run; its
+ * stdout is kept in d for vp_cni_delegate_finish(). */
+static int run_builtin(struct vp_cni_delegation *d, const struct vp_cni_plugin *plugin,
+		       char **env, struct vp_error *err)
+{
+	const struct vp_cni_request *req = d->req;
+	int in = stdin_fd(req->stdin_raw ? req->stdin_raw : "", req->stdin_len);
+	FILE *out = in < 0 ? NULL : open_memstream(&d->builtin_out, &d->builtin_len);
+
+	if (!out) {
+		int e = in < 0 ? -in : errno;
+
+		if (in >= 0)
+			close(in);
+		return vp_error_code(err, VP_CNI_ERR_SYSTEM, e, "running %s: %s", d->type, strerror(e));
+	}
+	d->exit_code = vp_cni_run(plugin, env, in, out);
+	d->builtin = true;
+	close(in);
+	if (fclose(out) != 0)
+		return vp_error_code(err, VP_CNI_ERR_SYSTEM, errno, "running %s: %s", d->type,
+				     strerror(errno));
+	return 0;
 }
 
 /* Gather d's output and exit status; the child is reaped whatever happens. */
@@ -291,6 +325,7 @@ int vp_cni_delegate_start(const struct vp_cni_request *req, const char *type,
 			  enum vp_cni_command command, struct vp_cni_delegation **out,
 			  struct vp_error *err)
 {
+	const struct vp_cni_plugin *builtin;
 	struct vp_cni_delegation *d;
 	char command_var[32];
 	char **env;
@@ -316,10 +351,14 @@ int vp_cni_delegate_start(const struct vp_cni_request *req, const char *type,
 	}
 	snprintf(command_var, sizeof(command_var), "CNI_COMMAND=%s", vp_cni_command_name(command));
 	env = child_env(req->envp ? req->envp : environ, command_var);
-	ret = env ? launch(d, env, err)
-		: vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOMEM, "out of memory: delegating to %s", type);
+	builtin = vp_cni_builtin(type, d->path);
+	if (!env)
+		ret = vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOMEM, "out of memory: delegating to %s", type);
+	else
+		ret = builtin ? run_builtin(d, builtin, env, err) : launch(d, env, err);
 	free(env);
 	if (ret < 0) {
+		free(d->builtin_out);
 		free(d);
 		return ret;
 	}
@@ -331,15 +370,21 @@ int vp_cni_delegate_finish(struct vp_cni_delegation *d, struct vp_cni_result *re
 			   struct vp_error *err)
 {
 	struct sink sinks[2] = { { .max = OUT_MAX }, { .max = ERR_MAX } };
-	int status = 0, ret;
+	int status = 0, ret = 0;
 
-	ret = gather(d, sinks, &status, err);
+	if (d->builtin) {
+		sinks[0].buf = d->builtin_out;
+		sinks[0].len = d->builtin_len;
+		status = W_EXITCODE(d->exit_code, 0);
+	} else {
+		ret = gather(d, sinks, &status, err);
+		close(d->out);
+		close(d->errfd);
+	}
 	if (ret == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		ret = delegate_error(d->type, status, sinks, err);
 	else if (ret == 0 && d->command == VP_CNI_ADD && result)
 		ret = delegate_result(d->req, d->type, &sinks[0], result, err);
-	close(d->out);
-	close(d->errfd);
 	free(d);
 	free(sinks[0].buf);
 	free(sinks[1].buf);

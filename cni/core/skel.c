@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -167,4 +168,41 @@ int vp_cni_run(const struct vp_cni_plugin *plugin, char *const *envp, int in_fd,
 int vp_cni_main(const struct vp_cni_plugin *plugin)
 {
 	return vp_cni_run(plugin, environ, STDIN_FILENO, stdout);
+}
+
+/* The plugins of this executable, once vp_cni_main_multi() has run. */
+static const struct vp_cni_plugin *const *builtins;
+
+static const struct vp_cni_plugin *builtin_named(const char *name)
+{
+	for (const struct vp_cni_plugin *const *p = builtins; p && *p; p++)
+		if (strcmp((*p)->name, name) == 0)
+			return *p;
+	return NULL;
+}
+
+const struct vp_cni_plugin *vp_cni_builtin(const char *type, const char *path)
+{
+	const struct vp_cni_plugin *plugin = builtin_named(type);
+	struct stat self, other;
+
+	if (!plugin || stat("/proc/self/exe", &self) < 0 || stat(path, &other) < 0)
+		return NULL;
+	return self.st_dev == other.st_dev && self.st_ino == other.st_ino ? plugin : NULL;
+}
+
+int vp_cni_main_multi(const struct vp_cni_plugin *const *plugins, const char *argv0)
+{
+	const char *name = strrchr(argv0, '/') ? strrchr(argv0, '/') + 1 : argv0;
+	const struct vp_cni_plugin *plugin;
+
+	builtins = plugins;
+	plugin = builtin_named(name);
+	if (plugin)
+		return vp_cni_main(plugin);
+	fprintf(stderr, "%s: run me as one of:", name);
+	for (const struct vp_cni_plugin *const *p = plugins; *p; p++)
+		fprintf(stderr, " %s", (*p)->name);
+	fprintf(stderr, " (symlinks to this executable)\n");
+	return 2;
 }

@@ -66,6 +66,10 @@ bool vp_cni_version_supported(const char *version);
  * caller), at most cap bytes: -EFBIG beyond, -errno on a read error. */
 int vp_cni_read_all(int fd, size_t cap, char **out, size_t *len) VP_MUST_CHECK;
 
+/* The plugin called type among those vp_cni_main_multi() was given, when
+ * path (a delegate found on CNI_PATH) is this very executable; else NULL. */
+const struct vp_cni_plugin *vp_cni_builtin(const char *type, const char *path);
+
 /* vp_cni_main() with its inputs given: envp, the config on in_fd, output on
  * out.  Returns the exit code (0, or 1 after printing error JSON). */
 int vp_cni_run(const struct vp_cni_plugin *plugin, char *const *envp, int in_fd, FILE *out);

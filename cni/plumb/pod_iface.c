@@ -621,7 +621,8 @@ int vp_pod_iface_enable_forward(const struct vp_cni_result *res, struct vp_error
 	return 0;
 }
 
-/* Delete ifname in the pod's netns if both still exist. */
+/* Delete ifname in the pod's netns if both still exist (without waiting
+ * for the kernel's deferred teardown: see vp_link_delete_nowait). */
 static int del_link(const struct vp_cni_request *req, struct vp_error *err)
 {
 	struct vp_pod_iface_ns ns;
@@ -633,7 +634,7 @@ static int del_link(const struct vp_cni_request *req, struct vp_error *err)
 		return 0;
 	ret = vp_link_by_name(ns.nl, req->ifname, &info, err);
 	if (ret == 0)
-		ret = vp_link_delete(ns.nl, info.ifindex, err);
+		ret = vp_link_delete_nowait(ns.fd, info.ifindex, err);
 	if (ret == -ENODEV)
 		ret = 0;
 	vp_pod_iface_ns_close(&ns);

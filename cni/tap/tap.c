@@ -198,7 +198,7 @@ static int del_tap(struct tap_call *c, const char *name, struct vp_error *err)
 	if (ret == 0 && strcmp(info.kind, "tun"))
 		return 0;
 	if (ret == 0)
-		ret = vp_link_delete(c->pod.nl, info.ifindex, err);
+		ret = vp_link_delete_nowait(c->pod.fd, info.ifindex, err);
 	return ret == -ENODEV ? 0 : ret;
 }
 

@@ -28,7 +28,10 @@ struct vp_tap_netconf {
 int vp_tap_netconf_parse(const struct vp_cni_request *req, struct vp_tap_netconf *nc,
 			 struct vp_error *err) VP_MUST_CHECK;
 
-/* The verb handlers for vp_cni_main() (see vp_cni_handler in cni/core/cni.h). */
+/* The plugin as the vnet-cni executable runs it (cni/multicall). */
+extern const struct vp_cni_plugin vp_tap_plugin;
+
+/* Its verb handlers (see vp_cni_handler in cni/core/cni.h). */
 int vp_tap_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *result,
 		   struct vp_error *err);
 int vp_tap_cmd_del(const struct vp_cni_request *req, struct vp_cni_result *result,

@@ -1,8 +1,8 @@
-/* main.c - vnet-ptp: a routed veth pair per pod, no bridge.
+/* plugin.c - vnet-ptp: a routed veth pair per pod, no bridge.
  */
 #include "cni/ptp/ptp.h"
 
-static const struct vp_cni_plugin plugin = {
+const struct vp_cni_plugin vp_ptp_plugin = {
 	.name = "vnet-ptp",
 	.add = vp_ptp_cmd_add,
 	.del = vp_ptp_cmd_teardown,
@@ -10,8 +10,3 @@ static const struct vp_cni_plugin plugin = {
 	.status = vp_ptp_cmd_teardown,
 	.gc = vp_ptp_cmd_teardown,
 };
-
-int main(void)
-{
-	return vp_cni_main(&plugin);
-}

@@ -1,8 +1,8 @@
-/* main.c - vnet-bridge: pods on a Linux bridge through veth pairs.
+/* plugin.c - vnet-bridge: pods on a Linux bridge through veth pairs.
  */
 #include "cni/bridge/bridge.h"
 
-static const struct vp_cni_plugin plugin = {
+const struct vp_cni_plugin vp_bridge_plugin = {
 	.name = "vnet-bridge",
 	.add = vp_bridge_cmd_add,
 	.del = vp_bridge_cmd_teardown,
@@ -10,8 +10,3 @@ static const struct vp_cni_plugin plugin = {
 	.status = vp_bridge_cmd_teardown,
 	.gc = vp_bridge_cmd_teardown,
 };
-
-int main(void)
-{
-	return vp_cni_main(&plugin);
-}

@@ -1,10 +1,11 @@
-/* main.c - vnet-ipam: vplumb's host-local compatible IPAM plugin.  Each verb
- * parses the "ipam" config and hands it to the allocator (cni/ipam). */
+/* plugin.c - vnet-ipam: vplumb's host-local compatible IPAM plugin.  Each
+ * verb parses the "ipam" config and hands it to the allocator. */
 #include <errno.h>
 
 #include "cni/core/cni.h"
 #include "cni/ipam/allocator.h"
 #include "cni/ipam/config.h"
+#include "cni/ipam/plugin.h"
 
 /* The one handler behind every verb: config first, then the allocator. */
 static int ipam_verb(const struct vp_cni_request *req, struct vp_cni_result *result,
@@ -42,7 +43,7 @@ static int ipam_verb(const struct vp_cni_request *req, struct vp_cni_result *res
 	return ret;
 }
 
-static const struct vp_cni_plugin vnet_ipam = {
+const struct vp_cni_plugin vp_ipam_plugin = {
 	.name = "vnet-ipam",
 	.add = ipam_verb,
 	.del = ipam_verb,
@@ -50,8 +51,3 @@ static const struct vp_cni_plugin vnet_ipam = {
 	.status = ipam_verb,
 	.gc = ipam_verb,
 };
-
-int main(void)
-{
-	return vp_cni_main(&vnet_ipam);
-}

@@ -1,9 +1,9 @@
-/* main.c - vnet-tap: a persistent tap for a VM, standalone or chained after
+/* plugin.c - vnet-tap: a persistent tap for a VM, standalone or chained after
  * a veth plugin (tc redirect between the veth and the tap).
  */
 #include "cni/tap/tap.h"
 
-static const struct vp_cni_plugin plugin = {
+const struct vp_cni_plugin vp_tap_plugin = {
 	.name = "vnet-tap",
 	.add = vp_tap_cmd_add,
 	.del = vp_tap_cmd_del,
@@ -11,8 +11,3 @@ static const struct vp_cni_plugin plugin = {
 	.status = vp_tap_cmd_status,
 	.gc = vp_tap_cmd_gc,
 };
-
-int main(void)
-{
-	return vp_cni_main(&plugin);
-}
