@@ -119,3 +119,23 @@ for i in 1 2 3 4 5 6; do
 done
 vp_assert_eq "$(ip -o link show master vpt-pb-br2 | wc -l)" 0 "ports left on the shared bridge"
 vp_ok "6 parallel ADDs on a new bridge all succeed; DEL empties it"
+
+# A vnet-ipam that is not vnet-cni itself (here a wrapper script, as a copy
+# installed on its own would be) runs as its own process, with the same
+# outcome as the in-process delegation above.
+if [[ "$IPAM" == vnet-ipam ]]; then
+	mkdir -p "$VP_TMP/ipam-bin"
+	printf '#!/bin/bash\necho "$CNI_COMMAND" >>"%s"\nexec -a vnet-ipam "%s" "$@"\n' \
+		"$VP_TMP/ipam-runs" "$(vp_plugin_path vnet-ipam)" >"$VP_TMP/ipam-bin/vnet-ipam"
+	chmod +x "$VP_TMP/ipam-bin/vnet-ipam"
+	pw=$(vp_netns w)
+	vp_on_exit "VP_CNI_PATH='$VP_TMP/ipam-bin:$VP_CNI_PATH' vp_run_cni vnet-bridge DEL vpt-pb-w '$pw' eth0 '$CONF'"
+	rw=$(VP_CNI_PATH="$VP_TMP/ipam-bin:$VP_CNI_PATH" vp_run_cni vnet-bridge ADD vpt-pb-w "$pw" eth0 "$CONF") ||
+		vp_fail "ADD with an external vnet-ipam: $rw"
+	vp_assert_match "$(vp_result_ip "$rw")" '^10\.198\.40\.' "address from the external vnet-ipam"
+	out=$(VP_CNI_PATH="$VP_TMP/ipam-bin:$VP_CNI_PATH" vp_run_cni vnet-bridge DEL vpt-pb-w "$pw" eth0 "$CONF") ||
+		vp_fail "DEL with an external vnet-ipam: $out"
+	vp_assert_eq "$(tr '\n' ' ' <"$VP_TMP/ipam-runs")" "ADD DEL " "the external vnet-ipam ran for ADD and DEL"
+	vp_assert_ipam_clean "$IPAM_DIR" vpt-pb-w
+	vp_ok "a vnet-ipam other than vnet-cni itself is executed, not run in-process"
+fi

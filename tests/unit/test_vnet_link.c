@@ -194,6 +194,32 @@ static void test_link_set_and_delete(void **state)
 	assert_int_equal(vp_link_set_up(e->nl, host.ifindex, &err), -ENODEV);
 }
 
+/* Returns with the link unlisted (its names free again at once), while a
+ * child of ours finishes the kernel's teardown. */
+static void test_link_delete_nowait(void **state)
+{
+	struct env *e = *state;
+	struct vp_veth_config cfg = veth_cfg(e, "vtl6", "eth0");
+	struct vp_link_info host, peer;
+	struct vp_error err = { 0 };
+	int status;
+
+	assert_int_equal(vp_veth_create(e->nl, &cfg, &host, &err), 0);
+	assert_int_equal(vp_link_by_name(e->pod_nl, "eth0", &peer, &err), 0);
+	assert_int_equal(vp_link_delete_nowait(e->pod_fd, peer.ifindex, &err), 0);
+	assert_int_equal(vp_link_by_name(e->pod_nl, "eth0", &peer, &err), -ENODEV);
+	assert_int_equal(vp_link_by_name(e->nl, "vtl6", &host, &err), -ENODEV);
+	assert_int_equal(vp_veth_create(e->nl, &cfg, &host, &err), 0);
+	assert_int_equal(waitpid(-1, &status, 0) > 0 && WIFEXITED(status), 1);
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* Gone already: -ENODEV with err untouched, and no child left. */
+	assert_int_equal(vp_link_delete_nowait(e->pod_fd, 9999, &err), -ENODEV);
+	assert_int_equal(err.errnum, 0);
+	assert_int_equal(waitpid(-1, &status, 0) > 0 && WIFEXITED(status), 1);
+	assert_int_equal(waitpid(-1, &status, WNOHANG), -1);
+}
+
 static void test_bridge_ensure_twice(void **state)
 {
 	struct env *e = *state;
@@ -384,6 +410,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_veth_collisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_veth_bad_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_set_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_delete_nowait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bridge_ensure_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bridge_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bridge_over_other_kind, setup, teardown),
