@@ -45,7 +45,8 @@ int vp_link_delete(struct vp_nl *nl, int ifindex, struct vp_error *err) VP_MUST_
 /* Delete link ifindex of the namespace netns_fd and return once the kernel
  * has unlisted it (name, addresses and bridge port released), leaving the
  * kernel's deferred teardown (an rcu_barrier(), 10-25 ms) to a short-lived
- * child process.  -ENODEV (err untouched) when already gone. */
+ * child process, which a long-lived caller reaps like any child of its own.
+ * -ENODEV (err untouched) when already gone. */
 int vp_link_delete_nowait(int netns_fd, int ifindex, struct vp_error *err) VP_MUST_CHECK;
 
 /* A veth pair created in one RTM_NEWLINK with its peer already in the target
