@@ -49,6 +49,15 @@ int vp_link_delete(struct vp_nl *nl, int ifindex, struct vp_error *err) VP_MUST_
  * -ENODEV (err untouched) when already gone. */
 int vp_link_delete_nowait(int netns_fd, int ifindex, struct vp_error *err) VP_MUST_CHECK;
 
+/* vp_link_delete_nowait() in two halves, so the caller can work while the
+ * kernel unlists the link: start has the request sent; finish waits for
+ * the link to be gone and frees d (exactly once).  On a start failure *out
+ * is NULL and nothing was sent. */
+struct vp_link_deletion;
+int vp_link_delete_start(int netns_fd, int ifindex, struct vp_link_deletion **out,
+			 struct vp_error *err) VP_MUST_CHECK;
+int vp_link_delete_finish(struct vp_link_deletion *d, struct vp_error *err) VP_MUST_CHECK;
+
 /* A veth pair created in one RTM_NEWLINK with its peer already in the target
  * namespace, so the pod side never appears in the host namespace. */
 struct vp_veth_config {

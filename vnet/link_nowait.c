@@ -13,8 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/netlink.h>
@@ -120,43 +120,79 @@ static struct nl_msg *delete_request(struct vp_nl *req, int ifindex, struct vp_e
 	return msg;
 }
 
+/* A deletion under way: the listener, the request socket (the child's
+ * answer arrives there) and the request's sequence number. */
+struct vp_link_deletion {
+	struct vp_nl *listen, *req;
+	int ifindex;
+	uint32_t seq;
+};
+
+static void deletion_free(struct vp_link_deletion *d)
+{
+	vp_nl_close(d->req);
+	vp_nl_close(d->listen);
+	free(d);
+}
+
+/* Open both sockets in the namespace, the listener subscribed to links. */
+static int deletion_open(struct vp_link_deletion *d, int netns_fd, struct vp_error *err)
+{
+	int ret;
+
+	ret = vp_nl_open_netns(netns_fd, &d->listen, err);
+	if (ret == 0)
+		ret = vp_nl_open_netns(netns_fd, &d->req, err);
+	if (ret == 0 && (ret = nl_socket_add_membership(vp_nl_sock(d->listen), RTNLGRP_LINK)) < 0)
+		ret = vp_nl_error(err, ret, "watching links");
+	return ret;
+}
+
+int vp_link_delete_start(int netns_fd, int ifindex, struct vp_link_deletion **out,
+			 struct vp_error *err)
+{
+	struct vp_link_deletion *d = calloc(1, sizeof(*d));
+	struct nl_msg *msg = NULL;
+	pid_t pid = -1;
+	int ret;
+
+	*out = NULL;
+	if (!d)
+		return vp_error_set(err, ENOMEM, "deleting link %d", ifindex);
+	d->ifindex = ifindex;
+	ret = deletion_open(d, netns_fd, err);
+	if (ret == 0 && !(msg = delete_request(d->req, ifindex, err)))
+		ret = -ENOMEM;
+	if (ret == 0 && (pid = fork()) < 0)
+		ret = vp_error_set(err, errno, "deleting link %d", ifindex);
+	if (ret == 0 && pid == 0)
+		child_delete(nl_socket_get_fd(vp_nl_sock(d->req)), msg);
+	if (ret == 0) {
+		d->seq = nlmsg_hdr(msg)->nlmsg_seq;
+		*out = d;
+	} else {
+		deletion_free(d);
+	}
+	nlmsg_free(msg);
+	return ret;
+}
+
+int vp_link_delete_finish(struct vp_link_deletion *d, struct vp_error *err)
+{
+	int ret = wait_gone(nl_socket_get_fd(vp_nl_sock(d->listen)),
+			    nl_socket_get_fd(vp_nl_sock(d->req)), d->ifindex, d->seq);
+
+	if (ret < 0 && ret != -ENODEV)
+		vp_error_set(err, -ret, "deleting link %d", d->ifindex);
+	deletion_free(d);
+	return ret;
+}
+
 int vp_link_delete_nowait(int netns_fd, int ifindex, struct vp_error *err)
 {
-	struct vp_nl *listen = NULL, *req = NULL;
-	struct nl_msg *msg = NULL;
-	int ret, listen_fd, req_fd;
-	pid_t pid;
+	struct vp_link_deletion *d;
+	int ret;
 
-	ret = vp_nl_open_netns(netns_fd, &listen, err);
-	if (ret == 0)
-		ret = vp_nl_open_netns(netns_fd, &req, err);
-	if (ret < 0)
-		goto out;
-	listen_fd = nl_socket_get_fd(vp_nl_sock(listen));
-	req_fd = nl_socket_get_fd(vp_nl_sock(req));
-	ret = nl_socket_add_membership(vp_nl_sock(listen), RTNLGRP_LINK);
-	if (ret < 0) {
-		ret = vp_nl_error(err, ret, "watching links");
-		goto out;
-	}
-	msg = delete_request(req, ifindex, err);
-	if (!msg) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	pid = fork();
-	if (pid < 0) {
-		ret = vp_error_set(err, errno, "deleting link %d", ifindex);
-		goto out;
-	}
-	if (pid == 0)
-		child_delete(req_fd, msg);
-	ret = wait_gone(listen_fd, req_fd, ifindex, nlmsg_hdr(msg)->nlmsg_seq);
-	if (ret < 0 && ret != -ENODEV)
-		vp_error_set(err, -ret, "deleting link %d", ifindex);
-out:
-	nlmsg_free(msg);
-	vp_nl_close(req);
-	vp_nl_close(listen);
-	return ret;
+	ret = vp_link_delete_start(netns_fd, ifindex, &d, err);
+	return ret < 0 ? ret : vp_link_delete_finish(d, err);
 }

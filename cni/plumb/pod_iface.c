@@ -621,24 +621,24 @@ int vp_pod_iface_enable_forward(const struct vp_cni_result *res, struct vp_error
 	return 0;
 }
 
-/* Delete ifname in the pod's netns if both still exist (without waiting
- * for the kernel's deferred teardown: see vp_link_delete_nowait). */
-static int del_link(const struct vp_cni_request *req, struct vp_error *err)
+/* Start deleting ifname in the pod's netns if both still exist (*d stays
+ * NULL when there is nothing to delete); see vp_link_delete_nowait(). */
+static int del_link_start(const struct vp_cni_request *req, struct vp_link_deletion **d,
+			  struct vp_error *err)
 {
 	struct vp_pod_iface_ns ns;
 	struct vp_link_info info;
 	struct vp_error ignored = {0};
 	int ret;
 
+	*d = NULL;
 	if (!req->netns || vp_pod_iface_ns_open(req, &ns, &ignored) < 0)
 		return 0;
 	ret = vp_link_by_name(ns.nl, req->ifname, &info, err);
 	if (ret == 0)
-		ret = vp_link_delete_nowait(ns.fd, info.ifindex, err);
-	if (ret == -ENODEV)
-		ret = 0;
+		ret = vp_link_delete_start(ns.fd, info.ifindex, d, err);
 	vp_pod_iface_ns_close(&ns);
-	return ret;
+	return ret == -ENODEV ? 0 : ret;
 }
 
 static void keep_first(int *first, struct vp_error *err, int ret, const struct vp_error *e)
@@ -654,16 +654,19 @@ int vp_pod_iface_del(const struct vp_cni_request *req, bool ipam, struct vp_erro
 	struct vp_nft_owner owner = vp_pod_iface_owner(req);
 	struct vp_error e = {0}, ipam_e = {0};
 	struct vp_cni_delegation *d = NULL;
+	struct vp_link_deletion *link;
 	const char *type = NULL;
 	int ipam_ret = 0, link_ret, first = 0;
 
-	/* IPAM DEL runs while the link and the rules go; its error still
-	 * comes first, as if it had run first. */
+	/* The kernel unlists the link while IPAM releases the address; IPAM's
+	 * error still comes first, as if it had run first. */
+	link_ret = del_link_start(req, &link, &e);
 	if (ipam) {
 		type = vp_cni_ipam_type(req, &ipam_e);
 		ipam_ret = type ? vp_cni_delegate_start(req, type, VP_CNI_DEL, &d, &ipam_e) : -EINVAL;
 	}
-	link_ret = del_link(req, &e);
+	if (link && (link_ret = vp_link_delete_finish(link, &e)) == -ENODEV)
+		link_ret = 0;
 	if (d)
 		ipam_ret = vp_cni_delegate_finish(d, NULL, &ipam_e);
 	keep_first(&first, err, ipam_ret, &ipam_e);
