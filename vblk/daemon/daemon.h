@@ -1,0 +1,182 @@
+/* daemon.h - vblkd's state and the parts that build it (internal to the
+ * vblkd binary; vblk/vblkd.c wires them).
+ *
+ *   options.c         command line and --config file into struct daemon
+ *   exports.c         the NBD export table every front end serves from
+ *   workers.c         NBD listeners and their io_uring worker threads
+ *   vhost_registry.c  vhost-user servers, at start and through the control socket
+ *   ublk_exports.c    --ublk block devices
+ *   notify.c          event log lines and systemd readiness messages
+ *
+ * main owns the one struct daemon; each part fills and tears down its own
+ * fields.  Every open/start function returns 0 or -errno with err set; every
+ * close/stop function accepts a part that was never (or partly) opened.
+ */
+#ifndef VP_VBLK_DAEMON_H
+#define VP_VBLK_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/error.h"
+#include "vblk/control.h"
+#include "vblk/image.h"
+#include "vblk/nbd/table.h"
+
+#define VBLKD_MAX_EXPORTS 64   /* exports given at start */
+#define VBLKD_MAX_WORKERS 64   /* NBD worker threads over all listeners */
+#define VBLKD_MAX_LISTEN 8     /* --nbd addresses */
+#define VBLKD_MAX_VHOST 64     /* vhost-user servers */
+#define VBLKD_MAX_UBLK 16      /* --ublk devices */
+
+struct vp_nbd_worker;
+struct vp_ublk_dev;
+struct vhost_export;           /* private to vhost_registry.c */
+
+/* A --ublk export: its own fd on the image, served as /dev/ublkbN. */
+struct ublk_export {
+	const char *name;                        /* points into argv */
+	unsigned queues, depth;
+	struct vp_image *img;
+	struct vp_ublk_dev *dev;
+};
+
+/* A --vhost-user option or a config "vhost" entry (strings not owned). */
+struct vhost_spec {
+	const char *name, *socket;
+	unsigned queues;
+};
+
+/* Every vhost-user server of the daemon.  main fills it at start and
+ * empties it at shutdown (after joining the control thread); in between
+ * only the control thread adds and removes.  lock guards n and v[]; the
+ * servers' own threads touch only their entry's connected flag. */
+struct vhost_registry {
+	pthread_mutex_t lock;
+	struct vhost_export *v[VBLKD_MAX_VHOST];
+	size_t n;
+};
+
+struct worker_thread {
+	pthread_t tid;
+	struct vp_nbd_worker *w;
+};
+
+struct daemon {
+	/* Options (options.c). */
+	bool help;                               /* --help: print usage, do nothing */
+	const char *config_path, *control_path;
+	json_t *config;                          /* strings of specs may point into it */
+	const char *listen_specs[VBLKD_MAX_LISTEN];
+	size_t n_listen;
+	struct vp_nbd_export_spec specs[VBLKD_MAX_EXPORTS];
+	size_t n_exports;
+	unsigned n_workers;                      /* per listening socket; 0: one per CPU */
+	uint64_t conn_mem;                       /* payload buffer budget per connection; 0: default */
+	struct vhost_spec vhost[VBLKD_MAX_VHOST];
+	size_t n_vhost;
+	struct ublk_export ublk[VBLKD_MAX_UBLK]; /* name, queues, depth from options */
+	size_t n_ublk;
+	/* Run-time state. */
+	int listen_fds[VBLKD_MAX_LISTEN];        /* workers.c; -1: not open */
+	struct worker_thread threads[VBLKD_MAX_WORKERS];
+	struct vp_nbd_table table;               /* exports.c */
+	bool table_ready;
+	struct vp_control *ctl;
+	struct vhost_registry vhosts;            /* vhost_registry.c */
+};
+
+/* ---- options.c ---- */
+
+/* Fill d from argv and the --config file it names (command-line values add
+ * to the file's; --control and --workers override it), and check that the
+ * result makes a daemon.  With --help, sets d->help and checks nothing more.
+ * d->config then holds the parsed file (json_decref it); specs point into
+ * argv and into it. */
+int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv,
+			   struct vp_error *err) VP_MUST_CHECK;
+
+/* ---- exports.c ---- */
+
+/* Build d->table from d->specs: claim every writable image (waiting for a
+ * predecessor's last writes), then open and publish each export. */
+int vp_vblkd_exports_open(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
+
+/* fdatasync every writable image still published, then drop the table. */
+void vp_vblkd_exports_close(struct daemon *d);
+
+/* The start-time export spec named name, or NULL. */
+const struct vp_nbd_export_spec *vp_vblkd_exports_find(const struct daemon *d, const char *name);
+
+/* fdatasync img unless it is read-only (or NULL), logging a failure under
+ * the export's name. */
+void vp_vblkd_image_sync(const char *name, const struct vp_image *img);
+
+/* ---- workers.c ---- */
+
+/* Bind every --nbd address into d->listen_fds. */
+int vp_vblkd_listeners_open(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
+
+/* Close the listening sockets and unlink the unix ones. */
+void vp_vblkd_listeners_close(struct daemon *d);
+
+/* Start d->n_workers threads per listener; *started counts those running
+ * (to be stopped with vp_vblkd_workers_stop, even on failure).  A worker
+ * that fails later raises SIGTERM so main shuts the others down. */
+int vp_vblkd_workers_start(struct daemon *d, unsigned *started,
+			   struct vp_error *err) VP_MUST_CHECK;
+
+/* Drain and join the first n workers. */
+void vp_vblkd_workers_stop(struct daemon *d, unsigned n);
+
+/* Ask every worker to drain connections of removed exports (the control
+ * server's kick; ctx is the struct daemon). */
+void vp_vblkd_workers_kick(void *ctx);
+
+/* ---- vhost_registry.c ---- */
+
+/* An empty registry; vp_vblkd_vhost_close finalises it. */
+void vp_vblkd_vhost_init(struct vhost_registry *r);
+
+/* Open each d->vhost server on its export's image and bind its socket;
+ * they start with vp_vblkd_vhost_start. */
+int vp_vblkd_vhost_open(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
+
+/* Start the servers not started yet. */
+int vp_vblkd_vhost_start(struct vhost_registry *r, struct vp_error *err) VP_MUST_CHECK;
+
+/* Drain and stop every server, sync and close its image, and finalise the
+ * registry; the control thread is no longer running. */
+void vp_vblkd_vhost_close(struct vhost_registry *r);
+
+/* The control socket's vhost-* commands; their ctx is the registry. */
+extern const struct vp_control_vhost_ops vp_vblkd_vhost_ops;
+
+/* ---- ublk_exports.c ---- */
+
+/* Add each d->ublk device on its own fd of its export's image; its queue
+ * threads start with vp_vblkd_ublk_start. */
+int vp_vblkd_ublk_open(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
+
+/* Start every device (it appears as /dev/ublkbN). */
+int vp_vblkd_ublk_start(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
+
+/* Remove every device (in-flight requests are served first), then sync and
+ * close its image. */
+void vp_vblkd_ublk_close(struct daemon *d);
+
+/* ---- notify.c ---- */
+
+/* Log an event of the NBD workers, control server or vhost-user servers
+ * (warning when its name says "error"); ctx is unused. */
+void vp_vblkd_log_event(void *ctx, const char *event, const char *detail);
+
+/* Tell systemd (Type=notify) about a state change, e.g. "READY=1"; no-op
+ * without $NOTIFY_SOCKET. */
+void vp_vblkd_sd_notify(const char *state);
+
+#endif

@@ -1,0 +1,413 @@
+/* options.c - vblkd's command line and JSON config file, read into the
+ * option fields of struct daemon (the syntax is in vblk/vblkd.c's header
+ * comment and docs/vblkd.md).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/size.h"
+#include "common/statefile.h"
+#include "vblk/daemon/daemon.h"
+#include "vblk/nbd/server.h"
+#include "vblk/ublk/dev.h"
+
+/* Command-line values that override the config file's. */
+struct cli_overrides {
+	const char *control;
+	unsigned workers;                        /* 0: not given */
+};
+
+/* One worker per online CPU, within VBLKD_MAX_WORKERS over all listeners. */
+static unsigned default_workers(size_t n_listen)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned cap = VBLKD_MAX_WORKERS / (unsigned)(n_listen ? n_listen : 1);
+
+	return cpus < 1 ? 1 : (unsigned)cpus < cap ? (unsigned)cpus : cap;
+}
+
+/* The next item of a comma-separated key=value option value, split in
+ * place: call with *arg the value and *save NULL first (as strtok_r), then
+ * with both as left.  1 with *key and *val set, 0 after the last item,
+ * -EINVAL (err naming opt) for an item without '='. */
+static int next_kv(char **arg, char **save, const char *opt, char **key, char **val,
+		   struct vp_error *err)
+{
+	char *kv = strtok_r(*arg, ",", save);
+
+	*arg = NULL;
+	if (!kv)
+		return 0;
+	*val = strchr(kv, '=');
+	if (!*val)
+		return vp_error_set(err, EINVAL, "%s: '%s' is not key=value", opt, kv);
+	*(*val)++ = 0;
+	*key = kv;
+	return 1;
+}
+
+/* Parse one --export value into spec (which points into the modified arg). */
+static int parse_export(char *arg, struct vp_nbd_export_spec *spec, struct vp_error *err)
+{
+	char *save = NULL, *kv = NULL, *v = NULL;
+	int ret;
+
+	memset(spec, 0, sizeof(*spec));
+	while ((ret = next_kv(&arg, &save, "--export", &kv, &v, err)) > 0) {
+		if (strcmp(kv, "name") == 0)
+			spec->name = v;
+		else if (strcmp(kv, "image") == 0)
+			spec->path = v;
+		else if (strcmp(kv, "description") == 0)
+			spec->description = v;
+		else if (strcmp(kv, "readonly") == 0 && (!strcmp(v, "on") || !strcmp(v, "off")))
+			spec->flags |= strcmp(v, "on") == 0 ? VP_IMAGE_READONLY : 0;
+		else if (strcmp(kv, "cache") == 0 && (!strcmp(v, "none") || !strcmp(v, "writeback")))
+			spec->flags |= strcmp(v, "none") == 0 ? VP_IMAGE_DIRECT : 0;
+		else
+			return vp_error_set(err, EINVAL, "--export: unknown option or value '%s=%s'", kv, v);
+	}
+	if (ret < 0)
+		return ret;
+	if (!spec->name || !*spec->name || strlen(spec->name) > 4096 || !spec->path)
+		return vp_error_set(err, EINVAL, "--export: name= (1-4096 bytes) and image= are required");
+	return 0;
+}
+
+/* Parse one --vhost-user value (points into the modified arg). */
+static int parse_vhost(char *arg, struct vhost_spec *spec, struct vp_error *err)
+{
+	char *save = NULL, *kv = NULL, *v = NULL, *end;
+	int ret;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->queues = 1;
+	while ((ret = next_kv(&arg, &save, "--vhost-user", &kv, &v, err)) > 0) {
+		if (strcmp(kv, "name") == 0) {
+			spec->name = v;
+		} else if (strcmp(kv, "socket") == 0) {
+			spec->socket = v;
+		} else if (strcmp(kv, "queues") == 0) {
+			errno = 0;
+			spec->queues = (unsigned)strtoul(v, &end, 10);
+			if (errno || *end || spec->queues < 1 || spec->queues > 16)
+				return vp_error_set(err, EINVAL, "--vhost-user: queues= expects 1..16");
+		} else {
+			return vp_error_set(err, EINVAL, "--vhost-user: unknown option '%s'", kv);
+		}
+	}
+	if (ret < 0)
+		return ret;
+	if (!spec->name || !spec->socket || !*spec->socket)
+		return vp_error_set(err, EINVAL, "--vhost-user: name= and socket= are required");
+	return 0;
+}
+
+/* Parse one --ublk value (name points into the modified arg). */
+static int parse_ublk(char *arg, struct ublk_export *u, struct vp_error *err)
+{
+	char *save = NULL, *kv = NULL, *v = NULL, *end;
+	unsigned long n;
+	int ret;
+
+	memset(u, 0, sizeof(*u));
+	u->queues = 1;
+	u->depth = 128;
+	while ((ret = next_kv(&arg, &save, "--ublk", &kv, &v, err)) > 0) {
+		if (strcmp(kv, "name") == 0) {
+			u->name = v;
+			continue;
+		}
+		if (strcmp(kv, "queues") && strcmp(kv, "depth"))
+			return vp_error_set(err, EINVAL, "--ublk: unknown option '%s'", kv);
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno || *end || !*v || n < 1 ||
+		    n > (strcmp(kv, "queues") ? VP_UBLK_MAX_DEPTH : VP_UBLK_MAX_QUEUES))
+			return vp_error_set(err, EINVAL, "--ublk: queues= expects 1..%d, depth= 1..%d",
+					    VP_UBLK_MAX_QUEUES, VP_UBLK_MAX_DEPTH);
+		*(strcmp(kv, "queues") ? &u->depth : &u->queues) = (unsigned)n;
+	}
+	if (ret < 0)
+		return ret;
+	if (!u->name || !*u->name)
+		return vp_error_set(err, EINVAL, "--ublk: name= is required");
+	return 0;
+}
+
+static int add_listen(struct daemon *d, const char *spec, struct vp_error *err)
+{
+	if (d->n_listen == VBLKD_MAX_LISTEN)
+		return vp_error_set(err, E2BIG, "at most %d --nbd addresses", VBLKD_MAX_LISTEN);
+	d->listen_specs[d->n_listen++] = spec;
+	return 0;
+}
+
+static int add_spec(struct daemon *d, const struct vp_nbd_export_spec *spec, struct vp_error *err)
+{
+	if (d->n_exports == VBLKD_MAX_EXPORTS)
+		return vp_error_set(err, E2BIG, "at most %d exports at start", VBLKD_MAX_EXPORTS);
+	d->specs[d->n_exports++] = *spec;
+	return 0;
+}
+
+static int add_vhost(struct daemon *d, const struct vhost_spec *spec, const char *what,
+		     struct vp_error *err)
+{
+	if (d->n_vhost == VBLKD_MAX_VHOST)
+		return vp_error_set(err, E2BIG, "at most %d %s", VBLKD_MAX_VHOST, what);
+	d->vhost[d->n_vhost++] = *spec;
+	return 0;
+}
+
+/* ---- config file ---- */
+
+/* One entry of the config's "exports" array, as export-add takes it. */
+static int config_export(struct daemon *d, const json_t *e, const char *path, struct vp_error *err)
+{
+	struct vp_nbd_export_spec spec = { 0 };
+	const char *cache, *key;
+	bool ro;
+	json_t *v;
+	int ret;
+
+	json_object_foreach((json_t *)e, key, v)
+		if (strcmp(key, "name") && strcmp(key, "image") && strcmp(key, "readonly") &&
+		    strcmp(key, "cache") && strcmp(key, "description"))
+			return vp_error_set(err, EINVAL, "%s.%s: unknown field", path, key);
+	ret = vp_json_req_str(e, path, "name", &spec.name, err);
+	ret = ret ?: vp_json_req_str(e, path, "image", &spec.path, err);
+	ret = ret ?: vp_json_opt_str(e, path, "description", NULL, &spec.description, err);
+	ret = ret ?: vp_json_opt_bool(e, path, "readonly", false, &ro, err);
+	ret = ret ?: vp_json_opt_str(e, path, "cache", "writeback", &cache, err);
+	if (ret)
+		return ret;
+	if (strcmp(cache, "none") && strcmp(cache, "writeback"))
+		return vp_error_set(err, EINVAL, "%s.cache: expected \"none\" or \"writeback\"", path);
+	spec.flags = (ro ? VP_IMAGE_READONLY : 0) | (strcmp(cache, "none") ? 0 : VP_IMAGE_DIRECT);
+	return add_spec(d, &spec, err);
+}
+
+/* One entry of the config's "vhost" array, as vhost-add takes it. */
+static int config_vhost(struct daemon *d, const json_t *e, const char *path, struct vp_error *err)
+{
+	struct vhost_spec spec = { 0 };
+	const char *key;
+	int64_t queues;
+	json_t *v;
+	int ret;
+
+	json_object_foreach((json_t *)e, key, v)
+		if (strcmp(key, "name") && strcmp(key, "socket") && strcmp(key, "queues"))
+			return vp_error_set(err, EINVAL, "%s.%s: unknown field", path, key);
+	ret = vp_json_req_str(e, path, "name", &spec.name, err);
+	ret = ret ?: vp_json_req_str(e, path, "socket", &spec.socket, err);
+	ret = ret ?: vp_json_opt_int(e, path, "queues", 1, 1, VP_CONTROL_VHOST_MAX_QUEUES, &queues, err);
+	if (ret)
+		return ret;
+	if (!*spec.socket)
+		return vp_error_set(err, EINVAL, "%s.socket: must not be empty", path);
+	spec.queues = (unsigned)queues;
+	return add_vhost(d, &spec, "vhost-user exports at start", err);
+}
+
+typedef int (*config_entry_fn)(struct daemon *d, const json_t *e, const char *path,
+			       struct vp_error *err);
+
+/* Feed each object of the config's array key (may be NULL) to fn. */
+static int config_objects(struct daemon *d, const json_t *array, const char *key,
+			  config_entry_fn fn, struct vp_error *err)
+{
+	char path[64];
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(array, i, v) {
+		int ret;
+
+		vp_json_path(path, sizeof(path), key, NULL, (long)i);
+		ret = json_is_object(v) ? fn(d, v, path, err) :
+					  vp_error_set(err, EINVAL, "%s: expected an object", path);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* The config's fields, its top-level keys checked. */
+static int config_fields(struct daemon *d, struct vp_error *err)
+{
+	json_t *nbd, *exports, *vhost, *v;
+	const char *control;
+	int64_t workers;
+	size_t i;
+	int ret;
+
+	ret = vp_json_opt_array(d->config, "", "nbd", &nbd, err);
+	ret = ret ?: vp_json_opt_array(d->config, "", "exports", &exports, err);
+	ret = ret ?: vp_json_opt_array(d->config, "", "vhost", &vhost, err);
+	ret = ret ?: vp_json_opt_str(d->config, "", "control", NULL, &control, err);
+	ret = ret ?: vp_json_opt_int(d->config, "", "workers", d->n_workers, 1, VBLKD_MAX_WORKERS,
+				     &workers, err);
+	if (ret)
+		return ret;
+	d->control_path = control;
+	d->n_workers = (unsigned)workers;
+	json_array_foreach(nbd, i, v) {
+		if (!json_is_string(v))
+			return vp_error_set(err, EINVAL, "nbd[%zu]: expected a string", i);
+		ret = add_listen(d, json_string_value(v), err);
+		if (ret)
+			return ret;
+	}
+	ret = config_objects(d, exports, "exports", config_export, err);
+	return ret ?: config_objects(d, vhost, "vhost", config_vhost, err);
+}
+
+static int load_config(struct daemon *d, struct vp_error *err)
+{
+	char *text = NULL;
+	const char *key;
+	size_t len;
+	json_t *v;
+	int ret;
+
+	ret = vp_statefile_read(d->config_path, &text, &len, err);
+	if (ret == -ENOENT)
+		ret = vp_error_set(err, ENOENT, "read %s", d->config_path);
+	ret = ret ?: vp_json_parse(text, len, &d->config, err);
+	free(text);
+	if (ret)
+		return ret;
+	if (!json_is_object(d->config))
+		return vp_error_set(err, EINVAL, "expected a JSON object");
+	json_object_foreach(d->config, key, v)
+		if (strcmp(key, "nbd") && strcmp(key, "control") && strcmp(key, "exports") &&
+		    strcmp(key, "workers") && strcmp(key, "vhost"))
+			return vp_error_set(err, EINVAL, "%s: unknown field", key);
+	return config_fields(d, err);
+}
+
+/* The config's exports were appended after the n_cli command-line ones:
+ * move them first, so the command line adds to the config. */
+static void config_first(struct daemon *d, size_t n_cli)
+{
+	struct vp_nbd_export_spec cli[VBLKD_MAX_EXPORTS];
+
+	memcpy(cli, d->specs, n_cli * sizeof(cli[0]));
+	memmove(d->specs, d->specs + n_cli, (d->n_exports - n_cli) * sizeof(cli[0]));
+	memcpy(d->specs + d->n_exports - n_cli, cli, n_cli * sizeof(cli[0]));
+}
+
+/* ---- command line ---- */
+
+/* One getopt_long result c with its argument. */
+static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides *o,
+			struct vp_error *err)
+{
+	struct vp_nbd_export_spec spec;
+	struct vhost_spec vhost;
+	char *end;
+	int ret;
+
+	switch (c) {
+	case 'f':
+		d->config_path = arg;
+		return 0;
+	case 'n':
+		return add_listen(d, arg, err);
+	case 'e':
+		ret = parse_export(arg, &spec, err);
+		return ret ?: add_spec(d, &spec, err);
+	case 'c':
+		o->control = arg;
+		return 0;
+	case 'v':
+		ret = parse_vhost(arg, &vhost, err);
+		return ret ?: add_vhost(d, &vhost, "--vhost-user", err);
+	case 'u':
+		if (d->n_ublk == VBLKD_MAX_UBLK)
+			return vp_error_set(err, E2BIG, "at most %d --ublk", VBLKD_MAX_UBLK);
+		ret = parse_ublk(arg, &d->ublk[d->n_ublk], err);
+		d->n_ublk += ret == 0;
+		return ret;
+	case 'w':
+		errno = 0;
+		o->workers = (unsigned)strtoul(arg, &end, 10);
+		if (errno || *end || o->workers < 1 || o->workers > VBLKD_MAX_WORKERS)
+			return vp_error_set(err, EINVAL, "--workers: expected 1..%d", VBLKD_MAX_WORKERS);
+		return 0;
+	case 'm':
+		if (vp_parse_size(arg, &d->conn_mem) < 0 || d->conn_mem < VP_NBD_CONN_MEM_MIN)
+			return vp_error_set(err, EINVAL, "--conn-mem: expected a size of at least %u bytes",
+					    (unsigned)VP_NBD_CONN_MEM_MIN);
+		return 0;
+	default:
+		return vp_error_set(err, EINVAL, "bad arguments (see --help)");
+	}
+}
+
+/* Merge the config file under the command line and check the whole. */
+static int finish_options(struct daemon *d, const struct cli_overrides *o, struct vp_error *err)
+{
+	size_t n_cli = d->n_exports;
+	int ret;
+
+	if (d->config_path) {
+		ret = load_config(d, err);
+		if (ret) {
+			vp_error_prefix(err, "--config %s", d->config_path);
+			return ret;
+		}
+		config_first(d, n_cli);
+	}
+	d->control_path = o->control ? o->control : d->control_path;
+	d->n_workers = o->workers ? o->workers : d->n_workers;
+	if (d->n_workers == 0)
+		d->n_workers = default_workers(d->n_listen);
+	/* With --control alone, exports and vhost-user servers come at run time. */
+	if ((d->n_listen == 0 && d->n_vhost == 0 && d->n_ublk == 0 && !d->control_path) ||
+	    (d->n_exports == 0 && !d->control_path))
+		return vp_error_set(err, EINVAL, "--nbd (or --vhost-user or --control) and at least one --export (or --control) are required");
+	if (d->n_listen * d->n_workers > VBLKD_MAX_WORKERS)
+		return vp_error_set(err, EINVAL, "--nbd addresses x --workers must not exceed %d",
+				    VBLKD_MAX_WORKERS);
+	return 0;
+}
+
+int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_error *err)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "nbd", required_argument, NULL, 'n' },
+		{ "export", required_argument, NULL, 'e' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "conn-mem", required_argument, NULL, 'm' },
+		{ "vhost-user", required_argument, NULL, 'v' },
+		{ "ublk", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cli_overrides o = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		int ret;
+
+		if (c == 'h') {
+			d->help = true;
+			return 0;
+		}
+		ret = parse_option(d, c, optarg, &o, err);
+		if (ret)
+			return ret;
+	}
+	if (optind != argc)
+		return vp_error_set(err, EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
+	return finish_options(d, &o, err);
+}
