@@ -81,6 +81,13 @@ vp_assert_match "$list" 'disk0 +32M no +writeback +0 +.*/d0.img +\(from the conf
 vp_assert_match "$list" 'cli +8M yes' "command-line export listed"
 vp_assert_eq "$(ctl --json export list | jq -r '[.exports[].name] | join(",")')" "disk0,cli" "--json list"
 vp_assert_eq "$(nbdinfo --size "$(uri disk0)")" $((32 << 20)) "config export served"
+# A request whose newline never comes is answered at EOF (printf | nc -U).
+raw="$($PY -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"{\"command\":\"export-list\"}"); s.shutdown(socket.SHUT_WR)
+print(s.makefile().read(), end="")' "$CTL")"
+vp_assert_eq "$(jq -r '[.exports[].name] | join(",")' <<<"$raw")" "disk0,cli" "unterminated last request answered"
 vp_ok "config file + command line exports, control socket 0600, export list"
 
 # --- images ---------------------------------------------------------------------

@@ -155,7 +155,7 @@ static int client_answer(struct vp_control *ctl, struct vp_control_client *c, co
 
 /* Answer every complete line in c's buffer and keep the rest; -errno to
  * drop the client (a send failed, or the rest is longer than a request may
- * be).  A last request without its newline is never answered. */
+ * be).  A last request without its newline waits for EOF (client_read). */
 static int client_lines(struct vp_control *ctl, struct vp_control_client *c)
 {
 	size_t start = 0;
@@ -193,8 +193,12 @@ static void client_read(struct vp_control *ctl, struct vp_control_client *c)
 		return;
 	if (n > 0)
 		c->len += (size_t)n;
-	if (n <= 0 || client_lines(ctl, c))
-		client_close(c);
+	if (n > 0 && client_lines(ctl, c) == 0)
+		return;
+	/* At EOF a last request without its newline still gets an answer. */
+	if (n == 0 && c->len > 0)
+		(void)client_answer(ctl, c, c->buf, c->len);
+	client_close(c);
 }
 
 /* Take one pending connection if its peer is root or this uid and a
