@@ -37,6 +37,8 @@ static void __attribute__((noreturn)) child_delete(int req_fd, struct nl_msg *ms
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+	if (req_fd <= STDERR_FILENO) /* started without stdio: move it clear */
+		req_fd = fcntl(req_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
