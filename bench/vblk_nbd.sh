@@ -12,7 +12,9 @@
 # usage: bench/vblk_nbd.sh [BUILD_DIR]    (default build-bench; root not needed)
 #   env: ROUNDS (3), RUNTIME seconds per run (5), SIZE of each image (1G),
 #        WORKERS for vblkd (nproc), ONLY="randread randwrite read write",
-#        ONLY_SERVERS="vblkd qsd nbdkit-file null" (a subset: no table of ratios)
+#        ONLY_SERVERS="vblkd qsd nbdkit-file null" (a subset: no table of ratios),
+#        BASELINE=/path/to/an/older/vblkd: also run that binary as server "base"
+#        (interleaved like the others) and report vblkd/base, for before/after
 # BUILD_DIR/bin/vblkd is built there in Release when it is missing; an
 # existing build that is not Release is refused (Debug numbers mislead).
 # Needs fio, nbdkit, qemu-storage-daemon, jq (Debian: apt-get install -y fio
@@ -27,8 +29,11 @@ SIZE="${SIZE:-1G}"
 WORKERS="${WORKERS:-$(nproc)}"
 WORKLOADS=(${ONLY:-randread randwrite read write})
 SERVERS=(vblkd qsd nbdkit-file null)
+BASELINE="${BASELINE:-}"
+[[ -z "$BASELINE" || -x "$BASELINE" ]] || { echo "vblk_nbd: BASELINE $BASELINE is not executable" >&2; exit 1; }
 for s in ${ONLY_SERVERS:-}; do [[ " ${SERVERS[*]} " == *" $s "* ]] || { echo "vblk_nbd: unknown server $s" >&2; exit 1; }; done
 [[ -z "${ONLY_SERVERS:-}" ]] || SERVERS=($ONLY_SERVERS)
+[[ -z "$BASELINE" ]] || SERVERS+=(base)
 
 die() { echo "vblk_nbd: $*" >&2; exit 1; }
 missing=()
@@ -64,7 +69,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # One image per server, fully allocated (a sparse tmpfs file reads holes).
-for s in vblkd qsd nbdkit-file; do
+for s in vblkd qsd nbdkit-file ${BASELINE:+base}; do
 	fallocate -l "$SIZE" "$TMP/$s.img" || die "cannot allocate $SIZE on /dev/shm"
 done
 BYTES=$(stat -c %s "$TMP/vblkd.img")
@@ -79,6 +84,8 @@ start() {  # start NAME CMD...: run CMD in the background, log in $TMP/NAME.log
 }
 start vblkd "$VBLKD" --nbd "unix:$TMP/vblkd.sock" --workers "$WORKERS" \
 	--export "name=disk0,image=$TMP/vblkd.img"
+[[ -z "$BASELINE" ]] || start base "$BASELINE" --nbd "unix:$TMP/base.sock" --workers "$WORKERS" \
+	--export "name=disk0,image=$TMP/base.img"
 start qsd qemu-storage-daemon \
 	--blockdev "driver=file,node-name=file0,filename=$TMP/qsd.img,aio=io_uring,cache.direct=off" \
 	--nbd-server "addr.type=unix,addr.path=$TMP/qsd.sock" \
@@ -144,7 +151,7 @@ for w in "${WORKLOADS[@]}"; do
 	declare -A M=()
 	unit=IOPS
 	[[ $w == rand* ]] || unit=MiB/s
-	for s in vblkd qsd nbdkit-file null; do
+	for s in vblkd qsd nbdkit-file null base; do
 		if [[ $unit == IOPS ]]; then
 			M[$s]=$(median "${IOPS[$s,$w]:-0}")
 		else
@@ -159,6 +166,8 @@ for w in "${WORKLOADS[@]}"; do
 	printf '%-13s %-6s %10.0f %10.0f %11.0f %10.0f | %-5s %-6s %-5s %-6s %-5s %-6s\n' \
 		"$label" "$unit" "${M[vblkd]}" "${M[qsd]}" "${M[nbdkit-file]}" "${M[null]}" \
 		"$r1" "$(mark "$r1" 1.3)" "$r2" "$(mark "$r2" 1.0)" "$r3" "$(mark "$r3" 0.75)"
+	[[ -z "$BASELINE" ]] || printf '%-13s %-6s %10.0f vs base %.0f: %s\n' "$label" "$unit" \
+		"${M[vblkd]}" "${M[base]}" "$(ratio "${M[vblkd]}" "${M[base]}")"
 done
 
 # The servers' own cost, which the machine's other load does not inflate.
@@ -167,7 +176,7 @@ printf '%-13s %-6s %10s %10s %11s %10s | %s\n' workload unit vblkd qsd nbdkit-fi
 	"server CPU per request, median; vblkd/qsd vblkd/nbdkit-file"
 for w in "${WORKLOADS[@]}"; do
 	declare -A C=()
-	for s in vblkd qsd nbdkit-file null; do
+	for s in vblkd qsd nbdkit-file null base; do
 		C[$s]=$(median "${CPU[$s,$w]:-0}")
 	done
 	label="$w-1M"
@@ -175,4 +184,6 @@ for w in "${WORKLOADS[@]}"; do
 	printf '%-13s %-6s %10.1f %10.1f %11.1f %10.1f | %s %s\n' "$label" us "${C[vblkd]}" "${C[qsd]}" \
 		"${C[nbdkit-file]}" "${C[null]}" "$(ratio "${C[vblkd]}" "${C[qsd]}")" \
 		"$(ratio "${C[vblkd]}" "${C[nbdkit-file]}")"
+	[[ -z "$BASELINE" ]] || printf '%-13s %-6s %10.1f vs base %.1f: %s\n' "$label" us "${C[vblkd]}" \
+		"${C[base]}" "$(ratio "${C[vblkd]}" "${C[base]}")"
 done

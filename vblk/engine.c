@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@ int vp_engine_init(struct vp_engine *eng, unsigned depth, unsigned max_files, st
 	int ret;
 
 	memset(eng, 0, sizeof(*eng));
+	eng->done_tail = &eng->done_head;
 	memset(&p, 0, sizeof(p));
 	/* Task work runs when this thread enters the ring, not by IPI. */
 	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
@@ -58,7 +60,60 @@ void vp_engine_exit(struct vp_engine *eng)
 	io_uring_queue_exit(&eng->ring);
 	free(eng->file_used);
 	free(eng->mem_fd);
+	free(eng->buf_used);
 	eng->file_used = NULL;
+	eng->buf_used = NULL;
+	eng->nbufs = 0;
+}
+
+int vp_engine_bufs_init(struct vp_engine *eng, unsigned max_bufs)
+{
+	int ret;
+
+	if (eng->nbufs)
+		return -EEXIST;
+	eng->buf_used = calloc(max_bufs, 1);
+	if (!eng->buf_used)
+		return -ENOMEM;
+	ret = io_uring_register_buffers_sparse(&eng->ring, max_bufs);
+	if (ret < 0) {
+		free(eng->buf_used);
+		eng->buf_used = NULL;
+		return ret;
+	}
+	eng->nbufs = max_bufs;
+	return 0;
+}
+
+int vp_engine_buf_add(struct vp_engine *eng, void *buf, size_t len)
+{
+	struct iovec iov = { buf, len };
+	__u64 tag = 0;
+
+	for (unsigned i = 0; i < eng->nbufs; i++) {
+		int ret;
+
+		if (eng->buf_used[i])
+			continue;
+		ret = io_uring_register_buffers_update_tag(&eng->ring, i, &iov, &tag, 1);
+		if (ret < 0)
+			return ret;
+		eng->buf_used[i] = 1;
+		return (int)i;
+	}
+	return -ENFILE;
+}
+
+void vp_engine_buf_del(struct vp_engine *eng, int index)
+{
+	struct iovec none = { NULL, 0 };
+	__u64 tag = 0;
+
+	if (index < 0 || (unsigned)index >= eng->nbufs || !eng->buf_used[index])
+		return;
+	/* Failure leaves a stale entry that the next update replaces. */
+	(void)io_uring_register_buffers_update_tag(&eng->ring, (unsigned)index, &none, &tag, 1);
+	eng->buf_used[index] = 0;
 }
 
 /* A regular file on tmpfs or ramfs: no RWF_NOWAIT, and nothing to wait for. */
@@ -111,32 +166,28 @@ static struct io_uring_sqe *get_sqe(struct vp_engine *eng, struct vp_engine_op *
 	}
 	if (sqe)
 		io_uring_sqe_set_data(sqe, op);
-	if (sqe && op)
-		op->is_inline = false;
 	return sqe;
 }
 
-/* For a memory-backed file: do the read or write now and queue a NOP that
- * completes op with its result.  1 when file is not memory-backed (queue
- * the real operation), else 0 or -EBUSY. */
+/* For a memory-backed file: do the read or write now and queue op's
+ * completion on the engine's own list, dispatched by the next
+ * vp_engine_run_once without a trip through the ring.  1 when file is not
+ * memory-backed (queue the real operation), else 0. */
 static int inline_rw(struct vp_engine *eng, struct vp_engine_op *op, int file,
 		     const struct iovec *iov, unsigned iovcnt, uint64_t offset, int rw_flags,
 		     bool write)
 {
 	int fd = eng->mem_fd[file];
-	struct io_uring_sqe *sqe;
 	ssize_t n;
 
 	if (fd < 0)
 		return 1;
-	sqe = get_sqe(eng, op);
-	if (!sqe)
-		return -EBUSY;
 	n = write ? pwritev2(fd, iov, (int)iovcnt, (off_t)offset, rw_flags) :
 		    preadv2(fd, iov, (int)iovcnt, (off_t)offset, 0);
 	op->inline_res = n < 0 ? -errno : (int)n;
-	op->is_inline = true;
-	io_uring_prep_nop(sqe);
+	op->next_done = NULL;
+	*eng->done_tail = op;
+	eng->done_tail = &op->next_done;
 	return 0;
 }
 
@@ -170,6 +221,42 @@ int vp_engine_write(struct vp_engine *eng, struct vp_engine_op *op, int file, co
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_write(sqe, file, buf, len, offset);
+	sqe->rw_flags = rw_flags;
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_read_fixed(struct vp_engine *eng, struct vp_engine_op *op, int file, void *buf,
+			 uint32_t len, uint64_t offset, int buf_index)
+{
+	struct iovec iov = { buf, len };
+	int ret = inline_rw(eng, op, file, &iov, 1, offset, 0, false);
+	struct io_uring_sqe *sqe;
+
+	if (ret <= 0)
+		return ret;
+	sqe = get_sqe(eng, op);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read_fixed(sqe, file, buf, len, offset, buf_index);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
+int vp_engine_write_fixed(struct vp_engine *eng, struct vp_engine_op *op, int file,
+			  const void *buf, uint32_t len, uint64_t offset, int rw_flags,
+			  int buf_index)
+{
+	struct iovec iov = { (void *)buf, len };
+	int ret = inline_rw(eng, op, file, &iov, 1, offset, rw_flags, true);
+	struct io_uring_sqe *sqe;
+
+	if (ret <= 0)
+		return ret;
+	sqe = get_sqe(eng, op);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_write_fixed(sqe, file, buf, len, offset, buf_index);
 	sqe->rw_flags = rw_flags;
 	sqe->flags |= IOSQE_FIXED_FILE;
 	return 0;
@@ -279,6 +366,17 @@ int vp_engine_splice(struct vp_engine *eng, struct vp_engine_op *op, int pipe_fd
 	return 0;
 }
 
+int vp_engine_poll_in(struct vp_engine *eng, struct vp_engine_op *op, int file)
+{
+	struct io_uring_sqe *sqe = get_sqe(eng, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, file, POLLIN);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	return 0;
+}
+
 int vp_engine_mem_fd(const struct vp_engine *eng, int file)
 {
 	return file >= 0 && (unsigned)file < eng->nfiles && eng->file_used[file] ? eng->mem_fd[file] : -1;
@@ -314,13 +412,31 @@ int vp_engine_cancel(struct vp_engine *eng, struct vp_engine_op *target)
 	return 0;
 }
 
+/* Complete the inline operations queued before this call; those their
+ * done() callbacks queue wait for the next turn. */
+static void dispatch_inline(struct vp_engine *eng)
+{
+	struct vp_engine_op *op = eng->done_head;
+
+	eng->done_head = NULL;
+	eng->done_tail = &eng->done_head;
+	while (op) {
+		struct vp_engine_op *next = op->next_done;
+
+		op->done(op, op->inline_res);
+		op = next;
+	}
+}
+
 int vp_engine_run_once(struct vp_engine *eng)
 {
 	struct io_uring_cqe *cqe;
 	int ret;
 
+	/* Inline completions are ready now: submit, but do not wait. */
 	do
-		ret = io_uring_submit_and_wait(&eng->ring, 1);
+		ret = eng->done_head ? io_uring_submit(&eng->ring) :
+				       io_uring_submit_and_wait(&eng->ring, 1);
 	while (ret == -EINTR);
 	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
 		return ret;
@@ -332,12 +448,9 @@ int vp_engine_run_once(struct vp_engine *eng)
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&eng->ring, cqe);
-		if (op && op->is_inline) {
-			op->is_inline = false;
-			res = op->inline_res;
-		}
 		if (op)
 			op->done(op, res);
 	}
+	dispatch_inline(eng);
 	return 0;
 }

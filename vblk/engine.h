@@ -8,12 +8,15 @@
  * the ring are registered (IOSQE_FIXED_FILE) in a sparse table.
  *
  * Memory-backed files (tmpfs, ramfs) are detected when registered: their
- * reads and writes are done at once in the calling thread and complete
- * through the ring like any other operation (a NOP carries the result).
+ * reads and writes are done at once in the calling thread, and their done()
+ * runs from the next vp_engine_run_once, as for any other operation (the
+ * engine keeps them on its own list: no ring round trip, no wait).
  * They cannot do non-blocking I/O (no RWF_NOWAIT), so io_uring would hand
  * every one to an io-wq thread, two context switches for a memcpy.
  * vp_engine_mem_fd exposes such a file's fd so that a caller can also move
  * its pages without copying them (splice into a pipe, vp_engine_splice out).
+ * Buffers may be registered too (vp_engine_bufs_init, vp_engine_buf_add):
+ * O_DIRECT I/O from them skips pinning the pages on every operation.
  * Not thread-safe: one engine belongs to one thread.
  */
 #ifndef VP_VBLK_ENGINE_H
@@ -31,8 +34,8 @@ typedef void (*vp_engine_done_fn)(struct vp_engine_op *op, int res);
 
 struct vp_engine_op {
 	vp_engine_done_fn done;
-	int inline_res;             /* engine-private: result of an inline operation */
-	bool is_inline;
+	struct vp_engine_op *next_done; /* engine-private: queued inline completion */
+	int inline_res;                 /* engine-private: its result */
 };
 
 struct vp_engine {
@@ -40,6 +43,9 @@ struct vp_engine {
 	unsigned nfiles;            /* size of the registered file table */
 	unsigned char *file_used;   /* nfiles flags */
 	int *mem_fd;                /* nfiles: fd of a memory-backed file, else -1 */
+	struct vp_engine_op *done_head, **done_tail; /* inline completions to dispatch */
+	unsigned nbufs;             /* size of the registered buffer table (0: none) */
+	unsigned char *buf_used;    /* nbufs flags */
 };
 
 /* Set up a ring of `depth` entries and a sparse table of max_files
@@ -58,6 +64,21 @@ VP_MUST_CHECK int vp_engine_file_add(struct vp_engine *eng, int fd);
 /* Release a registered index (the fd itself is not closed). */
 void vp_engine_file_del(struct vp_engine *eng, int index);
 
+/* Set up a sparse table of max_bufs registered buffers (optional; once).
+ * Returns 0 or -errno (then the engine works without registered buffers). */
+VP_MUST_CHECK int vp_engine_bufs_init(struct vp_engine *eng, unsigned max_bufs);
+
+/* Register buf[0..len) (pinned until released): returns the index (>= 0) to
+ * pass to vp_engine_read_fixed/write_fixed, -ENFILE when the table is full
+ * or absent, or -errno (e.g. -ENOMEM past RLIMIT_MEMLOCK).  The memory must
+ * stay allocated until vp_engine_buf_del. */
+VP_MUST_CHECK int vp_engine_buf_add(struct vp_engine *eng, void *buf, size_t len);
+
+/* Release a registered buffer index; the kernel keeps the pages pinned
+ * until operations still using them complete.  A negative index is
+ * ignored. */
+void vp_engine_buf_del(struct vp_engine *eng, int index);
+
 /* Queue operations.  `file` is a registered index.  op->done must be set.
  * Each returns 0, or -EBUSY when no submission entry could be had even after
  * flushing the queue (the operation was not queued). */
@@ -66,6 +87,13 @@ VP_MUST_CHECK int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op,
 /* rw_flags: 0 or RWF_DSYNC (FUA). */
 VP_MUST_CHECK int vp_engine_write(struct vp_engine *eng, struct vp_engine_op *op, int file,
 				  const void *buf, uint32_t len, uint64_t offset, int rw_flags);
+/* As read/write, with buf[0..len) inside registered buffer buf_index: the
+ * kernel skips pinning the pages for each O_DIRECT operation. */
+VP_MUST_CHECK int vp_engine_read_fixed(struct vp_engine *eng, struct vp_engine_op *op, int file,
+				       void *buf, uint32_t len, uint64_t offset, int buf_index);
+VP_MUST_CHECK int vp_engine_write_fixed(struct vp_engine *eng, struct vp_engine_op *op, int file,
+					const void *buf, uint32_t len, uint64_t offset,
+					int rw_flags, int buf_index);
 /* Vectored read/write into/from iovcnt buffers (vhost-user: the guest's own
  * pages).  iov must stay valid until done() runs.  rw_flags as for write. */
 VP_MUST_CHECK int vp_engine_readv(struct vp_engine *eng, struct vp_engine_op *op, int file,
@@ -91,6 +119,9 @@ VP_MUST_CHECK int vp_engine_sendmsg(struct vp_engine *eng, struct vp_engine_op *
  * it may wait for socket space; res is the bytes moved (may be short). */
 VP_MUST_CHECK int vp_engine_splice(struct vp_engine *eng, struct vp_engine_op *op, int pipe_fd,
 				   int file, uint32_t len);
+/* Wait until the socket `file` (a registered index) is readable; res is
+ * the poll mask or -errno. */
+VP_MUST_CHECK int vp_engine_poll_in(struct vp_engine *eng, struct vp_engine_op *op, int file);
 /* The fd of registered file `file` when it is memory-backed, else -1. */
 int vp_engine_mem_fd(const struct vp_engine *eng, int file);
 /* Accept on a listening socket given as a plain fd (shared by workers). */

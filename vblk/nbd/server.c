@@ -25,6 +25,17 @@
  * dropped.  The client gets what the pages hold when it copies them out of
  * the socket, not when the request completed; only a WRITE in flight at the
  * same time (whose order against the READ NBD leaves open) can tell.
+ *
+ * Large WRITEs into a memory-backed image are not copied through a buffer
+ * either: their data goes socket -> pipe (page references) -> image, one
+ * chunk at a time as it arrives (splice inline, a ring poll when the socket
+ * is empty), so the image copy is the only one and the client refills the
+ * socket while this thread copies.  recv of the whole 1 MiB and then one
+ * pwrite left the client waiting on a full socket during the copy.  Data
+ * the image refuses (ENOSPC) is read out of the pipe and dropped; the
+ * reply carries the error.  Slot buffers of an O_DIRECT image are
+ * registered with the ring, which spares the kernel pinning their pages on
+ * every request.
  */
 #include "vblk/nbd/server.h"
 
@@ -40,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -57,6 +69,7 @@
 #define TX_IOV 64                 /* iovecs per reply sendmsg (2 per reply) */
 #define RING_DEPTH 256
 #define MAX_FILES 1024
+#define MAX_BUFS 4096             /* registered slot buffers per worker */
 #define SLOT_MIN_BUF (64U << 10)
 #define BUF_ALIGN 4096U
 #define SPLICE_MIN (64U << 10)    /* READs from a memory-backed image this large splice */
@@ -82,6 +95,7 @@ struct nbd_slot {
 	struct vp_nbd_request req;
 	unsigned char *buf;     /* BUF_ALIGN-aligned, grows to the largest request */
 	size_t cap;
+	int buf_idx;            /* buf's registered index (O_DIRECT images), else < 0 */
 	uint32_t done;          /* bytes of data I/O completed (BLOCK_STATUS: descriptors) */
 	uint32_t nbd_err;       /* error to reply with (0 = success) */
 	enum slot_step step;
@@ -90,6 +104,7 @@ struct nbd_slot {
 	struct nbd_slot *next;  /* free list or send queue */
 	uint64_t t0;            /* CLOCK_MONOTONIC ns when the header arrived */
 	uint32_t payload;       /* WRITE data bytes following the header */
+	uint32_t streamed;      /* of which already spliced into the image */
 	bool splice;            /* READ whose data is spliced from the image when sent */
 };
 
@@ -122,8 +137,10 @@ struct nbd_conn {
 	bool rx_stopped;        /* no further requests (DISC, EOF, drain) */
 	bool export_gone;       /* its export was removed: draining */
 	/* receive: one at a time */
-	struct vp_engine_op recv_op;
+	struct vp_engine_op recv_op, poll_op;
 	bool rx_pending;
+	bool rx_polling;        /* the pending receive is poll_op (WRITE data splice) */
+	bool rx_readable;       /* poll_op completed: the socket has data or EOF */
 	unsigned char *rx_buf;
 	uint32_t rx_len, rx_got;
 	void (*rx_then)(struct nbd_conn *c);
@@ -144,6 +161,7 @@ struct nbd_conn {
 	struct vp_nbd_limits lim;
 	const struct vp_image *img;
 	int img_file;
+	bool reg_bufs;          /* register slot buffers: the image does O_DIRECT */
 	struct vp_nbd_snapshot *snap; /* table mode: the exports the handshake saw */
 	struct vp_nbd_entry *entry;   /* table mode: attached export (img_file is ours) */
 	struct vp_stats *stats;
@@ -166,6 +184,8 @@ struct nbd_conn {
 	uint32_t pipe_cap;      /* bytes one splice into the pipe may take */
 	struct vp_engine_op splice_op;
 	struct nbd_slot *tx_splice; /* its header is in (or went out with) the send batch */
+	int wpipe[2];           /* WRITE data: socket -> wpipe -> image; -1 when not */
+	uint32_t wpipe_cap;
 	bool splicing;          /* the pending send is splice_op */
 	uint32_t splice_left, pipe_fill;
 	uint64_t splice_off;
@@ -208,12 +228,16 @@ static void conn_free(struct nbd_conn *c)
 	vp_nbd_snapshot_put(c->snap);
 	vp_engine_file_del(&w->eng, c->file);
 	close(c->fd);
-	if (c->pipe[0] >= 0) {
-		close(c->pipe[0]);
-		close(c->pipe[1]);
+	for (int i = 0; i < 2; i++) {
+		if (c->pipe[i] >= 0)
+			close(c->pipe[i]);
+		if (c->wpipe[i] >= 0)
+			close(c->wpipe[i]);
 	}
-	for (unsigned i = 0; i < CONN_SLOTS; i++)
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		vp_engine_buf_del(&w->eng, c->slots[i].buf_idx);
 		free(c->slots[i].buf);
+	}
 	free(c->in);
 	vp_nbd_buf_free(&c->hs_out);
 	free(c->opt_data);
@@ -230,7 +254,7 @@ static void conn_drop(struct nbd_conn *c, const char *why)
 	event(c->w, "nbd.conn.close", "conn=%u reason=%s", c->id, why);
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->rx_pending)
-		(void)vp_engine_cancel(&c->w->eng, &c->recv_op);
+		(void)vp_engine_cancel(&c->w->eng, c->rx_polling ? &c->poll_op : &c->recv_op);
 	if (c->tx_pending)
 		(void)vp_engine_cancel(&c->w->eng, c->splicing ? &c->splice_op : &c->send_op);
 }
@@ -431,6 +455,8 @@ static void slot_put(struct nbd_conn *c, struct nbd_slot *s)
 
 static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
 {
+	vp_engine_buf_del(&c->w->eng, s->buf_idx);
+	s->buf_idx = -1;
 	c->mem -= s->cap;
 	free(s->buf);
 	s->buf = NULL;
@@ -439,7 +465,8 @@ static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
 
 /* Make s->buf hold at least len bytes (aligned for O_DIRECT) within the
  * connection's budget: an idle slot's big enough buffer is swapped in, else
- * idle slots' buffers are freed as needed to allocate one.  Returns 0,
+ * idle slots' buffers are freed as needed to allocate one (registered with
+ * the ring for an O_DIRECT image, when the table has room).  Returns 0,
  * -EAGAIN when busy slots hold the budget (retry when one is released), or
  * -ENOMEM.  Steady state allocates nothing. */
 static int slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
@@ -451,8 +478,11 @@ static int slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
 		return 0;
 	for (struct nbd_slot *f = c->free_slots; f; f = f->next) {
 		if (f->cap >= len) {
+			int idx = f->buf_idx;
+
 			p = f->buf, f->buf = s->buf, s->buf = p;
 			len = f->cap, f->cap = s->cap, s->cap = len;
+			f->buf_idx = s->buf_idx, s->buf_idx = idx;
 			return 0;
 		}
 	}
@@ -467,6 +497,8 @@ static int slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
 	s->buf = p;
 	s->cap = len;
 	c->mem += len;
+	/* Unregistered (table full, memlock limit): plain I/O. */
+	s->buf_idx = c->reg_bufs ? vp_engine_buf_add(&c->w->eng, p, len) : -1;
 	return 0;
 }
 
@@ -646,13 +678,20 @@ static int slot_data_io(struct nbd_slot *s)
 {
 	struct nbd_conn *c = s->c;
 	const struct vp_nbd_request *r = &s->req;
+	int fua = (r->flags & NBD_CMD_FLAG_FUA) ? RWF_DSYNC : 0;
 
+	if (s->buf_idx >= 0 && r->type == NBD_CMD_READ)
+		return vp_engine_read_fixed(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
+					    r->length - s->done, r->offset + s->done, s->buf_idx);
+	if (s->buf_idx >= 0)
+		return vp_engine_write_fixed(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
+					     r->length - s->done, r->offset + s->done, fua,
+					     s->buf_idx);
 	if (r->type == NBD_CMD_READ)
 		return vp_engine_read(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
 				      r->length - s->done, r->offset + s->done);
 	return vp_engine_write(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
-			       r->length - s->done, r->offset + s->done,
-			       (r->flags & NBD_CMD_FLAG_FUA) ? RWF_DSYNC : 0);
+			       r->length - s->done, r->offset + s->done, fua);
 }
 
 static int slot_falloc(struct nbd_slot *s, enum slot_step step)
@@ -677,7 +716,7 @@ static int slot_start(struct nbd_slot *s)
 	const struct vp_nbd_request *r = &s->req;
 	int ret;
 
-	s->done = 0;
+	s->done = s->streamed; /* a WRITE's data spliced into the image already */
 	s->step = STEP_IO;
 	switch (r->type) {
 	case NBD_CMD_READ:
@@ -687,7 +726,13 @@ static int slot_start(struct nbd_slot *s)
 		}
 		return slot_data_io(s);
 	case NBD_CMD_WRITE:
-		return slot_data_io(s);
+		if (s->done < r->length)
+			return slot_data_io(s);
+		s->step = STEP_SYNC; /* spliced into the image: FUA still syncs */
+		if (r->flags & NBD_CMD_FLAG_FUA)
+			return vp_engine_fdatasync(&c->w->eng, &s->op, c->img_file);
+		slot_reply(s);
+		return 1;
 	case NBD_CMD_FLUSH:
 		return vp_engine_fdatasync(&c->w->eng, &s->op, c->img_file);
 	case NBD_CMD_CACHE:
@@ -786,8 +831,9 @@ static void on_disk(struct vp_engine_op *op, int res)
 }
 
 /* Post the connection's one receive: straight into rx_slot's buffer for
- * the rest of a large WRITE payload, else into the input buffer (after
- * moving what is left of a partial header to its start). */
+ * the rest of a large WRITE payload (unless rx_splice takes it), else into
+ * the input buffer (after moving what is left of a partial header to its
+ * start). */
 static void rx_post(struct nbd_conn *c, bool direct)
 {
 	struct nbd_slot *s = c->rx_slot;
@@ -812,6 +858,102 @@ static void rx_post(struct nbd_conn *c, bool direct)
 	c->rx_pending = true;
 }
 
+/* Move n bytes of WRITE data from wpipe into the image after what s has
+ * written so far.  If the image refuses them, the error is kept for the
+ * reply and the bytes are read out of the pipe and dropped.  0, or -1 when
+ * the pipe itself failed (c must be dropped). */
+static int wpipe_drain(struct nbd_conn *c, struct nbd_slot *s, uint32_t n)
+{
+	while (n) {
+		loff_t off = (loff_t)(s->req.offset + s->streamed);
+		ssize_t m = s->nbd_err ? -1 : splice(c->wpipe[0], NULL, c->mem_fd, &off, n, 0);
+
+		if (m > 0) {
+			s->streamed += (uint32_t)m;
+		} else {
+			if (!s->nbd_err)
+				s->nbd_err = vp_nbd_errno(m < 0 ? errno : ENOSPC);
+			m = read(c->wpipe[0], s->buf, n); /* n <= payload <= s->cap */
+			if (m <= 0)
+				return -1;
+		}
+		n -= (uint32_t)m;
+	}
+	return 0;
+}
+
+/* Take the rest of rx_slot's data from the socket into the image through
+ * wpipe: the pages move by reference, so the image copy is the only one
+ * (recv + pwrite made two).  What the input buffer held is written first.
+ * True when the data is complete; false when it waits for the socket to be
+ * readable (the poll is posted) or c was dropped. */
+static bool rx_splice(struct nbd_conn *c, struct nbd_slot *s)
+{
+	if (c->pay_got && s->streamed == 0) {
+		ssize_t n = pwrite(c->mem_fd, s->buf, c->pay_got, (off_t)s->req.offset);
+
+		if (n != (ssize_t)c->pay_got) /* short on tmpfs: out of space */
+			s->nbd_err = vp_nbd_errno(n < 0 ? errno : ENOSPC);
+		s->streamed = c->pay_got;
+	}
+	while (c->pay_got < s->payload) {
+		uint32_t want = s->payload - c->pay_got;
+		bool readable = c->rx_readable;
+		ssize_t n = -1;
+		int queued;
+
+		/* TCP ignores SPLICE_F_NONBLOCK on a blocking socket and would
+		 * wait for data in tcp_splice_read, stalling every connection of
+		 * this worker: splice only once the socket is known readable
+		 * (the poll said so, or FIONREAD counts bytes). */
+		c->rx_readable = false;
+		if (!readable && ioctl(c->fd, FIONREAD, &queued) == 0 && queued > 0)
+			readable = true;
+		if (want > c->wpipe_cap)
+			want = c->wpipe_cap;
+		if (readable)
+			n = splice(c->fd, NULL, c->wpipe[1], NULL, want, SPLICE_F_NONBLOCK);
+		else
+			errno = EAGAIN;
+		if (n < 0 && errno == EAGAIN) {
+			if (vp_engine_poll_in(&c->w->eng, &c->poll_op, c->file)) {
+				conn_drop(c, "submission-queue-full");
+				return false;
+			}
+			c->inflight++;
+			c->rx_pending = c->rx_polling = true;
+			return false;
+		}
+		if (n <= 0) {
+			conn_drop(c, n == 0 ? "truncated-message" : "recv-error");
+			return false;
+		}
+		c->pay_got += (uint32_t)n;
+		if (wpipe_drain(c, s, (uint32_t)n)) {
+			conn_drop(c, "splice-error");
+			return false;
+		}
+	}
+	return true;
+}
+
+static void on_rx_poll(struct vp_engine_op *op, int res)
+{
+	struct nbd_conn *c = container_of(op, struct nbd_conn, poll_op);
+
+	c->inflight--;
+	c->rx_pending = c->rx_polling = false;
+	if (c->dead)
+		;
+	else if (res < 0)
+		conn_drop(c, res == -ECANCELED ? "shutdown" : "recv-error");
+	else {
+		c->rx_readable = true; /* data, or EOF: splice will not wait */
+		rx_process(c);
+	}
+	conn_settle(c);
+}
+
 /* Move buffered WRITE data into rx_slot and execute it once complete.
  * False when more data must be received first (the receive is posted). */
 static bool rx_payload(struct nbd_conn *c)
@@ -824,7 +966,11 @@ static bool rx_payload(struct nbd_conn *c)
 	memcpy(s->buf + c->pay_got, c->in + c->in_head, n);
 	c->in_head += n;
 	c->pay_got += n;
-	if (c->pay_got < s->payload) {
+	if (c->pay_got < s->payload && c->wpipe[0] >= 0 && !s->nbd_err &&
+	    s->payload - c->pay_got >= DIRECT_RECV_MIN) {
+		if (!rx_splice(c, s))
+			return false;
+	} else if (c->pay_got < s->payload) {
 		rx_post(c, s->payload - c->pay_got >= DIRECT_RECV_MIN);
 		return false;
 	}
@@ -883,6 +1029,7 @@ static struct nbd_slot *rx_header(struct nbd_conn *c)
 
 	c->free_slots = s->next;
 	c->busy++;
+	s->streamed = 0;
 	if (c->stats)
 		s->t0 = now_ns();
 	if (vp_nbd_request_parse(c->in + c->in_head, &s->req))
@@ -989,21 +1136,29 @@ static int tx_attach(struct nbd_conn *c, const struct vp_nbd_export *e)
 	return 0;
 }
 
-/* Set up the pipe that large READs splice through when the image is
- * memory-backed (splicing from other files could block the worker); without
- * one, reads are copied as usual. */
-static void tx_pipe_open(struct nbd_conn *c)
+/* A non-blocking pipe of up to PIPE_SIZE bytes; 0, or -1 with p unset. */
+static int pipe_open(int p[2], uint32_t *cap)
 {
 	int size;
 
-	c->mem_fd = vp_engine_mem_fd(&c->w->eng, c->img_file);
-	if (c->mem_fd < 0 || pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		c->pipe[0] = c->pipe[1] = -1;
-		return;
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		p[0] = p[1] = -1;
+		return -1;
 	}
-	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, PIPE_SIZE); /* else the default size */
-	size = fcntl(c->pipe[1], F_GETPIPE_SZ);
-	c->pipe_cap = size > 0 ? (uint32_t)size : 4096U;
+	(void)fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE); /* else the default size */
+	size = fcntl(p[1], F_GETPIPE_SZ);
+	*cap = size > 0 ? (uint32_t)size : 4096U;
+	return 0;
+}
+
+/* Set up the pipes that large READs and WRITEs splice through when the
+ * image is memory-backed (splicing from other files could block the
+ * worker); without them, data is copied as usual. */
+static void tx_pipe_open(struct nbd_conn *c)
+{
+	c->mem_fd = vp_engine_mem_fd(&c->w->eng, c->img_file);
+	if (c->mem_fd >= 0 && pipe_open(c->pipe, &c->pipe_cap) == 0)
+		(void)pipe_open(c->wpipe, &c->wpipe_cap);
 }
 
 static void tx_start(struct nbd_conn *c)
@@ -1032,9 +1187,11 @@ static void tx_start(struct nbd_conn *c)
 	}
 	c->in_tx = true;
 	c->recv_op.done = on_tx_recv;
+	c->poll_op.done = on_rx_poll;
 	c->splice_op.done = on_splice;
 	tx_pipe_open(c);
 	vp_nbd_buf_free(&c->hs_out);
+	c->reg_bufs = e->img->direct && c->mem_fd < 0 && c->w->eng.nbufs;
 	for (unsigned i = 0; i < CONN_SLOTS; i++) {
 		c->slots[i].c = c;
 		c->slots[i].op.done = on_disk;
@@ -1068,7 +1225,9 @@ static void conn_new(struct vp_nbd_worker *w, int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix sockets */
 	c->w = w;
 	c->fd = fd;
-	c->mem_fd = c->pipe[0] = c->pipe[1] = -1;
+	for (unsigned i = 0; i < CONN_SLOTS; i++)
+		c->slots[i].buf_idx = -1;
+	c->mem_fd = c->pipe[0] = c->pipe[1] = c->wpipe[0] = c->wpipe[1] = -1;
 	c->id = ++w->next_id;
 	c->recv_op.done = on_recv;
 	c->send_op.done = on_send;
@@ -1189,6 +1348,8 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 	ret = vp_engine_init(&w->eng, RING_DEPTH, MAX_FILES, err);
 	if (ret)
 		goto fail;
+	/* Best effort: without the table, O_DIRECT I/O pins pages each time. */
+	(void)!vp_engine_bufs_init(&w->eng, MAX_BUFS);
 	for (size_t i = 0; i < cfg->n_exports; i++) {
 		w->img_files[i] = vp_engine_file_add(&w->eng, cfg->exports[i].img->fd);
 		if (w->img_files[i] < 0) {
