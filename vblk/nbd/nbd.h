@@ -1,6 +1,7 @@
 /* nbd.h - the NBD protocol logic of vblkd, free of any I/O: option
  * negotiation (handshake.c) and request validation and reply encoding
- * (transmission.c).  server.c moves the bytes through the worker's io_uring.
+ * (transmission.c).  The worker (server.c, with conn.h and the files it
+ * lists) moves the bytes through its io_uring.
  */
 #ifndef VP_VBLK_NBD_NBD_H
 #define VP_VBLK_NBD_NBD_H

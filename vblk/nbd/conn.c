@@ -1,0 +1,291 @@
+/* conn.c - an NBD connection's life on its worker: accepted (new), drained
+ * (stop, kick), dropped and freed once its last operation completed; its
+ * one socket receive and one send at a time; its request slots and the
+ * memory budget of their buffers.  The design is in conn.h.
+ */
+#include "vblk/nbd/conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SLOT_MIN_BUF (64U << 10)
+#define BUF_ALIGN 4096U
+
+void vp_nbd_event(struct vp_nbd_worker *w, const char *name, const char *fmt, ...)
+{
+	char detail[256];
+	va_list ap;
+
+	if (!w->cfg.on_event)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	w->cfg.on_event(w->cfg.event_ctx, name, detail);
+}
+
+static void conn_free(struct nbd_conn *c)
+{
+	struct vp_nbd_worker *w = c->w;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	if (c->entry) {
+		vp_engine_file_del(&w->eng, c->img_file);
+		vp_nbd_entry_attach(c->entry, -1);
+	}
+	vp_nbd_snapshot_put(c->snap);
+	vp_engine_file_del(&w->eng, c->file);
+	close(c->fd);
+	for (int i = 0; i < 2; i++) {
+		if (c->pipe[i] >= 0)
+			close(c->pipe[i]);
+		if (c->wpipe[i] >= 0)
+			close(c->wpipe[i]);
+	}
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		vp_engine_buf_del(&w->eng, c->slots[i].buf_idx);
+		free(c->slots[i].buf);
+	}
+	free(c->in);
+	vp_nbd_buf_free(&c->hs_out);
+	free(c->opt_data);
+	free(c);
+}
+
+void vp_nbd_conn_drop(struct nbd_conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	vp_nbd_event(c->w, "nbd.conn.close", "conn=%u reason=%s", c->id, why);
+	shutdown(c->fd, SHUT_RDWR);
+	if (c->rx_pending)
+		(void)vp_engine_cancel(&c->w->eng, c->rx_polling ? &c->poll_op : &c->recv_op);
+	if (c->tx_pending)
+		(void)vp_engine_cancel(&c->w->eng, c->splicing ? &c->splice_op : &c->send_op);
+}
+
+void vp_nbd_conn_settle(struct nbd_conn *c)
+{
+	if (!c->dead && c->in_tx && c->rx_stopped && c->busy == 0 && !c->tx_pending)
+		vp_nbd_conn_drop(c, "disconnect");
+	if (c->dead && c->inflight == 0 && !c->dirty)
+		conn_free(c);
+}
+
+static void recv_more(struct nbd_conn *c)
+{
+	if (vp_engine_recv(&c->w->eng, &c->recv_op, c->file, c->rx_buf + c->rx_got,
+			   c->rx_len - c->rx_got, MSG_WAITALL)) {
+		vp_nbd_conn_drop(c, "submission-queue-full");
+		return;
+	}
+	c->inflight++;
+	c->rx_pending = true;
+}
+
+void vp_nbd_conn_recv(struct nbd_conn *c, void *buf, uint32_t len,
+		      void (*then)(struct nbd_conn *))
+{
+	c->rx_buf = buf;
+	c->rx_len = len;
+	c->rx_got = 0;
+	c->rx_then = then;
+	recv_more(c);
+}
+
+static void on_recv(struct vp_engine_op *op, int res)
+{
+	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_op);
+
+	c->inflight--;
+	c->rx_pending = false;
+	if (c->dead)
+		;
+	else if (res < 0)
+		vp_nbd_conn_drop(c, res == -ECANCELED ? "shutdown" : "recv-error");
+	else if (res == 0)
+		vp_nbd_conn_drop(c, "truncated-message");
+	else if ((c->rx_got += (uint32_t)res) < c->rx_len)
+		recv_more(c);
+	else
+		c->rx_then(c);
+	vp_nbd_conn_settle(c);
+}
+
+static void send_more(struct nbd_conn *c)
+{
+	if (vp_engine_sendmsg(&c->w->eng, &c->send_op, c->file, &c->msg)) {
+		vp_nbd_conn_drop(c, "submission-queue-full");
+		return;
+	}
+	c->inflight++;
+	c->tx_pending = true;
+}
+
+void vp_nbd_conn_sendv(struct nbd_conn *c, struct iovec *iov, int cnt,
+		       void (*then)(struct nbd_conn *))
+{
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.msg_iov = iov;
+	c->msg.msg_iovlen = (size_t)cnt;
+	c->tx_then = then;
+	send_more(c);
+}
+
+/* Skip n sent bytes; true when bytes remain. */
+static bool msg_advance(struct msghdr *m, size_t n)
+{
+	while (m->msg_iovlen && n >= m->msg_iov->iov_len) {
+		n -= m->msg_iov->iov_len;
+		m->msg_iov++;
+		m->msg_iovlen--;
+	}
+	if (m->msg_iovlen) {
+		m->msg_iov->iov_base = (char *)m->msg_iov->iov_base + n;
+		m->msg_iov->iov_len -= n;
+	}
+	return m->msg_iovlen != 0;
+}
+
+static void on_send(struct vp_engine_op *op, int res)
+{
+	struct nbd_conn *c = container_of(op, struct nbd_conn, send_op);
+
+	c->inflight--;
+	c->tx_pending = false;
+	if (c->dead)
+		;
+	else if (res <= 0)
+		vp_nbd_conn_drop(c, "send-error");
+	else if (msg_advance(&c->msg, (size_t)res))
+		send_more(c);
+	else
+		c->tx_then(c);
+	vp_nbd_conn_settle(c);
+}
+
+void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
+{
+	struct nbd_conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c) {
+		close(fd);
+		vp_nbd_event(w, "nbd.conn.refused", "reason=out-of-memory");
+		return;
+	}
+	c->file = vp_engine_file_add(&w->eng, fd);
+	if (c->file < 0) {
+		close(fd);
+		free(c);
+		vp_nbd_event(w, "nbd.conn.refused", "reason=file-table-full");
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix sockets */
+	c->w = w;
+	c->fd = fd;
+	for (unsigned i = 0; i < CONN_SLOTS; i++)
+		c->slots[i].buf_idx = -1;
+	c->mem_fd = c->pipe[0] = c->pipe[1] = c->wpipe[0] = c->wpipe[1] = -1;
+	c->id = ++w->next_id;
+	c->recv_op.done = on_recv;
+	c->send_op.done = on_send;
+	c->hs.exports = w->cfg.exports;
+	c->hs.n_exports = w->cfg.n_exports;
+	if (w->cfg.table) {
+		c->snap = vp_nbd_table_acquire(w->cfg.table);
+		c->hs.exports = c->snap->exports;
+		c->hs.n_exports = c->snap->n;
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	vp_nbd_event(w, "nbd.conn.open", "conn=%u", c->id);
+	vp_nbd_negotiate_start(c);
+	vp_nbd_conn_settle(c);
+}
+
+void vp_nbd_conn_drain(struct nbd_conn *c)
+{
+	if (!c->in_tx)
+		vp_nbd_conn_drop(c, "shutdown");
+	else if (c->rx_pending && !c->rx_slot)
+		(void)vp_engine_cancel(&c->w->eng, &c->recv_op);
+	else
+		c->rx_stopped = true; /* a WRITE's data: finish it first */
+}
+
+bool vp_nbd_conn_export_gone(struct nbd_conn *c)
+{
+	if (!c->entry || !vp_nbd_entry_removed(c->entry))
+		return false;
+	if (!c->export_gone)
+		vp_nbd_event(c->w, "nbd.conn.drain", "conn=%u reason=export-removed", c->id);
+	c->export_gone = true;
+	return true;
+}
+
+void vp_nbd_slot_put(struct nbd_conn *c, struct nbd_slot *s)
+{
+	s->next = c->free_slots;
+	c->free_slots = s;
+	c->busy--;
+}
+
+static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
+{
+	vp_engine_buf_del(&c->w->eng, s->buf_idx);
+	s->buf_idx = -1;
+	c->mem -= s->cap;
+	free(s->buf);
+	s->buf = NULL;
+	s->cap = 0;
+}
+
+int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
+{
+	size_t budget = c->w->conn_mem;
+	void *p;
+
+	if (s->cap >= len)
+		return 0;
+	for (struct nbd_slot *f = c->free_slots; f; f = f->next) {
+		if (f->cap >= len) {
+			int idx = f->buf_idx;
+
+			p = f->buf, f->buf = s->buf, s->buf = p;
+			len = f->cap, f->cap = s->cap, s->cap = len;
+			f->buf_idx = s->buf_idx, s->buf_idx = idx;
+			return 0;
+		}
+	}
+	len = (len < SLOT_MIN_BUF ? SLOT_MIN_BUF : len + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
+	for (struct nbd_slot *f = c->free_slots; f && c->mem - s->cap + len > budget; f = f->next)
+		slot_drop_buf(c, f);
+	if (c->mem - s->cap + len > budget)
+		return -EAGAIN;
+	slot_drop_buf(c, s);
+	if (posix_memalign(&p, BUF_ALIGN, len))
+		return -ENOMEM;
+	s->buf = p;
+	s->cap = len;
+	c->mem += len;
+	/* Unregistered (table full, memlock limit): plain I/O. */
+	s->buf_idx = c->reg_bufs ? vp_engine_buf_add(&c->w->eng, p, len) : -1;
+	return 0;
+}

@@ -1,0 +1,286 @@
+/* conn.h - what the parts of vblkd's NBD server worker share (internal to
+ * vp_vblk; the public API is vblk/nbd/server.h, the protocol logic free of
+ * I/O is vblk/nbd/nbd.h).  All of it runs on the worker's thread.
+ *
+ *   server.c     the worker: its ring, loop, accept, stop, kick; listening sockets
+ *   conn.c       a connection's life (new, drain, drop, free), its one receive
+ *                and one send at a time, request slots and their memory budget
+ *   negotiate.c  the handshake on the ring (greeting, options until GO), then
+ *                entering transmission (export, pipes, slots)
+ *   rx.c         transmission input: request headers, WRITE data (buffered,
+ *                received into the slot, or spliced socket -> pipe -> image)
+ *   exec.c       running a request's operations on the image
+ *   tx.c         replies: encoding, batched sendmsg, READ data spliced from a
+ *                memory-backed image
+ *
+ * NBD connections on a worker's io_uring:
+ *
+ * Every socket and disk operation goes through the worker's engine; nothing
+ * blocks, so a slow or hostile client only ever holds its own connection.
+ * The handshake is a per-connection state machine on the same ring (send
+ * greeting, receive flags, then receive option / send replies until GO).
+ * In transmission a connection owns CONN_SLOTS preallocated request slots.
+ * One receive is in flight at a time, into a 64 KiB input buffer from which
+ * as many requests (headers and small WRITE payloads) are parsed as it holds;
+ * the rest of a large WRITE payload is received straight into its slot's
+ * buffer.  Up to CONN_SLOTS requests run on the image at once; replies leave
+ * in completion order, and every reply that became ready during one batch of
+ * completions goes out in one sendmsg.  Slot buffers come from a
+ * per-connection budget (conn_mem): a request that would exceed it waits,
+ * without reading further requests, until earlier ones complete.
+ *
+ * Large READs of a memory-backed image (tmpfs) are not copied at all: the
+ * reply is ready at once with no data in the slot, its header ends a send
+ * batch, and the data follows from the page cache through a per-connection
+ * pipe (splice file -> pipe inline, then a ring splice pipe -> socket), so
+ * the pages go by reference into the socket and the client's recv is the
+ * only copy.  pread + sendmsg cost two copies of every byte, which made a
+ * 1 MiB read cost more CPU than nbdkit's.  Data that short-reads (the image
+ * shrank) cannot be reported after the header went out: the connection is
+ * dropped.  The client gets what the pages hold when it copies them out of
+ * the socket, not when the request completed; only a WRITE in flight at the
+ * same time (whose order against the READ NBD leaves open) can tell.
+ *
+ * Large WRITEs into a memory-backed image are not copied through a buffer
+ * either: their data goes socket -> pipe (page references) -> image, one
+ * chunk at a time as it arrives (splice inline, a ring poll when the socket
+ * is empty), so the image copy is the only one and the client refills the
+ * socket while this thread copies.  recv of the whole 1 MiB and then one
+ * pwrite left the client waiting on a full socket during the copy.  Data
+ * the image refuses (ENOSPC) is read out of the pipe and dropped; the
+ * reply carries the error.  Slot buffers of an O_DIRECT image are
+ * registered with the ring, which spares the kernel pinning their pages on
+ * every request.
+ */
+#ifndef VP_VBLK_NBD_CONN_H
+#define VP_VBLK_NBD_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "vblk/engine.h"
+#include "vblk/nbd/proto.h"
+#include "vblk/nbd/server.h"
+#include "vblk/nbd/table.h"
+
+#define CONN_SLOTS 64             /* requests in flight per connection (fio QD32 needs 32) */
+#define IN_BUF (64U << 10)        /* socket input buffer per connection */
+#define TX_IOV 64                 /* iovecs per reply sendmsg (2 per reply) */
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* Steps of a request that takes more than one operation. */
+enum slot_step {
+	STEP_IO,          /* read/write (resubmitted on short I/O), flush, cache */
+	STEP_ZERO_RANGE,  /* WRITE_ZEROES with NO_HOLE */
+	STEP_PUNCH,       /* TRIM, or WRITE_ZEROES allowed to leave a hole */
+	STEP_PUNCH_ALLOC, /* NO_HOLE fallback: punch, then allocate */
+	STEP_ALLOC,
+	STEP_SYNC,        /* FUA after a zeroing step */
+};
+
+struct nbd_conn;
+
+struct nbd_slot {
+	struct vp_engine_op op;
+	struct nbd_conn *c;
+	struct vp_nbd_request req;
+	unsigned char *buf;     /* BUF_ALIGN-aligned, grows to the largest request */
+	size_t cap;
+	int buf_idx;            /* buf's registered index (O_DIRECT images), else < 0 */
+	uint32_t done;          /* bytes of data I/O completed (BLOCK_STATUS: descriptors) */
+	uint32_t nbd_err;       /* error to reply with (0 = success) */
+	enum slot_step step;
+	unsigned char hdr[32];  /* reply header */
+	struct iovec iov[2];
+	struct nbd_slot *next;  /* free list or send queue */
+	uint64_t t0;            /* CLOCK_MONOTONIC ns when the header arrived */
+	uint32_t payload;       /* WRITE data bytes following the header */
+	uint32_t streamed;      /* of which already spliced into the image */
+	bool splice;            /* READ whose data is spliced from the image when sent */
+};
+
+struct vp_nbd_worker {
+	struct vp_engine eng;
+	struct vp_nbd_server_config cfg;
+	int *img_files;         /* registered index per export */
+	int efd;
+	uint64_t efd_val;
+	struct vp_engine_op stop_op, accept_op;
+	bool stop_pending, accept_pending, draining;
+	int kick_fd;            /* vp_nbd_worker_kick: drain removed exports */
+	uint64_t kick_val;
+	struct vp_engine_op kick_op;
+	bool kick_pending;
+	struct nbd_conn *conns;
+	unsigned nconns, next_id;
+	size_t conn_mem;        /* slot buffer budget per connection */
+	struct nbd_conn *dirty; /* connections with replies to flush */
+};
+
+struct nbd_conn {
+	struct vp_nbd_worker *w;
+	struct nbd_conn *prev, *next;
+	unsigned id;
+	int fd, file;
+	unsigned inflight;      /* engine operations not yet completed */
+	bool dead;              /* no new I/O; freed once inflight is 0 */
+	bool in_tx;             /* handshake done */
+	bool rx_stopped;        /* no further requests (DISC, EOF, drain) */
+	bool export_gone;       /* its export was removed: draining */
+	/* receive: one at a time */
+	struct vp_engine_op recv_op, poll_op;
+	bool rx_pending;
+	bool rx_polling;        /* the pending receive is poll_op (WRITE data splice) */
+	bool rx_readable;       /* poll_op completed: the socket has data or EOF */
+	unsigned char *rx_buf;
+	uint32_t rx_len, rx_got;
+	void (*rx_then)(struct nbd_conn *c);
+	/* send: one at a time */
+	struct vp_engine_op send_op;
+	bool tx_pending;
+	struct msghdr msg;
+	void (*tx_then)(struct nbd_conn *c);
+	/* handshake */
+	struct vp_nbd_hs hs;
+	struct vp_nbd_buf hs_out;
+	enum vp_nbd_hs_next hs_next;
+	unsigned char hs_small[NBD_OPTION_HDR_SIZE + 2];
+	struct iovec hs_iov;
+	unsigned char *opt_data;
+	uint32_t opt, opt_len, opt_cap;
+	/* transmission */
+	struct vp_nbd_limits lim;
+	const struct vp_image *img;
+	int img_file;
+	bool reg_bufs;          /* register slot buffers: the image does O_DIRECT */
+	struct vp_nbd_snapshot *snap; /* table mode: the exports the handshake saw */
+	struct vp_nbd_entry *entry;   /* table mode: attached export (img_file is ours) */
+	struct vp_stats *stats;
+	unsigned char *in;      /* IN_BUF bytes; unparsed input is in[in_head, in_tail) */
+	uint32_t in_head, in_tail;
+	bool rx_direct;         /* the pending receive goes into rx_slot's buffer */
+	struct nbd_slot *rx_slot;  /* WRITE whose data is being received */
+	uint32_t pay_got;       /* bytes of rx_slot's data received */
+	struct nbd_slot *wait_slot; /* parsed request waiting for buffer memory */
+	size_t mem;             /* bytes of slot buffers allocated */
+	struct nbd_slot *free_slots, *sendq_head, *sendq_tail;
+	unsigned busy;          /* slots not on the free list */
+	unsigned tx_batch;      /* replies in the send in flight */
+	struct iovec tx_iov[TX_IOV];
+	bool dirty;             /* on w->dirty: replies to flush after this batch */
+	struct nbd_conn *dirty_next;
+	/* splicing READ data: the slot last in the send batch, then its data */
+	int mem_fd;             /* the image's fd when memory-backed, else -1 */
+	int pipe[2];            /* -1 when not splicing on this connection */
+	uint32_t pipe_cap;      /* bytes one splice into the pipe may take */
+	struct vp_engine_op splice_op;
+	struct nbd_slot *tx_splice; /* its header is in (or went out with) the send batch */
+	int wpipe[2];           /* WRITE data: socket -> wpipe -> image; -1 when not */
+	uint32_t wpipe_cap;
+	bool splicing;          /* the pending send is splice_op */
+	uint32_t splice_left, pipe_fill;
+	uint64_t splice_off;
+	struct nbd_slot slots[CONN_SLOTS];
+};
+
+/* CLOCK_MONOTONIC in ns (request latency for the stats). */
+static inline uint64_t vp_nbd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- conn.c ---- */
+
+/* Report event name with printf-style key=value detail to w's on_event
+ * callback, if any. */
+void vp_nbd_event(struct vp_nbd_worker *w, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Take the accepted socket fd (always consumed) as a new connection of w
+ * and start its handshake; refused with an event when out of resources. */
+void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd);
+
+/* Stop all I/O on c: pending socket operations are cancelled, disk
+ * operations finish on their own, and c is freed when the last completes. */
+void vp_nbd_conn_drop(struct nbd_conn *c, const char *why);
+
+/* Run after every event on c, as the last use of c. */
+void vp_nbd_conn_settle(struct nbd_conn *c);
+
+/* Stop taking requests on c; those already received finish and are
+ * answered, then c closes. */
+void vp_nbd_conn_drain(struct nbd_conn *c);
+
+/* Whether c's export was removed from the table; the first time it
+ * notices (in rx or in on_kick, whichever runs first), log the drain. */
+bool vp_nbd_conn_export_gone(struct nbd_conn *c);
+
+/* Receive exactly len bytes into buf, then call then(c) (handshake). */
+void vp_nbd_conn_recv(struct nbd_conn *c, void *buf, uint32_t len,
+		      void (*then)(struct nbd_conn *));
+
+/* Send all of iov[0..cnt) (the array is consumed), then call then(c). */
+void vp_nbd_conn_sendv(struct nbd_conn *c, struct iovec *iov, int cnt,
+		       void (*then)(struct nbd_conn *));
+
+/* Return the busy slot s to c's free list. */
+void vp_nbd_slot_put(struct nbd_conn *c, struct nbd_slot *s);
+
+/* Make s->buf hold at least len bytes (aligned for O_DIRECT) within the
+ * connection's budget: an idle slot's big enough buffer is swapped in, else
+ * idle slots' buffers are freed as needed to allocate one (registered with
+ * the ring for an O_DIRECT image, when the table has room).  Returns 0,
+ * -EAGAIN when busy slots hold the budget (retry when one is released), or
+ * -ENOMEM.  Steady state allocates nothing. */
+int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len);
+
+/* ---- negotiate.c ---- */
+
+/* Send the new connection c's greeting and run the handshake; on GO, c
+ * enters transmission (rx.c takes over its input). */
+void vp_nbd_negotiate_start(struct nbd_conn *c);
+
+/* ---- rx.c ---- */
+
+/* Consume the input: WRITE data, then as many request headers as are
+ * complete, while slots and memory last; post a receive when it runs out.
+ * Runs after each receive and whenever slots are released. */
+void vp_nbd_rx_process(struct nbd_conn *c);
+
+/* Completions of a transmission connection's recv_op and poll_op. */
+void vp_nbd_rx_on_recv(struct vp_engine_op *op, int res);
+void vp_nbd_rx_on_poll(struct vp_engine_op *op, int res);
+
+/* ---- exec.c ---- */
+
+/* Run the received request s on the image (or reply at once when it was
+ * refused or has nothing to do); its reply is queued when it completes. */
+void vp_nbd_slot_exec(struct nbd_slot *s);
+
+/* Completion of a slot's image operation (op of struct nbd_slot). */
+void vp_nbd_exec_on_disk(struct vp_engine_op *op, int res);
+
+/* ---- tx.c ---- */
+
+/* Encode the reply for s and queue it for sending. */
+void vp_nbd_slot_reply(struct nbd_slot *s);
+
+/* Reply to s with the NBD error for errno err. */
+void vp_nbd_slot_fail(struct nbd_slot *s, int err);
+
+/* Send the queued replies (as many as TX_IOV holds) in one sendmsg.  A
+ * spliced READ ends the batch: its data must follow its header at once. */
+void vp_nbd_tx_flush(struct nbd_conn *c);
+
+/* Completion of a transmission connection's splice_op (READ data). */
+void vp_nbd_tx_on_splice(struct vp_engine_op *op, int res);
+
+#endif

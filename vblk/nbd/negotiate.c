@@ -1,0 +1,190 @@
+/* negotiate.c - the NBD handshake of a connection, driven on the worker's
+ * ring (handshake.c holds the protocol): send the greeting, receive the
+ * client's flags, then receive options and send their replies until GO;
+ * then enter transmission: attach the export, open the splice pipes of a
+ * memory-backed image, set up the request slots and start receiving.
+ */
+#include "vblk/nbd/conn.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PIPE_SIZE (1U << 20)      /* asked for; the pipe moves the data in chunks of its size */
+
+static void hs_read_option(struct nbd_conn *c);
+
+/* Table mode: attach c to its export and register the image on this ring
+ * for the connection's lifetime.  0, or -errno (c must be dropped). */
+static int tx_attach(struct nbd_conn *c, const struct vp_nbd_export *e)
+{
+	int file;
+
+	vp_nbd_entry_attach(e->entry, 1);
+	if (vp_nbd_entry_removed(e->entry)) {
+		vp_nbd_entry_attach(e->entry, -1);
+		return -ENOENT;
+	}
+	file = vp_engine_file_add(&c->w->eng, e->img->fd);
+	if (file < 0) {
+		vp_nbd_entry_attach(e->entry, -1);
+		return file;
+	}
+	c->entry = e->entry;
+	c->img_file = file;
+	return 0;
+}
+
+/* A non-blocking pipe of up to PIPE_SIZE bytes; 0, or -1 with p unset. */
+static int pipe_open(int p[2], uint32_t *cap)
+{
+	int size;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		p[0] = p[1] = -1;
+		return -1;
+	}
+	(void)fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE); /* else the default size */
+	size = fcntl(p[1], F_GETPIPE_SZ);
+	*cap = size > 0 ? (uint32_t)size : 4096U;
+	return 0;
+}
+
+/* Set up the pipes that large READs and WRITEs splice through when the
+ * image is memory-backed (splicing from other files could block the
+ * worker); without them, data is copied as usual. */
+static void tx_pipe_open(struct nbd_conn *c)
+{
+	c->mem_fd = vp_engine_mem_fd(&c->w->eng, c->img_file);
+	if (c->mem_fd >= 0 && pipe_open(c->pipe, &c->pipe_cap) == 0)
+		(void)pipe_open(c->wpipe, &c->wpipe_cap);
+}
+
+/* The handshake chose an export (GO): set c up for transmission and start
+ * receiving requests. */
+static void tx_start(struct nbd_conn *c)
+{
+	const struct vp_nbd_export *e = c->hs.chosen;
+
+	if (c->snap && tx_attach(c, e)) {
+		vp_nbd_conn_drop(c, "export-removed-or-file-table-full");
+		return;
+	}
+	if (!c->snap)
+		c->img_file = c->w->img_files[e - c->w->cfg.exports];
+	c->img = e->img;
+	c->stats = e->stats;
+	c->lim = (struct vp_nbd_limits){
+		.size = e->img->size,
+		.min_block = e->img->min_block,
+		.readonly = e->img->readonly,
+		.structured = c->hs.structured,
+		.meta_alloc = c->hs.meta_alloc,
+	};
+	c->in = malloc(IN_BUF);
+	if (!c->in) {
+		vp_nbd_conn_drop(c, "out-of-memory");
+		return;
+	}
+	c->in_tx = true;
+	c->recv_op.done = vp_nbd_rx_on_recv;
+	c->poll_op.done = vp_nbd_rx_on_poll;
+	c->splice_op.done = vp_nbd_tx_on_splice;
+	tx_pipe_open(c);
+	vp_nbd_buf_free(&c->hs_out);
+	c->reg_bufs = e->img->direct && c->mem_fd < 0 && c->w->eng.nbufs;
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		c->slots[i].c = c;
+		c->slots[i].op.done = vp_nbd_exec_on_disk;
+		c->slots[i].next = c->free_slots;
+		c->free_slots = &c->slots[i];
+	}
+	vp_nbd_event(c->w, "nbd.conn.ready", "conn=%u export=%s structured=%d", c->id, e->name,
+	      c->lim.structured);
+	vp_nbd_rx_process(c);
+}
+
+static void hs_after_send(struct nbd_conn *c)
+{
+	if (c->hs_next == VP_NBD_HS_CONTINUE)
+		hs_read_option(c);
+	else if (c->hs_next == VP_NBD_HS_GO)
+		tx_start(c);
+	else
+		vp_nbd_conn_drop(c, "client-abort");
+}
+
+static void hs_run_option(struct nbd_conn *c)
+{
+	int ret;
+
+	c->hs_out.len = 0;
+	ret = vp_nbd_hs_option(&c->hs, c->opt, c->opt_data, c->opt_len, &c->hs_out);
+	if (ret < 0) {
+		vp_nbd_conn_drop(c, ret == -ENOENT ? "unknown-export" : "out-of-memory");
+		return;
+	}
+	c->hs_next = (enum vp_nbd_hs_next)ret;
+	if (c->hs_out.len == 0) {
+		hs_after_send(c);
+		return;
+	}
+	c->hs_iov.iov_base = c->hs_out.data;
+	c->hs_iov.iov_len = c->hs_out.len;
+	vp_nbd_conn_sendv(c, &c->hs_iov, 1, hs_after_send);
+}
+
+static void hs_got_option_header(struct nbd_conn *c)
+{
+	if (vp_nbd_hs_option_header(c->hs_small, &c->opt, &c->opt_len)) {
+		vp_nbd_conn_drop(c, "bad-option-header");
+		return;
+	}
+	if (c->opt_len == 0) {
+		hs_run_option(c);
+		return;
+	}
+	if (c->opt_len > c->opt_cap) {
+		unsigned char *d = realloc(c->opt_data, c->opt_len);
+
+		if (!d) {
+			vp_nbd_conn_drop(c, "out-of-memory");
+			return;
+		}
+		c->opt_data = d;
+		c->opt_cap = c->opt_len;
+	}
+	vp_nbd_conn_recv(c, c->opt_data, c->opt_len, hs_run_option);
+}
+
+static void hs_read_option(struct nbd_conn *c)
+{
+	vp_nbd_conn_recv(c, c->hs_small, NBD_OPTION_HDR_SIZE, hs_got_option_header);
+}
+
+static void hs_got_flags(struct nbd_conn *c)
+{
+	uint32_t flags;
+
+	memcpy(&flags, c->hs_small, 4);
+	if (vp_nbd_hs_client_flags(&c->hs, be32toh(flags))) {
+		vp_nbd_conn_drop(c, "bad-client-flags");
+		return;
+	}
+	hs_read_option(c);
+}
+
+static void hs_read_flags(struct nbd_conn *c)
+{
+	vp_nbd_conn_recv(c, c->hs_small, 4, hs_got_flags);
+}
+
+void vp_nbd_negotiate_start(struct nbd_conn *c)
+{
+	vp_nbd_hs_greeting(c->hs_small);
+	c->hs_iov = (struct iovec){ c->hs_small, NBD_GREETING_SIZE };
+	vp_nbd_conn_sendv(c, &c->hs_iov, 1, hs_read_flags);
+}
