@@ -191,11 +191,18 @@ static int inline_rw(struct vp_engine *eng, struct vp_engine_op *op, int file,
 	return 0;
 }
 
-int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op, int file, void *buf,
-		   uint32_t len, uint64_t offset)
+/* One data operation on a registered file: done at once when the file is
+ * memory-backed (inline_rw), else queued as opcode, which reads addr and
+ * len as a buffer and its length (READ, WRITE, the _FIXED pair with
+ * buf_index) or as an iovec array and its count (READV, WRITEV). */
+static int queue_rw(struct vp_engine *eng, struct vp_engine_op *op, int opcode, int file,
+		    const struct iovec *iov, unsigned iovcnt, uint64_t offset, int rw_flags,
+		    int buf_index)
 {
-	struct iovec iov = { buf, len };
-	int ret = inline_rw(eng, op, file, &iov, 1, offset, 0, false);
+	bool write = opcode == IORING_OP_WRITE || opcode == IORING_OP_WRITEV ||
+		     opcode == IORING_OP_WRITE_FIXED;
+	bool vectored = opcode == IORING_OP_READV || opcode == IORING_OP_WRITEV;
+	int ret = inline_rw(eng, op, file, iov, iovcnt, offset, rw_flags, write);
 	struct io_uring_sqe *sqe;
 
 	if (ret <= 0)
@@ -203,44 +210,36 @@ int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op, int file, voi
 	sqe = get_sqe(eng, op);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_read(sqe, file, buf, len, offset);
+	io_uring_prep_rw(opcode, sqe, file, vectored ? (const void *)iov : iov->iov_base,
+			 vectored ? iovcnt : (unsigned)iov->iov_len, offset);
+	sqe->rw_flags = rw_flags;
+	sqe->buf_index = (__u16)buf_index;
 	sqe->flags |= IOSQE_FIXED_FILE;
 	return 0;
+}
+
+int vp_engine_read(struct vp_engine *eng, struct vp_engine_op *op, int file, void *buf,
+		   uint32_t len, uint64_t offset)
+{
+	struct iovec iov = { buf, len };
+
+	return queue_rw(eng, op, IORING_OP_READ, file, &iov, 1, offset, 0, 0);
 }
 
 int vp_engine_write(struct vp_engine *eng, struct vp_engine_op *op, int file, const void *buf,
 		    uint32_t len, uint64_t offset, int rw_flags)
 {
 	struct iovec iov = { (void *)buf, len };
-	int ret = inline_rw(eng, op, file, &iov, 1, offset, rw_flags, true);
-	struct io_uring_sqe *sqe;
 
-	if (ret <= 0)
-		return ret;
-	sqe = get_sqe(eng, op);
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_write(sqe, file, buf, len, offset);
-	sqe->rw_flags = rw_flags;
-	sqe->flags |= IOSQE_FIXED_FILE;
-	return 0;
+	return queue_rw(eng, op, IORING_OP_WRITE, file, &iov, 1, offset, rw_flags, 0);
 }
 
 int vp_engine_read_fixed(struct vp_engine *eng, struct vp_engine_op *op, int file, void *buf,
 			 uint32_t len, uint64_t offset, int buf_index)
 {
 	struct iovec iov = { buf, len };
-	int ret = inline_rw(eng, op, file, &iov, 1, offset, 0, false);
-	struct io_uring_sqe *sqe;
 
-	if (ret <= 0)
-		return ret;
-	sqe = get_sqe(eng, op);
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_read_fixed(sqe, file, buf, len, offset, buf_index);
-	sqe->flags |= IOSQE_FIXED_FILE;
-	return 0;
+	return queue_rw(eng, op, IORING_OP_READ_FIXED, file, &iov, 1, offset, 0, buf_index);
 }
 
 int vp_engine_write_fixed(struct vp_engine *eng, struct vp_engine_op *op, int file,
@@ -248,51 +247,20 @@ int vp_engine_write_fixed(struct vp_engine *eng, struct vp_engine_op *op, int fi
 			  int buf_index)
 {
 	struct iovec iov = { (void *)buf, len };
-	int ret = inline_rw(eng, op, file, &iov, 1, offset, rw_flags, true);
-	struct io_uring_sqe *sqe;
 
-	if (ret <= 0)
-		return ret;
-	sqe = get_sqe(eng, op);
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_write_fixed(sqe, file, buf, len, offset, buf_index);
-	sqe->rw_flags = rw_flags;
-	sqe->flags |= IOSQE_FIXED_FILE;
-	return 0;
+	return queue_rw(eng, op, IORING_OP_WRITE_FIXED, file, &iov, 1, offset, rw_flags, buf_index);
 }
 
 int vp_engine_readv(struct vp_engine *eng, struct vp_engine_op *op, int file,
 		    const struct iovec *iov, unsigned iovcnt, uint64_t offset)
 {
-	int ret = inline_rw(eng, op, file, iov, iovcnt, offset, 0, false);
-	struct io_uring_sqe *sqe;
-
-	if (ret <= 0)
-		return ret;
-	sqe = get_sqe(eng, op);
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_readv(sqe, file, iov, iovcnt, offset);
-	sqe->flags |= IOSQE_FIXED_FILE;
-	return 0;
+	return queue_rw(eng, op, IORING_OP_READV, file, iov, iovcnt, offset, 0, 0);
 }
 
 int vp_engine_writev(struct vp_engine *eng, struct vp_engine_op *op, int file,
 		     const struct iovec *iov, unsigned iovcnt, uint64_t offset, int rw_flags)
 {
-	int ret = inline_rw(eng, op, file, iov, iovcnt, offset, rw_flags, true);
-	struct io_uring_sqe *sqe;
-
-	if (ret <= 0)
-		return ret;
-	sqe = get_sqe(eng, op);
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_writev(sqe, file, iov, iovcnt, offset);
-	sqe->rw_flags = rw_flags;
-	sqe->flags |= IOSQE_FIXED_FILE;
-	return 0;
+	return queue_rw(eng, op, IORING_OP_WRITEV, file, iov, iovcnt, offset, rw_flags, 0);
 }
 
 int vp_engine_fdatasync(struct vp_engine *eng, struct vp_engine_op *op, int file)
