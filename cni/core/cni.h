@@ -87,6 +87,7 @@ typedef int (*vp_cni_handler)(const struct vp_cni_request *req, struct vp_cni_re
 struct vp_cni_plugin {
 	const char *name;       /* for VERSION "about" and logs */
 	vp_cni_handler add, del, check, status, gc;   /* NULL status/gc: success */
+	bool ipam;              /* an IPAM plugin: may be run in-process as a delegate */
 };
 
 /* The whole process: parse env + stdin, dispatch, print.  Returns the exit

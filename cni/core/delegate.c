@@ -352,7 +352,12 @@ int vp_cni_delegate_start(const struct vp_cni_request *req, const char *type,
 	snprintf(command_var, sizeof(command_var), "CNI_COMMAND=%s", vp_cni_command_name(command));
 	env = child_env(req->envp ? req->envp : environ, command_var);
 	builtin = vp_cni_builtin(type, d->path);
-	if (!env)
+	/* One of ours that is not an IPAM plugin would delegate in turn,
+	 * to itself again: refuse before it changes anything. */
+	if (builtin && !builtin->ipam)
+		ret = vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, 0,
+				    "%s is not an IPAM plugin", type);
+	else if (!env)
 		ret = vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOMEM, "out of memory: delegating to %s", type);
 	else
 		ret = builtin ? run_builtin(d, builtin, env, err) : launch(d, env, err);

@@ -45,6 +45,7 @@ static int ipam_verb(const struct vp_cni_request *req, struct vp_cni_result *res
 
 const struct vp_cni_plugin vp_ipam_plugin = {
 	.name = "vnet-ipam",
+	.ipam = true,
 	.add = ipam_verb,
 	.del = ipam_verb,
 	.check = ipam_verb,

@@ -46,6 +46,9 @@ for plugin in vnet-bridge vnet-ptp; do
 	expect_fail 4 "not a network namespace" "$plugin" vpt-pe-c2 "$VP_TMP" eth0 "$C"
 	expect_fail 3 "netns missing" "$plugin" vpt-pe-c3 /run/netns/vpt-pe-gone eth0 "$C"
 	expect_fail 7 "unknown IPAM type" "$plugin" vpt-pe-c4 "$p" eth0 "$(conf "$plugin" 10.198.43.0/24 "" vpt-no-such-ipam)"
+	# A delegating plugin named as IPAM would delegate to itself forever.
+	[[ "$IPAM" != vnet-ipam ]] ||
+		expect_fail 7 "a plugin as its own IPAM" "$plugin" vpt-pe-c8 "$p" eth0 "$(conf "$plugin" 10.198.43.0/24 "" "$plugin")"
 	expect_fail 7 "mtu of the wrong type" "$plugin" vpt-pe-c5 "$p" eth0 "$(conf "$plugin" 10.198.43.0/24 '"mtu": "big"')"
 	ip -n "$ns" link add eth0 type veth peer name eth0p
 	expect_fail 102 "interface already present" "$plugin" vpt-pe-c6 "$p" eth0 "$C"
