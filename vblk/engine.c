@@ -1,15 +1,12 @@
 /* engine.c - the per-worker io_uring: registered files, queued operations,
  * batched submission and completion dispatch. */
 #include "vblk/engine.h"
+#include "vblk/image.h"
 
 #include <errno.h>
-#include <linux/magic.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
 
 int vp_engine_init(struct vp_engine *eng, unsigned depth, unsigned max_files, struct vp_error *err)
 {
@@ -116,16 +113,6 @@ void vp_engine_buf_del(struct vp_engine *eng, int index)
 	eng->buf_used[index] = 0;
 }
 
-/* A regular file on tmpfs or ramfs: no RWF_NOWAIT, and nothing to wait for. */
-static bool is_mem_backed(int fd)
-{
-	struct statfs sfs;
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fstatfs(fd, &sfs) == 0 &&
-	       (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
-}
-
 int vp_engine_file_add(struct vp_engine *eng, int fd)
 {
 	for (unsigned i = 0; i < eng->nfiles; i++) {
@@ -137,7 +124,7 @@ int vp_engine_file_add(struct vp_engine *eng, int fd)
 		if (ret < 0)
 			return ret;
 		eng->file_used[i] = 1;
-		eng->mem_fd[i] = is_mem_backed(fd) ? fd : -1;
+		eng->mem_fd[i] = vp_fd_memory_backed(fd) ? fd : -1;
 		return (int)i;
 	}
 	return -ENFILE;
@@ -331,17 +318,6 @@ int vp_engine_splice(struct vp_engine *eng, struct vp_engine_op *op, int pipe_fd
 		return -EBUSY;
 	io_uring_prep_splice(sqe, pipe_fd, -1, file, -1, len, 0);
 	sqe->flags |= IOSQE_FIXED_FILE; /* applies to the output (socket) only */
-	return 0;
-}
-
-int vp_engine_poll_in(struct vp_engine *eng, struct vp_engine_op *op, int file)
-{
-	struct io_uring_sqe *sqe = get_sqe(eng, op);
-
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_poll_add(sqe, file, POLLIN);
-	sqe->flags |= IOSQE_FIXED_FILE;
 	return 0;
 }
 

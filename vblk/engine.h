@@ -119,9 +119,6 @@ VP_MUST_CHECK int vp_engine_sendmsg(struct vp_engine *eng, struct vp_engine_op *
  * it may wait for socket space; res is the bytes moved (may be short). */
 VP_MUST_CHECK int vp_engine_splice(struct vp_engine *eng, struct vp_engine_op *op, int pipe_fd,
 				   int file, uint32_t len);
-/* Wait until the socket `file` (a registered index) is readable; res is
- * the poll mask or -errno. */
-VP_MUST_CHECK int vp_engine_poll_in(struct vp_engine *eng, struct vp_engine_op *op, int file);
 /* The fd of registered file `file` when it is memory-backed, else -1. */
 int vp_engine_mem_fd(const struct vp_engine *eng, int file);
 /* Accept on a listening socket given as a plain fd (shared by workers). */

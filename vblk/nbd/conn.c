@@ -51,8 +51,6 @@ static void conn_free(struct nbd_conn *c)
 	for (int i = 0; i < 2; i++) {
 		if (c->pipe[i] >= 0)
 			close(c->pipe[i]);
-		if (c->wpipe[i] >= 0)
-			close(c->wpipe[i]);
 	}
 	for (unsigned i = 0; i < CONN_SLOTS; i++) {
 		vp_engine_buf_del(&w->eng, c->slots[i].buf_idx);
@@ -72,7 +70,7 @@ void vp_nbd_conn_drop(struct nbd_conn *c, const char *why)
 	vp_nbd_event(c->w, "nbd.conn.close", "conn=%u reason=%s", c->id, why);
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->rx_pending)
-		(void)vp_engine_cancel(&c->w->eng, c->rx_polling ? &c->poll_op : &c->recv_op);
+		(void)vp_engine_cancel(&c->w->eng, &c->recv_op);
 	if (c->tx_pending)
 		(void)vp_engine_cancel(&c->w->eng, c->splicing ? &c->splice_op : &c->send_op);
 }
@@ -199,7 +197,7 @@ void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
 	c->fd = fd;
 	for (unsigned i = 0; i < CONN_SLOTS; i++)
 		c->slots[i].buf_idx = -1;
-	c->mem_fd = c->pipe[0] = c->pipe[1] = c->wpipe[0] = c->wpipe[1] = -1;
+	c->mem_fd = c->pipe[0] = c->pipe[1] = -1;
 	c->id = ++w->next_id;
 	c->recv_op.done = on_recv;
 	c->send_op.done = on_send;

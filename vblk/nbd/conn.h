@@ -8,7 +8,7 @@
  *   negotiate.c  the handshake on the ring (greeting, options until GO), then
  *                entering transmission (export, pipes, slots)
  *   rx.c         transmission input: request headers, WRITE data (buffered,
- *                received into the slot, or spliced socket -> pipe -> image)
+ *                received into the slot, or into the image's pages)
  *   exec.c       running a request's operations on the image
  *   tx.c         replies: encoding, batched sendmsg, READ data spliced from a
  *                memory-backed image
@@ -42,15 +42,19 @@
  * same time (whose order against the READ NBD leaves open) can tell.
  *
  * Large WRITEs into a memory-backed image are not copied through a buffer
- * either: their data goes socket -> pipe (page references) -> image, one
- * chunk at a time as it arrives (splice inline, a ring poll when the socket
- * is empty), so the image copy is the only one and the client refills the
- * socket while this thread copies.  recv of the whole 1 MiB and then one
- * pwrite left the client waiting on a full socket during the copy.  Data
- * the image refuses (ENOSPC) is read out of the pipe and dropped; the
- * reply carries the error.  Slot buffers of an O_DIRECT image are
- * registered with the ring, which spares the kernel pinning their pages on
- * every request.
+ * either: the image is mapped (struct vp_image's mem) and the data of a
+ * range written before is received straight into its pages, as nbdkit's
+ * null plugin receives into its buffer; only the kernel touches the
+ * mapping.  write() of a 1 MiB buffer costs a page cache lookup, lock and
+ * dirtying per 4 KiB page, which made it twice the copy; splicing socket
+ * -> pipe -> image kept that cost.  A range's first write still goes
+ * through write(): mapping pages in costs more than one write of them
+ * (vp_image_mem_ready).  A page the image cannot provide (tmpfs full, the
+ * file shrank) fails the recv with EFAULT and leaves the data in the
+ * socket: the rest then goes through the slot's buffer and write(), whose
+ * error the reply carries.
+ * Slot buffers of an O_DIRECT image are registered with the ring, which
+ * spares the kernel pinning their pages on every request.
  */
 #ifndef VP_VBLK_NBD_CONN_H
 #define VP_VBLK_NBD_CONN_H
@@ -74,6 +78,13 @@
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* Steps of a request that takes more than one operation. */
+/* Where the pending transmission receive puts its bytes. */
+enum rx_target {
+	RX_INPUT,         /* the input buffer: request headers, small WRITE data */
+	RX_SLOT,          /* rx_slot's buffer: the rest of a large WRITE's data */
+	RX_IMAGE,         /* the image's pages at rx_slot's offset (memory-backed) */
+};
+
 enum slot_step {
 	STEP_IO,          /* read/write (resubmitted on short I/O), flush, cache */
 	STEP_ZERO_RANGE,  /* WRITE_ZEROES with NO_HOLE */
@@ -100,7 +111,8 @@ struct nbd_slot {
 	struct nbd_slot *next;  /* free list or send queue */
 	uint64_t t0;            /* CLOCK_MONOTONIC ns when the header arrived */
 	uint32_t payload;       /* WRITE data bytes following the header */
-	uint32_t streamed;      /* of which already spliced into the image */
+	uint32_t streamed;      /* of which already in the image (received into its pages) */
+	bool into_image;        /* WRITE data received into the image's pages (mem) */
 	bool splice;            /* READ whose data is spliced from the image when sent */
 };
 
@@ -133,10 +145,8 @@ struct nbd_conn {
 	bool rx_stopped;        /* no further requests (DISC, EOF, drain) */
 	bool export_gone;       /* its export was removed: draining */
 	/* receive: one at a time */
-	struct vp_engine_op recv_op, poll_op;
+	struct vp_engine_op recv_op;
 	bool rx_pending;
-	bool rx_polling;        /* the pending receive is poll_op (WRITE data splice) */
-	bool rx_readable;       /* poll_op completed: the socket has data or EOF */
 	unsigned char *rx_buf;
 	uint32_t rx_len, rx_got;
 	void (*rx_then)(struct nbd_conn *c);
@@ -163,7 +173,7 @@ struct nbd_conn {
 	struct vp_stats *stats;
 	unsigned char *in;      /* IN_BUF bytes; unparsed input is in[in_head, in_tail) */
 	uint32_t in_head, in_tail;
-	bool rx_direct;         /* the pending receive goes into rx_slot's buffer */
+	enum rx_target rx_to;   /* where the pending receive goes */
 	struct nbd_slot *rx_slot;  /* WRITE whose data is being received */
 	uint32_t pay_got;       /* bytes of rx_slot's data received */
 	struct nbd_slot *wait_slot; /* parsed request waiting for buffer memory */
@@ -180,8 +190,6 @@ struct nbd_conn {
 	uint32_t pipe_cap;      /* bytes one splice into the pipe may take */
 	struct vp_engine_op splice_op;
 	struct nbd_slot *tx_splice; /* its header is in (or went out with) the send batch */
-	int wpipe[2];           /* WRITE data: socket -> wpipe -> image; -1 when not */
-	uint32_t wpipe_cap;
 	bool splicing;          /* the pending send is splice_op */
 	uint32_t splice_left, pipe_fill;
 	uint64_t splice_off;
@@ -255,9 +263,8 @@ void vp_nbd_negotiate_start(struct nbd_conn *c);
  * Runs after each receive and whenever slots are released. */
 void vp_nbd_rx_process(struct nbd_conn *c);
 
-/* Completions of a transmission connection's recv_op and poll_op. */
+/* Completion of a transmission connection's recv_op. */
 void vp_nbd_rx_on_recv(struct vp_engine_op *op, int res);
-void vp_nbd_rx_on_poll(struct vp_engine_op *op, int res);
 
 /* ---- exec.c ---- */
 

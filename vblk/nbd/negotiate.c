@@ -1,7 +1,7 @@
 /* negotiate.c - the NBD handshake of a connection, driven on the worker's
  * ring (handshake.c holds the protocol): send the greeting, receive the
  * client's flags, then receive options and send their replies until GO;
- * then enter transmission: attach the export, open the splice pipes of a
+ * then enter transmission: attach the export, open the splice pipe of a
  * memory-backed image, set up the request slots and start receiving.
  */
 #include "vblk/nbd/conn.h"
@@ -38,29 +38,21 @@ static int tx_attach(struct nbd_conn *c, const struct vp_nbd_export *e)
 	return 0;
 }
 
-/* A non-blocking pipe of up to PIPE_SIZE bytes; 0, or -1 with p unset. */
-static int pipe_open(int p[2], uint32_t *cap)
+/* Set up the pipe (up to PIPE_SIZE) that large READs splice through when
+ * the image is memory-backed (splicing from other files could block the
+ * worker); without it, data is copied as usual. */
+static void tx_pipe_open(struct nbd_conn *c)
 {
 	int size;
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
-		p[0] = p[1] = -1;
-		return -1;
-	}
-	(void)fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE); /* else the default size */
-	size = fcntl(p[1], F_GETPIPE_SZ);
-	*cap = size > 0 ? (uint32_t)size : 4096U;
-	return 0;
-}
-
-/* Set up the pipes that large READs and WRITEs splice through when the
- * image is memory-backed (splicing from other files could block the
- * worker); without them, data is copied as usual. */
-static void tx_pipe_open(struct nbd_conn *c)
-{
 	c->mem_fd = vp_engine_mem_fd(&c->w->eng, c->img_file);
-	if (c->mem_fd >= 0 && pipe_open(c->pipe, &c->pipe_cap) == 0)
-		(void)pipe_open(c->wpipe, &c->wpipe_cap);
+	if (c->mem_fd < 0 || pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		c->pipe[0] = c->pipe[1] = -1;
+		return;
+	}
+	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, PIPE_SIZE); /* else the default size */
+	size = fcntl(c->pipe[1], F_GETPIPE_SZ);
+	c->pipe_cap = size > 0 ? (uint32_t)size : 4096U;
 }
 
 /* The handshake chose an export (GO): set c up for transmission and start
@@ -91,7 +83,6 @@ static void tx_start(struct nbd_conn *c)
 	}
 	c->in_tx = true;
 	c->recv_op.done = vp_nbd_rx_on_recv;
-	c->poll_op.done = vp_nbd_rx_on_poll;
 	c->splice_op.done = vp_nbd_tx_on_splice;
 	tx_pipe_open(c);
 	vp_nbd_buf_free(&c->hs_out);

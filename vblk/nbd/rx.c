@@ -1,143 +1,75 @@
 /* rx.c - the transmission receive path of an NBD connection: one receive
  * at a time into the input buffer, parsed into request headers and small
  * WRITE data; a large WRITE's data goes straight into its slot's buffer,
- * or from the socket through a pipe into a memory-backed image.  A request
- * admitted to a slot (with its buffer, within the memory budget) is
- * executed (exec.c).
+ * or into the pages of a memory-backed image.  A request admitted to a
+ * slot (with its buffer, within the memory budget) is executed (exec.c).
  */
 #include "vblk/nbd/conn.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define DIRECT_RECV_MIN (16U << 10) /* WRITE data left over this skips the input buffer */
 #define SPLICE_MIN (64U << 10)    /* READs from a memory-backed image this large splice */
 
-/* Post the connection's one receive: straight into rx_slot's buffer for
- * the rest of a large WRITE payload (unless rx_splice takes it), else into
- * the input buffer (after moving what is left of a partial header to its
- * start). */
-static void rx_post(struct nbd_conn *c, bool direct)
+/* Post the connection's one receive: the rest of rx_slot's WRITE data
+ * straight into the image's pages (RX_IMAGE) or into the slot's buffer
+ * (RX_SLOT), or more input into the input buffer (RX_INPUT, after moving
+ * what is left of a partial header to its start). */
+static void rx_post(struct nbd_conn *c, enum rx_target to)
 {
 	struct nbd_slot *s = c->rx_slot;
 	uint32_t left = c->in_tail - c->in_head;
 	int ret;
 
-	if (direct) {
-		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, s->buf + c->pay_got,
-				     s->payload - c->pay_got, MSG_WAITALL);
-	} else {
+	if (to == RX_INPUT) {
 		memmove(c->in, c->in + c->in_head, left);
 		c->in_head = 0;
 		c->in_tail = left;
 		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, c->in + left, IN_BUF - left, 0);
+	} else {
+		unsigned char *dst = to == RX_IMAGE ? c->img->mem + s->req.offset : s->buf;
+
+		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, dst + c->pay_got,
+				     s->payload - c->pay_got, MSG_WAITALL);
 	}
 	if (ret) {
 		vp_nbd_conn_drop(c, "submission-queue-full");
 		return;
 	}
-	c->rx_direct = direct;
+	c->rx_to = to;
 	c->inflight++;
 	c->rx_pending = true;
 }
 
-/* Move n bytes of WRITE data from wpipe into the image after what s has
- * written so far.  If the image refuses them, the error is kept for the
- * reply and the bytes are read out of the pipe and dropped.  0, or -1 when
- * the pipe itself failed (c must be dropped). */
-static int wpipe_drain(struct nbd_conn *c, struct nbd_slot *s, uint32_t n)
+/* Whether the large WRITE s receives its data into the image's pages (a
+ * memory-backed image, a range written before), rather than into its
+ * buffer. */
+static bool rx_image_ok(const struct nbd_conn *c, const struct nbd_slot *s)
 {
-	while (n) {
-		loff_t off = (loff_t)(s->req.offset + s->streamed);
-		ssize_t m = s->nbd_err ? -1 : splice(c->wpipe[0], NULL, c->mem_fd, &off, n, 0);
+	const struct vp_image *img = c->img;
 
-		if (m > 0) {
-			s->streamed += (uint32_t)m;
-		} else {
-			if (!s->nbd_err)
-				s->nbd_err = vp_nbd_errno(m < 0 ? errno : ENOSPC);
-			m = read(c->wpipe[0], s->buf, n); /* n <= payload <= s->cap */
-			if (m <= 0)
-				return -1;
-		}
-		n -= (uint32_t)m;
-	}
-	return 0;
+	return img->mem && !s->nbd_err && s->payload >= DIRECT_RECV_MIN &&
+	       s->req.offset + s->payload <= img->mem_len &&
+	       vp_image_mem_ready(img, s->req.offset, s->payload);
 }
 
-/* Take the rest of rx_slot's data from the socket into the image through
- * wpipe: the pages move by reference, so the image copy is the only one
- * (recv + pwrite made two).  What the input buffer held is written first.
- * True when the data is complete; false when it waits for the socket to be
- * readable (the poll is posted) or c was dropped. */
-static bool rx_splice(struct nbd_conn *c, struct nbd_slot *s)
+/* Before the rest of s's data is received into the image's pages, write
+ * what the input buffer held of it (the image is in memory: no waiting). */
+static void rx_head_to_image(struct nbd_conn *c, struct nbd_slot *s)
 {
-	if (c->pay_got && s->streamed == 0) {
-		ssize_t n = pwrite(c->mem_fd, s->buf, c->pay_got, (off_t)s->req.offset);
+	uint32_t len = c->pay_got - s->streamed;
+	ssize_t n;
 
-		if (n != (ssize_t)c->pay_got) /* short on tmpfs: out of space */
-			s->nbd_err = vp_nbd_errno(n < 0 ? errno : ENOSPC);
-		s->streamed = c->pay_got;
+	if (len == 0)
+		return;
+	n = pwrite(c->img->fd, s->buf + s->streamed, len, (off_t)(s->req.offset + s->streamed));
+	if (n != (ssize_t)len) { /* short on tmpfs: out of space */
+		s->nbd_err = vp_nbd_errno(n < 0 ? errno : ENOSPC);
+		s->into_image = false;
 	}
-	while (c->pay_got < s->payload) {
-		uint32_t want = s->payload - c->pay_got;
-		bool readable = c->rx_readable;
-		ssize_t n = -1;
-		int queued;
-
-		/* TCP ignores SPLICE_F_NONBLOCK on a blocking socket and would
-		 * wait for data in tcp_splice_read, stalling every connection of
-		 * this worker: splice only once the socket is known readable
-		 * (the poll said so, or FIONREAD counts bytes). */
-		c->rx_readable = false;
-		if (!readable && ioctl(c->fd, FIONREAD, &queued) == 0 && queued > 0)
-			readable = true;
-		if (want > c->wpipe_cap)
-			want = c->wpipe_cap;
-		if (readable)
-			n = splice(c->fd, NULL, c->wpipe[1], NULL, want, SPLICE_F_NONBLOCK);
-		else
-			errno = EAGAIN;
-		if (n < 0 && errno == EAGAIN) {
-			if (vp_engine_poll_in(&c->w->eng, &c->poll_op, c->file)) {
-				vp_nbd_conn_drop(c, "submission-queue-full");
-				return false;
-			}
-			c->inflight++;
-			c->rx_pending = c->rx_polling = true;
-			return false;
-		}
-		if (n <= 0) {
-			vp_nbd_conn_drop(c, n == 0 ? "truncated-message" : "recv-error");
-			return false;
-		}
-		c->pay_got += (uint32_t)n;
-		if (wpipe_drain(c, s, (uint32_t)n)) {
-			vp_nbd_conn_drop(c, "splice-error");
-			return false;
-		}
-	}
-	return true;
-}
-
-void vp_nbd_rx_on_poll(struct vp_engine_op *op, int res)
-{
-	struct nbd_conn *c = container_of(op, struct nbd_conn, poll_op);
-
-	c->inflight--;
-	c->rx_pending = c->rx_polling = false;
-	if (c->dead)
-		;
-	else if (res < 0)
-		vp_nbd_conn_drop(c, res == -ECANCELED ? "shutdown" : "recv-error");
-	else {
-		c->rx_readable = true; /* data, or EOF: splice will not wait */
-		vp_nbd_rx_process(c);
-	}
-	vp_nbd_conn_settle(c);
+	s->streamed = c->pay_got;
 }
 
 /* Move buffered WRITE data into rx_slot and execute it once complete.
@@ -152,12 +84,15 @@ static bool rx_payload(struct nbd_conn *c)
 	memcpy(s->buf + c->pay_got, c->in + c->in_head, n);
 	c->in_head += n;
 	c->pay_got += n;
-	if (c->pay_got < s->payload && c->wpipe[0] >= 0 && !s->nbd_err &&
-	    s->payload - c->pay_got >= DIRECT_RECV_MIN) {
-		if (!rx_splice(c, s))
-			return false;
-	} else if (c->pay_got < s->payload) {
-		rx_post(c, s->payload - c->pay_got >= DIRECT_RECV_MIN);
+	if (c->pay_got < s->payload) {
+		if (s->payload - c->pay_got < DIRECT_RECV_MIN)
+			rx_post(c, RX_INPUT);
+		else if (!s->into_image)
+			rx_post(c, RX_SLOT);
+		else {
+			rx_head_to_image(c, s);
+			rx_post(c, s->into_image ? RX_IMAGE : RX_SLOT);
+		}
 		return false;
 	}
 	c->rx_slot = NULL;
@@ -200,6 +135,7 @@ static bool rx_admit(struct nbd_conn *c, struct nbd_slot *s)
 	} else if (s->payload) {
 		c->rx_slot = s;
 		c->pay_got = 0;
+		s->into_image = rx_image_ok(c, s);
 	} else {
 		vp_nbd_slot_exec(s);
 	}
@@ -266,6 +202,7 @@ void vp_nbd_rx_on_recv(struct vp_engine_op *op, int res)
 {
 	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_op);
 	bool between = !c->rx_slot && c->in_tail == c->in_head;
+	bool refused = res == -EFAULT && c->rx_to == RX_IMAGE; /* full, or shrank */
 
 	c->inflight--;
 	c->rx_pending = false;
@@ -273,15 +210,20 @@ void vp_nbd_rx_on_recv(struct vp_engine_op *op, int res)
 		;
 	else if ((res == -ECANCELED || res == 0) && between)
 		c->rx_stopped = true; /* drain, or the client left between requests */
+	else if (refused)
+		c->rx_slot->into_image = false; /* write() will say why */
 	else if (res < 0)
 		vp_nbd_conn_drop(c, res == -ECANCELED ? "shutdown" : "recv-error");
 	else if (res == 0)
 		vp_nbd_conn_drop(c, "truncated-message");
-	else if (c->rx_direct)
-		c->pay_got += (uint32_t)res;
-	else
+	else if (c->rx_to == RX_INPUT)
 		c->in_tail += (uint32_t)res;
-	if (res > 0 && !c->dead)
+	else {
+		c->pay_got += (uint32_t)res;
+		if (c->rx_to == RX_IMAGE)
+			c->rx_slot->streamed = c->pay_got;
+	}
+	if ((res > 0 || refused) && !c->dead)
 		vp_nbd_rx_process(c);
 	vp_nbd_conn_settle(c);
 }
