@@ -5,9 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <sys/file.h>
-#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -43,8 +43,6 @@ bool vp_fd_memory_backed(int fd)
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
-
-#define PAGE 4096ULL
 
 /* Bytes of one granule bitmap for len bytes of image. */
 static size_t bitmap_bytes(uint64_t len)
@@ -106,7 +104,7 @@ static void set_all(uint64_t *bits, uint64_t first, uint64_t end, bool on)
 
 bool vp_image_mem_ready(const struct vp_image *img, uint64_t offset, uint64_t len)
 {
-	uint64_t first, end, start = offset & ~(PAGE - 1);
+	uint64_t first, end, start = offset & ~((uint64_t)sysconf(_SC_PAGESIZE) - 1);
 
 	granules_within(offset, len, &first, &end);
 	if (first >= end)
