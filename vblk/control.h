@@ -14,16 +14,13 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "common/event.h"
 #include "vblk/nbd/table.h"
 
 #define VP_CONTROL_MAX_LINE (64U << 10) /* longest request accepted */
 #define VP_CONTROL_MAX_CLIENTS 16
 #define VP_CONTROL_TICK_MS 1000         /* stats interval */
 #define VP_CONTROL_VHOST_MAX_QUEUES 16  /* vhost-add queues: 1..this */
-
-/* Notable events (requests and their outcome); the daemon logs them.
- * detail is key=value text.  Called on the control thread. */
-typedef void (*vp_control_event_fn)(void *ctx, const char *event, const char *detail);
 
 /* A vhost-user-blk server of an export, as the daemon keeps it. */
 struct vp_control_vhost {
@@ -57,8 +54,7 @@ struct vp_control_config {
 	struct vp_nbd_table *table;      /* outlives the control server */
 	void (*kick)(void *ctx);         /* ask workers to drain removed exports */
 	void *kick_ctx;
-	vp_control_event_fn on_event;    /* may be NULL */
-	void *event_ctx;
+	struct vp_event_sink events;     /* requests and their outcome */
 	const struct vp_control_vhost_ops *vhost; /* NULL: vhost-* commands fail */
 	void *vhost_ctx;
 };

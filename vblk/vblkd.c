@@ -46,7 +46,7 @@ static int open_control(struct daemon *d, struct vp_error *err)
 {
 	struct vp_control_config cfg = {
 		.path = d->control_path, .table = &d->table,
-		.kick = vp_vblkd_workers_kick, .kick_ctx = d, .on_event = vp_vblkd_log_event,
+		.kick = vp_vblkd_workers_kick, .kick_ctx = d, .events = { vp_vblkd_log_event, NULL },
 		.vhost = &vp_vblkd_vhost_ops, .vhost_ctx = &d->vhosts,
 	};
 

@@ -124,7 +124,7 @@ static int cmd_export_add(struct vp_control *ctl, const json_t *req, json_t *res
 	if (ret)
 		return ret;
 	vp_control_set_export(ctl, resp, spec.name);
-	vp_control_event(ctl, "export.added", "name=%s image=%s readonly=%d cache=%s", spec.name,
+	vp_event(&ctl->cfg.events, "export.added", "name=%s image=%s readonly=%d cache=%s", spec.name,
 			 spec.path, ro, cache);
 	return 0;
 }
@@ -149,7 +149,7 @@ static int cmd_export_remove(struct vp_control *ctl, const json_t *req, json_t *
 	if (attached && ctl->cfg.kick)
 		ctl->cfg.kick(ctl->cfg.kick_ctx);
 	json_object_set_new(resp, "draining", json_integer(attached));
-	vp_control_event(ctl, "export.removed", "name=%s draining=%u", name, attached);
+	vp_event(&ctl->cfg.events, "export.removed", "name=%s draining=%u", name, attached);
 	return 0;
 }
 

@@ -79,7 +79,7 @@ static int cmd_image_create(struct vp_control *ctl, const json_t *req, json_t *r
 	ret = ret ?: set_image(ctl, resp, path, err);
 	if (ret)
 		return ret;
-	vp_control_event(ctl, "image.created", "path=%s size=%llu sparse=%d", path,
+	vp_event(&ctl->cfg.events, "image.created", "path=%s size=%llu sparse=%d", path,
 			 (unsigned long long)size, sparse);
 	return 0;
 }
@@ -154,7 +154,7 @@ static int cmd_image_resize(struct vp_control *ctl, const json_t *req, json_t *r
 	}
 	if (ret)
 		return ret;
-	vp_control_event(ctl, "image.resized", "%s=%s size=%llu", path ? "path" : "export",
+	vp_event(&ctl->cfg.events, "image.resized", "%s=%s size=%llu", path ? "path" : "export",
 			 path ? path : name, (unsigned long long)size);
 	return 0;
 }

@@ -56,12 +56,6 @@ extern const struct vp_control_cmd vp_control_export_cmds[];
 extern const struct vp_control_cmd vp_control_image_cmds[];
 extern const struct vp_control_cmd vp_control_vhost_cmds[];
 
-/* Report event name with printf-style key=value detail to cfg.on_event (if
- * any); control characters in the detail become '?' so client text cannot
- * forge log lines.  The detail is cut at 511 bytes. */
-void vp_control_event(struct vp_control *ctl, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Field key of req as an absolute path shorter than PATH_MAX: 0 with *out
  * pointing into req, or -errno with err set.  Without required, an absent
  * field gives 0 and *out NULL. */

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,22 +17,6 @@ static const struct vp_control_cmd *const cmd_tables[] = {
 	vp_control_image_cmds,
 	vp_control_vhost_cmds,
 };
-
-void vp_control_event(struct vp_control *ctl, const char *name, const char *fmt, ...)
-{
-	char detail[512];
-	va_list ap;
-
-	if (!ctl->cfg.on_event)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	for (char *p = detail; *p; p++) /* client text must not forge log lines */
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	ctl->cfg.on_event(ctl->cfg.event_ctx, name, detail);
-}
 
 int vp_control_get_path(const json_t *req, const char *key, bool required, const char **out,
 			struct vp_error *err)
@@ -150,7 +133,7 @@ char *vp_control_handle(struct vp_control *ctl, const char *text, size_t len)
 		json_object_clear(resp);
 		json_object_set_new(resp, "error", json_string(err.msg));
 		json_object_set_new(resp, "errno", json_integer(-ret));
-		vp_control_event(ctl, "control.error", "command=%s errno=%d error=\"%s\"", name, -ret,
+		vp_event(&ctl->cfg.events, "control.error", "command=%s errno=%d error=\"%s\"", name, -ret,
 				 err.msg);
 	}
 	json_object_set_new(resp, "ok", json_boolean(ret == 0));

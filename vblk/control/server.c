@@ -214,7 +214,7 @@ static void accept_client(struct vp_control *ctl)
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 	    (cred.uid != 0 && cred.uid != geteuid())) {
-		vp_control_event(ctl, "control.refused", "reason=peer-uid uid=%d", (int)cred.uid);
+		vp_event(&ctl->cfg.events, "control.refused", "reason=peer-uid uid=%d", (int)cred.uid);
 		close(fd);
 		return;
 	}

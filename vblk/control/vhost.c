@@ -48,7 +48,7 @@ static int cmd_vhost_add(struct vp_control *ctl, const json_t *req, json_t *resp
 		return ret;
 	json_object_set_new(resp, "vhost", json_pack("{s:s, s:s, s:i}", "name", v.name, "socket",
 						     v.socket, "queues", (int)v.queues));
-	vp_control_event(ctl, "vhost.added", "name=%s socket=%s queues=%u", v.name, v.socket,
+	vp_event(&ctl->cfg.events, "vhost.added", "name=%s socket=%s queues=%u", v.name, v.socket,
 			 v.queues);
 	return 0;
 }
@@ -67,7 +67,7 @@ static int cmd_vhost_remove(struct vp_control *ctl, const json_t *req, json_t *r
 			       vp_error_code(err, 0, ENOENT, "export %s has no vhost-user server", name);
 	if (ret)
 		return ret;
-	vp_control_event(ctl, "vhost.removed", "name=%s", name);
+	vp_event(&ctl->cfg.events, "vhost.removed", "name=%s", name);
 	return 0;
 }
 

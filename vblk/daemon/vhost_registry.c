@@ -94,8 +94,7 @@ static int vhost_open(struct vhost_export *x, const char *path, unsigned flags, 
 		      struct vp_error *err)
 {
 	struct vp_vhost_server_config cfg = { .name = x->name, .socket_path = x->socket,
-					      .queues = x->queues, .on_event = vhost_event,
-					      .event_ctx = x };
+					      .queues = x->queues, .events = { vhost_event, x } };
 	int ret;
 
 	ret = vp_image_open(path, flags, &x->img, err);

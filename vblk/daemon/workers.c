@@ -47,7 +47,7 @@ static void *worker_main(void *arg)
 int vp_vblkd_workers_start(struct daemon *d, unsigned *started, struct vp_error *err)
 {
 	struct vp_nbd_server_config cfg = {
-		.on_event = vp_vblkd_log_event,
+		.events = { vp_vblkd_log_event, NULL },
 		.table = &d->table,
 		.conn_mem = d->conn_mem,
 	};

@@ -8,27 +8,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define SLOT_MIN_BUF (64U << 10)
 #define BUF_ALIGN 4096U
-
-void vp_nbd_event(struct vp_nbd_worker *w, const char *name, const char *fmt, ...)
-{
-	char detail[256];
-	va_list ap;
-
-	if (!w->cfg.on_event)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	w->cfg.on_event(w->cfg.event_ctx, name, detail);
-}
 
 static void conn_free(struct nbd_conn *c)
 {
@@ -67,7 +52,7 @@ void vp_nbd_conn_drop(struct nbd_conn *c, const char *why)
 	if (c->dead)
 		return;
 	c->dead = true;
-	vp_nbd_event(c->w, "nbd.conn.close", "conn=%u reason=%s", c->id, why);
+	vp_event(&c->w->cfg.events, "nbd.conn.close", "conn=%u reason=%s", c->id, why);
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->rx_pending)
 		(void)vp_engine_cancel(&c->w->eng, &c->recv_op);
@@ -182,14 +167,14 @@ void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
 
 	if (!c) {
 		close(fd);
-		vp_nbd_event(w, "nbd.conn.refused", "reason=out-of-memory");
+		vp_event(&w->cfg.events, "nbd.conn.refused", "reason=out-of-memory");
 		return;
 	}
 	c->file = vp_engine_file_add(&w->eng, fd);
 	if (c->file < 0) {
 		close(fd);
 		free(c);
-		vp_nbd_event(w, "nbd.conn.refused", "reason=file-table-full");
+		vp_event(&w->cfg.events, "nbd.conn.refused", "reason=file-table-full");
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix sockets */
@@ -213,7 +198,7 @@ void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
-	vp_nbd_event(w, "nbd.conn.open", "conn=%u", c->id);
+	vp_event(&w->cfg.events, "nbd.conn.open", "conn=%u", c->id);
 	vp_nbd_negotiate_start(c);
 	vp_nbd_conn_settle(c);
 }
@@ -233,7 +218,7 @@ bool vp_nbd_conn_export_gone(struct nbd_conn *c)
 	if (!c->entry || !vp_nbd_entry_removed(c->entry))
 		return false;
 	if (!c->export_gone)
-		vp_nbd_event(c->w, "nbd.conn.drain", "conn=%u reason=export-removed", c->id);
+		vp_event(&c->w->cfg.events, "nbd.conn.drain", "conn=%u reason=export-removed", c->id);
 	c->export_gone = true;
 	return true;
 }

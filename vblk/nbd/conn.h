@@ -207,11 +207,6 @@ static inline uint64_t vp_nbd_now_ns(void)
 
 /* ---- conn.c ---- */
 
-/* Report event name with printf-style key=value detail to w's on_event
- * callback, if any. */
-void vp_nbd_event(struct vp_nbd_worker *w, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Take the accepted socket fd (always consumed) as a new connection of w
  * and start its handshake; refused with an event when out of resources. */
 void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd);

@@ -93,7 +93,7 @@ static void tx_start(struct nbd_conn *c)
 		c->slots[i].next = c->free_slots;
 		c->free_slots = &c->slots[i];
 	}
-	vp_nbd_event(c->w, "nbd.conn.ready", "conn=%u export=%s structured=%d", c->id, e->name,
+	vp_event(&c->w->cfg.events, "nbd.conn.ready", "conn=%u export=%s structured=%d", c->id, e->name,
 	      c->lim.structured);
 	vp_nbd_rx_process(c);
 }

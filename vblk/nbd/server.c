@@ -36,7 +36,7 @@ static void on_accept(struct vp_engine_op *op, int res)
 	else if (res >= 0)
 		vp_nbd_conn_new(w, res);
 	else if (res != -ECANCELED)
-		vp_nbd_event(w, "nbd.accept.error", "errno=%d", -res);
+		vp_event(&w->cfg.events, "nbd.accept.error", "errno=%d", -res);
 	if (!w->draining)
 		post_accept(w);
 }

@@ -9,18 +9,14 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "common/event.h"
 #include "vblk/nbd/nbd.h"
-
-/* Called from the worker's thread for notable events (connections made,
- * dropped, and why); the daemon logs them.  detail is key=value text. */
-typedef void (*vp_nbd_event_fn)(void *ctx, const char *event, const char *detail);
 
 struct vp_nbd_server_config {
 	const struct vp_nbd_export *exports; /* outlive the worker */
 	size_t n_exports;
 	int listen_fd;                       /* owned by the caller */
-	vp_nbd_event_fn on_event;            /* may be NULL */
-	void *event_ctx;
+	struct vp_event_sink events;         /* connections made, dropped, and why */
 	/* Run-time exports (nbd/table.h): when set, exports/n_exports are
 	 * ignored and each connection works on the snapshot current when it
 	 * was accepted.  Owned by the caller, outlives the worker. */

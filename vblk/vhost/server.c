@@ -74,17 +74,15 @@ static void event(struct vp_vhost_server *srv, const char *name, const char *fmt
 
 static void event(struct vp_vhost_server *srv, const char *name, const char *fmt, ...)
 {
-	char detail[640];
-	int n;
+	char detail[VP_EVENT_DETAIL_MAX];
 	va_list ap;
 
-	if (!srv->cfg.on_event)
+	if (!srv->cfg.events.fn)
 		return;
-	n = snprintf(detail, sizeof(detail), "export=%s ", srv->name);
 	va_start(ap, fmt);
-	vsnprintf(detail + n, sizeof(detail) - (size_t)n, fmt, ap);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	srv->cfg.on_event(srv->cfg.event_ctx, name, detail);
+	vp_event(&srv->cfg.events, name, "export=%s %s", srv->name, detail);
 }
 
 static void poke(struct vp_vhost_server *srv, int *flag)

@@ -8,11 +8,8 @@
 #define VP_VBLK_VHOST_SERVER_H
 
 #include "common/error.h"
+#include "common/event.h"
 #include "vblk/image.h"
-
-/* Notable events (connections, protocol errors, malformed rings), called
- * from the export's threads; detail is key=value text. */
-typedef void (*vp_vhost_event_fn)(void *ctx, const char *event, const char *detail);
 
 struct vp_vhost_server_config {
 	const char *name;            /* export name; also the GET_ID serial */
@@ -21,8 +18,8 @@ struct vp_vhost_server_config {
 				      * the file is resized, and tells the guest) */
 	const char *socket_path;     /* a stale socket file there is replaced */
 	unsigned queues;             /* 1..16 */
-	vp_vhost_event_fn on_event;  /* may be NULL */
-	void *event_ctx;
+	struct vp_event_sink events; /* connections, protocol errors, malformed
+				      * rings; from the export's threads */
 };
 
 struct vp_vhost_server;
