@@ -174,6 +174,9 @@ struct nbd_conn {
 	unsigned char *in;      /* IN_BUF bytes; unparsed input is in[in_head, in_tail) */
 	uint32_t in_head, in_tail;
 	enum rx_target rx_to;   /* where the pending receive goes */
+	bool rx_header_only;    /* after a large WRITE, the next header is received
+				 * alone: the data that likely follows it then goes
+				 * straight to its place, not through in[] */
 	struct nbd_slot *rx_slot;  /* WRITE whose data is being received */
 	uint32_t pay_got;       /* bytes of rx_slot's data received */
 	struct nbd_slot *wait_slot; /* parsed request waiting for buffer memory */

@@ -24,10 +24,14 @@ static void rx_post(struct nbd_conn *c, enum rx_target to)
 	int ret;
 
 	if (to == RX_INPUT) {
+		uint32_t room = IN_BUF - left;
+
+		if (c->rx_header_only && left < NBD_REQUEST_SIZE)
+			room = NBD_REQUEST_SIZE - left;
 		memmove(c->in, c->in + c->in_head, left);
 		c->in_head = 0;
 		c->in_tail = left;
-		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, c->in + left, IN_BUF - left, 0);
+		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, c->in + left, room, 0);
 	} else {
 		unsigned char *dst = to == RX_IMAGE ? c->img->mem + s->req.offset : s->buf;
 
@@ -122,6 +126,7 @@ static bool rx_admit(struct nbd_conn *c, struct nbd_slot *s)
 {
 	int ret = vp_nbd_slot_reserve(c, s, slot_need(s));
 
+	c->rx_header_only = s->payload >= DIRECT_RECV_MIN;
 	c->wait_slot = ret == -EAGAIN ? s : NULL;
 	if (ret == -EAGAIN)
 		return false;
