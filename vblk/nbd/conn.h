@@ -23,7 +23,9 @@
  * One receive is in flight at a time, into a 64 KiB input buffer from which
  * as many requests (headers and small WRITE payloads) are parsed as it holds;
  * the rest of a large WRITE payload is received straight into its slot's
- * buffer.  Up to CONN_SLOTS requests run on the image at once; replies leave
+ * buffer.  After a large WRITE the next receive takes one header only: in
+ * a stream of them, 64 KiB of each payload would otherwise come through
+ * the input buffer and be copied once more.  Up to CONN_SLOTS requests run on the image at once; replies leave
  * in completion order, and every reply that became ready during one batch of
  * completions goes out in one sendmsg.  Slot buffers come from a
  * per-connection budget (conn_mem): a request that would exceed it waits,
