@@ -128,6 +128,19 @@ vp_start_daemon() {
 	vp_on_exit "kill $VP_PID; wait $VP_PID"
 }
 
+# vp_wait_nbd URI LOGFILE: wait up to 10 s until the NBD server that
+# vp_start_daemon started last answers on URI (nbdinfo); fail with its log
+# when it exits first or never answers.
+vp_wait_nbd() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		nbdinfo --size "$1" >/dev/null 2>&1 && return 0
+		kill -0 "$VP_PID" 2>/dev/null || vp_fail "the NBD server exited early: $(tail -5 "$2")"
+		sleep 0.1
+	done
+	vp_fail "nothing answers NBD on $1: $(tail -5 "$2")"
+}
+
 # vp_require_cmd CMD...: skip unless every command is installed.
 vp_require_cmd() {
 	local c

@@ -20,16 +20,6 @@ PATH="/usr/bin:$PATH"
 
 uri() { printf 'nbd+unix:///%s?socket=%s' "$1" "${2:-$SOCK}"; }
 
-# wait_sock PATH: the daemon is listening.
-wait_sock() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[[ -S "$1" ]] && nbdinfo --size "$(uri disk0 "$1")" >/dev/null 2>&1 && return 0
-		kill -0 "$VP_PID" 2>/dev/null || vp_fail "vblkd exited early: $(cat "$VP_TMP"/*.log)"
-		sleep 0.1
-	done
-	vp_fail "vblkd did not start listening on $1"
-}
 
 truncate -s $SIZE "$IMG"
 head -c $((8 << 20)) /dev/urandom >"$RO"
@@ -46,7 +36,7 @@ else
 fi
 vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --workers 2 "${exports[@]}"
 DAEMON=$VP_PID
-wait_sock "$SOCK"
+vp_wait_nbd "$(uri disk0)" "$VP_TMP/vblkd.log"
 
 # --- nbdinfo --------------------------------------------------------------
 vp_assert_eq "$(nbdinfo --size "$(uri disk0)")" "$SIZE" "export size"
@@ -158,7 +148,7 @@ fi
 # --- TCP -------------------------------------------------------------------------
 PORT=$((20000 + RANDOM % 20000))
 vp_start_daemon "$VP_TMP/vblkd-tcp.log" "$VBLKD" --nbd "tcp:127.0.0.1:$PORT" --export "name=disk0,image=$RO,readonly=on"
-for ((i = 0; i < 50; i++)); do nbdinfo --size "nbd://127.0.0.1:$PORT/disk0" >/dev/null 2>&1 && break; sleep 0.1; done
+vp_wait_nbd "nbd://127.0.0.1:$PORT/disk0" "$VP_TMP/vblkd-tcp.log"
 vp_assert_eq "$(nbdinfo --size "nbd://127.0.0.1:$PORT/disk0")" $((8 << 20)) "size over TCP"
 vp_assert cmp <(nbdcopy "nbd://127.0.0.1:$PORT/disk0" -) "$RO"
 vp_ok "TCP listener"

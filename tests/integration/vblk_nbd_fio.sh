@@ -27,12 +27,7 @@ fi
 
 start() {
 	vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --workers 2 "${exports[@]}"
-	for ((i = 0; i < 100; i++)); do
-		nbdinfo --size "nbd+unix:///disk0?socket=$SOCK" >/dev/null 2>&1 && return 0
-		kill -0 "$VP_PID" 2>/dev/null || vp_fail "vblkd exited early: $(cat "$VP_TMP/vblkd.log")"
-		sleep 0.1
-	done
-	vp_fail "vblkd did not start listening"
+	vp_wait_nbd "nbd+unix:///disk0?socket=$SOCK" "$VP_TMP/vblkd.log"
 }
 
 # run_fio EXPORT WHAT [FIO OPTIONS...]: fio must exit 0, every job without

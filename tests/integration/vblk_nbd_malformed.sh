@@ -18,7 +18,7 @@ truncate -s $((4 << 20)) "$IMG"
 vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --export "name=disk0,image=$IMG"
 DAEMON=$VP_PID
 URI="nbd+unix:///disk0?socket=$SOCK"
-for ((i = 0; i < 50; i++)); do nbdinfo --size "$URI" >/dev/null 2>&1 && break; sleep 0.1; done
+vp_wait_nbd "$URI" "$VP_TMP/vblkd.log"
 vp_assert qemu-io -f raw "$URI" -c 'write -P 0x5a 0 64k' >/dev/null
 
 cat >"$VP_TMP/bad.py" <<'PY'

@@ -25,10 +25,7 @@ N=24                      # 24 x 32 MiB = 768 MiB sent per client
 truncate -s $((64 * MiB)) "$IMG"
 vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --export "name=disk0,image=$IMG"
 DAEMON=$VP_PID
-for ((i = 0; i < 100; i++)); do
-	nbdinfo --size "nbd+unix:///disk0?socket=$SOCK" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+vp_wait_nbd "nbd+unix:///disk0?socket=$SOCK" "$VP_TMP/vblkd.log"
 
 cat >"$VP_TMP/pipeline.py" <<'PY'
 import socket, struct, sys, threading, time
@@ -132,10 +129,7 @@ kill "$DAEMON"
 wait "$DAEMON" || true
 vp_start_daemon "$VP_TMP/vblkd2.log" "$VBLKD" --nbd "unix:$SOCK" --export "name=disk0,image=$IMG"
 DAEMON=$VP_PID
-for ((i = 0; i < 100; i++)); do
-	nbdinfo --size "nbd+unix:///disk0?socket=$SOCK" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+vp_wait_nbd "nbd+unix:///disk0?socket=$SOCK" "$VP_TMP/vblkd2.log"
 phase
 out="$($PY "$VP_TMP/pipeline.py" "$SOCK" 16 0 read)" || vp_fail "reading client failed: $out"
 vp_assert_eq "$out" "ok read" "all 16 READ replies, in order, after the client resumed reading"

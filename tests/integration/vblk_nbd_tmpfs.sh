@@ -24,11 +24,7 @@ URI="nbd+unix:///disk0?socket=$SOCK"
 head -c $((48 << 20)) /dev/urandom >"$IMG"
 
 vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --workers 2 --export "name=disk0,image=$IMG"
-for ((i = 0; i < 100; i++)); do
-	nbdinfo --size "$URI" >/dev/null 2>&1 && break
-	kill -0 "$VP_PID" 2>/dev/null || vp_fail "vblkd exited early: $(cat "$VP_TMP/vblkd.log")"
-	sleep 0.1
-done
+vp_wait_nbd "$URI" "$VP_TMP/vblkd.log"
 
 nbdcopy "$URI" "$VP_TMP/copy.img" || vp_fail "nbdcopy from vblkd failed"
 cmp "$IMG" "$VP_TMP/copy.img" || vp_fail "nbdcopy copy differs from the image"
@@ -133,10 +129,7 @@ SOCK2="$VP_TMP/nbd2.sock"
 vp_start_daemon "$VP_TMP/vblkd2.log" "$VBLKD" --nbd "unix:$SOCK2" --workers 1 \
 	--export "name=disk0,image=$SMALL/sparse.img"
 URI2="nbd+unix:///disk0?socket=$SOCK2"
-for ((i = 0; i < 100; i++)); do
-	nbdinfo --size "$URI2" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+vp_wait_nbd "$URI2" "$VP_TMP/vblkd2.log"
 nbdsh -c "
 import errno, os
 h.connect_uri('$URI2')
@@ -161,10 +154,7 @@ truncate -s 8M "$SHM/tcp.img"
 vp_start_daemon "$VP_TMP/vblkd3.log" "$VBLKD" --nbd "tcp:127.0.0.1:$PORT" --workers 1 \
 	--export "name=disk0,image=$SHM/tcp.img"
 URI3="nbd://127.0.0.1:$PORT/disk0"
-for ((i = 0; i < 100; i++)); do
-	nbdinfo --size "$URI3" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+vp_wait_nbd "$URI3" "$VP_TMP/vblkd3.log"
 /usr/bin/python3 - "$PORT" <<'PY' &
 import socket, struct, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
