@@ -9,6 +9,7 @@
  *         [--ublk name=NAME[,queues=N][,depth=D] ...]
  *         [--socket-mode MODE] [--socket-group GROUP] [--socket-allow user:X,group:Y]
  *         [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]
+ *         [--image-root DIR]
  *
  * --workers defaults to one per CPU; --conn-mem (default 64M) caps the request
  * buffers one NBD connection may hold.
@@ -16,6 +17,8 @@
  * vhost-user-blk front end (QEMU) at a time on PATH; --nbd is then optional.
  * Unix sockets get --socket-mode (default 0660) / --control-mode (0600)
  * whatever the umask; a live socket at the path is never taken over.
+ * With --image-root DIR every image path is opened beneath DIR, no symlink
+ * on the way (vblk/image_path.h); FIFOs and other non-images are refused.
  * --ublk exposes export NAME as the local block device /dev/ublkbN through
  * the kernel's ublk driver (vblk/ublk/dev.h); without /dev/ublk-control the
  * daemon fails at start.
@@ -45,7 +48,8 @@ static void usage(FILE *f)
 		   "             [--vhost-user name=NAME,socket=PATH[,queues=N] ...]\n"
 		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n"
 		   "             [--socket-mode MODE] [--socket-group GROUP] [--socket-allow user:X,group:Y]\n"
-		   "             [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]\n");
+		   "             [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]\n"
+		   "             [--image-root DIR]\n");
 }
 
 static int open_control(struct daemon *d, struct vp_error *err)
@@ -150,6 +154,7 @@ out:
 	if (!ret && !d->help)
 		vp_log(VP_LOG_INFO, "vblkd.stopped", "exports=%zu", d->n_exports);
 	json_decref(d->config);
+	vp_image_root_free(d->image_root);
 	free(d);
 	return ret;
 }

@@ -26,6 +26,7 @@
 #include "common/unix_listen.h"
 #include "vblk/control.h"
 #include "vblk/image.h"
+#include "vblk/image_path.h"
 #include "vblk/nbd/table.h"
 
 #define VBLKD_MAX_EXPORTS 64   /* exports given at start */
@@ -62,6 +63,7 @@ struct vhost_registry {
 	size_t n;
 	const struct vp_unix_listen_opts *socket; /* the daemon's data_socket */
 	const struct vp_unix_peers *peers;       /* data_peers, or NULL when empty */
+	const struct vp_image_root *image_root;  /* the daemon's, or NULL */
 };
 
 struct worker_thread {
@@ -90,6 +92,10 @@ struct daemon {
 	/* Allowed peers (--socket-allow, --control-allow); data_peers empty:
 	 * whoever the mode lets in; control_peers always lets root and self in. */
 	struct vp_unix_peers data_peers, control_peers;
+	/* --image-root: every image path (control requests, command line,
+	 * config) is opened beneath it; NULL without.  Opened by options.c,
+	 * freed by main. */
+	struct vp_image_root *image_root;
 	/* Run-time state. */
 	int listen_fds[VBLKD_MAX_LISTEN];        /* workers.c; -1: not open */
 	struct worker_thread threads[VBLKD_MAX_WORKERS];

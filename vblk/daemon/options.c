@@ -21,6 +21,7 @@ struct cli_overrides {
 	unsigned workers;                        /* 0: not given */
 	const char *socket_mode, *socket_group;  /* NULL: not given */
 	const char *control_mode, *control_group;
+	const char *image_root;
 };
 
 /* Long options without a short letter (kept clear of the letters). */
@@ -31,6 +32,7 @@ enum {
 	OPT_CONTROL_MODE,
 	OPT_CONTROL_GROUP,
 	OPT_CONTROL_ALLOW,
+	OPT_IMAGE_ROOT,
 };
 
 /* One worker per online CPU, within VBLKD_MAX_WORKERS over all listeners. */
@@ -373,7 +375,7 @@ static int load_config(struct daemon *d, struct vp_error *err)
 		    strcmp(key, "workers") && strcmp(key, "vhost") && strcmp(key, "socket-mode") &&
 		    strcmp(key, "socket-group") && strcmp(key, "socket-allow") &&
 		    strcmp(key, "control-mode") && strcmp(key, "control-group") &&
-		    strcmp(key, "control-allow"))
+		    strcmp(key, "control-allow") && strcmp(key, "image-root"))
 			return vp_error_set(err, EINVAL, "%s: unknown field", key);
 	return config_fields(d, err);
 }
@@ -444,6 +446,9 @@ static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides
 	case OPT_CONTROL_GROUP:
 		o->control_group = arg;
 		return 0;
+	case OPT_IMAGE_ROOT:
+		o->image_root = arg;
+		return 0;
 	case OPT_SOCKET_ALLOW:
 		return parse_allow(arg, "--socket-allow", &d->data_peers, err);
 	case OPT_CONTROL_ALLOW:
@@ -451,6 +456,19 @@ static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides
 	default:
 		return vp_error_set(err, EINVAL, "bad arguments (see --help)");
 	}
+}
+
+/* Open --image-root (or the config's "image-root"), if any. */
+static int image_root(struct daemon *d, const struct cli_overrides *o, struct vp_error *err)
+{
+	const char *dir = o->image_root;
+	int ret = dir || !d->config ? 0 :
+		  vp_json_opt_str(d->config, "", "image-root", NULL, &dir, err);
+
+	ret = ret ?: dir ? vp_image_root_open(dir, &d->image_root, err) : 0;
+	if (ret)
+		vp_error_prefix(err, "--image-root");
+	return ret;
 }
 
 /* Merge the config file under the command line and check the whole. */
@@ -472,6 +490,7 @@ static int finish_options(struct daemon *d, const struct cli_overrides *o, struc
 			   &d->data_socket, err);
 	ret = ret ?: socket_perms(o->control_mode, o->control_group,
 				  "--control-mode/--control-group", &d->control_socket, err);
+	ret = ret ?: image_root(d, o, err);
 	if (ret)
 		return ret;
 	d->n_workers = o->workers ? o->workers : d->n_workers;
@@ -504,6 +523,7 @@ int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_er
 		{ "control-mode", required_argument, NULL, OPT_CONTROL_MODE },
 		{ "control-group", required_argument, NULL, OPT_CONTROL_GROUP },
 		{ "control-allow", required_argument, NULL, OPT_CONTROL_ALLOW },
+		{ "image-root", required_argument, NULL, OPT_IMAGE_ROOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};

@@ -79,7 +79,7 @@ static int vhost_open(const struct vhost_registry *r, struct vhost_export *x, co
 					      .queues = x->queues, .events = { vhost_event, x } };
 	int ret;
 
-	ret = vp_image_open(path, flags, &x->img, err);
+	ret = vp_image_open_at(r->image_root, path, flags, &x->img, err);
 	cfg.img = x->img;
 	ret = ret ?: vp_vhost_server_new(&cfg, &x->srv, err);
 	ret = ret ?: start ? vp_vhost_server_start(x->srv, err) : 0;
@@ -143,6 +143,7 @@ void vp_vblkd_vhost_init(struct vhost_registry *r)
 int vp_vblkd_vhost_open(struct daemon *d, struct vp_error *err)
 {
 	d->vhosts.socket = &d->data_socket;
+	d->vhosts.image_root = d->image_root;
 	d->vhosts.peers = d->data_peers.n_uids || d->data_peers.n_gids ? &d->data_peers : NULL;
 	for (size_t i = 0; i < d->n_vhost; i++) {
 		const struct vhost_spec *v = &d->vhost[i];
