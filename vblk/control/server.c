@@ -1,7 +1,8 @@
 /* server.c - the control socket of vblkd: the listening unix socket (0600
- * by default; root, same-uid and allow-listed peers), one thread polling it and up to VP_CONTROL_MAX_CLIENTS
- * clients, each newline-ended request line answered by vp_control_handle
- * (request.c) with one JSON line, and the stats interval tick.
+ * by default; root, same-uid and allow-listed peers), one thread polling
+ * it and up to VP_CONTROL_MAX_CLIENTS clients, each newline-ended request
+ * line answered by vp_control_handle (request.c) with one JSON line, and
+ * the stats interval tick.
  */
 #include <errno.h>
 #include <poll.h>

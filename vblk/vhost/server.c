@@ -392,7 +392,6 @@ static void check_size(struct vp_vhost_server *srv)
 static void on_accept(struct vp_vhost_server *srv)
 {
 	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
 	uid_t uid;
 	gid_t gid;
 
