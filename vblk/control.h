@@ -1,5 +1,6 @@
 /* control.h - vblkd's control socket: newline-delimited JSON requests on a
- * unix socket (mode 0600, same-uid peers only), served by one thread with
+ * unix socket (mode 0600 by default; root, same-uid and allow-listed peers
+ * only), served by one thread with
  * blocking-style I/O off the data path.
  *
  * Request:  {"command":"export-add","name":"disk0","image":"/var/lib/x.img"}
@@ -15,12 +16,14 @@
 
 #include "common/error.h"
 #include "common/event.h"
+#include "common/unix_listen.h"
 #include "vblk/nbd/table.h"
 
 #define VP_CONTROL_MAX_LINE (64U << 10) /* longest request accepted */
 #define VP_CONTROL_MAX_CLIENTS 16
 #define VP_CONTROL_TICK_MS 1000         /* stats interval */
 #define VP_CONTROL_VHOST_MAX_QUEUES 16  /* vhost-add queues: 1..this */
+#define VP_CONTROL_MODE_DEFAULT 0600    /* socket file mode */
 
 /* A vhost-user-blk server of an export, as the daemon keeps it. */
 struct vp_control_vhost {
@@ -51,6 +54,12 @@ struct vp_control_vhost_ops {
 
 struct vp_control_config {
 	const char *path;                /* socket path */
+	/* Its mode and gid are used; NULL: VP_CONTROL_MODE_DEFAULT in the
+	 * daemon's group. */
+	const struct vp_unix_listen_opts *socket;
+	/* Peers allowed to connect (always_self keeps root and the daemon's
+	 * euid in); NULL: root and the daemon's euid only. */
+	const struct vp_unix_peers *peers;
 	struct vp_nbd_table *table;      /* outlives the control server */
 	void (*kick)(void *ctx);         /* ask workers to drain removed exports */
 	void *kick_ctx;
@@ -61,10 +70,11 @@ struct vp_control_config {
 
 struct vp_control;
 
-/* Create the listening socket at cfg->path with mode 0600 (the file never
- * exists with wider permissions: umask is tightened around bind).  A stale
- * socket file is replaced; a live one (another daemon answers) is -EADDRINUSE.
- * *out is set on success, NULL on failure. */
+/* Create the listening socket at cfg->path with cfg->socket's mode and
+ * group (vp_unix_listen: never reachable with wider permissions, whatever
+ * the umask).  A stale socket file is replaced; a live one (another daemon
+ * answers) is -EADDRINUSE, a non-socket -EEXIST.  *out is set on success,
+ * NULL on failure.  cfg->socket and cfg->peers must outlive the server. */
 int vp_control_new(const struct vp_control_config *cfg, struct vp_control **out,
 		   struct vp_error *err) VP_MUST_CHECK;
 

@@ -1,6 +1,7 @@
 /* image.c - open/create/resize raw images and block devices; allocation map
  * through SEEK_DATA/SEEK_HOLE. */
 #include "vblk/image.h"
+#include "vblk/image_path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -136,7 +137,8 @@ void vp_image_mem_forget(const struct vp_image *img, uint64_t offset, uint64_t l
 	set_all(img->mem_written, first, end, false);
 }
 
-int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struct vp_error *err)
+int vp_image_open_at(const struct vp_image_root *root, const char *path, unsigned flags,
+		     struct vp_image **out, struct vp_error *err)
 {
 	int oflags = O_CLOEXEC | ((flags & VP_IMAGE_READONLY) ? O_RDONLY : O_RDWR);
 	struct vp_image *img;
@@ -151,14 +153,11 @@ int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struc
 		return vp_error_set(err, ENOMEM, "image %s", path);
 	img->readonly = flags & VP_IMAGE_READONLY;
 	img->direct = flags & VP_IMAGE_DIRECT;
-	img->fd = open(path, oflags);
+	img->fd = vp_image_path_open(root, path, oflags, &st, err);
 	if (img->fd < 0) {
-		ret = vp_error_set(err, errno, "open image %s%s", path,
-				   img->direct ? " with O_DIRECT (cache=none)" : "");
-		goto fail;
-	}
-	if (fstat(img->fd, &st) < 0) {
-		ret = vp_error_set(err, errno, "stat image %s", path);
+		ret = img->fd;
+		if (img->direct)
+			vp_error_prefix(err, "cache=none (O_DIRECT)");
 		goto fail;
 	}
 	if (!img->readonly && flock(img->fd, LOCK_SH) < 0) {
@@ -170,12 +169,9 @@ int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struc
 		ret = blockdev_geometry(img, path, err);
 		if (ret)
 			goto fail;
-	} else if (S_ISREG(st.st_mode)) {
+	} else { /* a regular file (vp_image_path_open refused anything else) */
 		img->size = (uint64_t)st.st_size;
 		img->min_block = img->direct ? IMAGE_DIRECT_ALIGN : 1;
-	} else {
-		ret = vp_error_set(err, EINVAL, "image %s: not a regular file or block device", path);
-		goto fail;
 	}
 	if (img->size % img->min_block) {
 		ret = vp_error_set(err, EINVAL, "image %s: size %llu is not a multiple of %u (cache=none)",
@@ -190,14 +186,21 @@ fail:
 	return ret;
 }
 
-int vp_image_claim(const char *path, unsigned timeout_ms, struct vp_error *err)
+int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struct vp_error *err)
+{
+	return vp_image_open_at(NULL, path, flags, out, err);
+}
+
+int vp_image_claim_at(const struct vp_image_root *root, const char *path, unsigned timeout_ms,
+		      struct vp_error *err)
 {
 	const struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd = vp_image_path_open(root, path, O_RDONLY, &st, err);
 	unsigned waited = 0;
 
 	if (fd < 0)
-		return vp_error_set(err, errno, "open image %s", path);
+		return fd;
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK || waited >= timeout_ms) {
 			int e = errno == EWOULDBLOCK ? EBUSY : errno;
@@ -210,6 +213,11 @@ int vp_image_claim(const char *path, unsigned timeout_ms, struct vp_error *err)
 	}
 	close(fd);   /* releases the probe lock */
 	return 0;
+}
+
+int vp_image_claim(const char *path, unsigned timeout_ms, struct vp_error *err)
+{
+	return vp_image_claim_at(NULL, path, timeout_ms, err);
 }
 
 void vp_image_close(struct vp_image *img)
@@ -227,19 +235,7 @@ void vp_image_close(struct vp_image *img)
 
 int vp_image_create(const char *path, uint64_t size, struct vp_error *err)
 {
-	int fd, ret = 0;
-
-	if (size > INT64_MAX)
-		return vp_error_set(err, EFBIG, "create image %s: size too large", path);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return vp_error_set(err, errno, "create image %s", path);
-	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
-		ret = vp_error_set(err, errno, "create image %s: set size", path);
-		unlink(path);
-	}
-	close(fd);
-	return ret;
+	return vp_image_path_create(NULL, path, size, false, err);
 }
 
 int vp_image_resize(struct vp_image *img, uint64_t size, struct vp_error *err)

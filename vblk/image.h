@@ -57,9 +57,18 @@ void vp_image_mem_forget(const struct vp_image *img, uint64_t offset, uint64_t l
  * copy that never waits for a device. */
 bool vp_fd_memory_backed(int fd);
 
-/* Open the raw file or block device at path with VP_IMAGE_* flags.  On
+struct vp_image_root;
+
+/* Open the raw file or block device at path with VP_IMAGE_* flags, resolved
+ * beneath root (NULL: none) by vp_image_path_open (vblk/image_path.h: no
+ * symlink, no FIFO or other non-image, never blocking on open).  On
  * success *out owns the fd (free with vp_image_close); on failure *out is
- * NULL and err says what failed. */
+ * NULL and err says what failed.  Paths a user gave go through the
+ * daemon's root: use the _at form for them. */
+VP_MUST_CHECK int vp_image_open_at(const struct vp_image_root *root, const char *path,
+				   unsigned flags, struct vp_image **out, struct vp_error *err);
+
+/* vp_image_open_at without a root. */
 VP_MUST_CHECK int vp_image_open(const char *path, unsigned flags, struct vp_image **out,
 				struct vp_error *err);
 
@@ -72,13 +81,18 @@ VP_MUST_CHECK int vp_image_open(const char *path, unsigned flags, struct vp_imag
  * restarted daemon cannot complete new writes that a stale write from its
  * predecessor would then overwrite; also keeps two daemons from serving one
  * image.  Call before opening the image in this process.  -EBUSY on timeout. */
+VP_MUST_CHECK int vp_image_claim_at(const struct vp_image_root *root, const char *path,
+				    unsigned timeout_ms, struct vp_error *err);
+
+/* vp_image_claim_at without a root. */
 VP_MUST_CHECK int vp_image_claim(const char *path, unsigned timeout_ms, struct vp_error *err);
 
 /* Close the image and free it; NULL is accepted. */
 void vp_image_close(struct vp_image *img);
 
 /* Create a new sparse raw image of size bytes at path (fails with -EEXIST
- * when path exists; nothing is left behind on failure). */
+ * when path exists; nothing is left behind on failure); no root: see
+ * vp_image_path_create for one. */
 VP_MUST_CHECK int vp_image_create(const char *path, uint64_t size, struct vp_error *err);
 
 /* Grow or shrink a raw file image to size bytes (block devices: -ENOTSUP).

@@ -7,11 +7,18 @@
  *         [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]
  *         [--vhost-user name=NAME,socket=PATH[,queues=N] ...]
  *         [--ublk name=NAME[,queues=N][,depth=D] ...]
+ *         [--socket-mode MODE] [--socket-group GROUP] [--socket-allow user:X,group:Y]
+ *         [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]
+ *         [--image-root DIR]
  *
  * --workers defaults to one per CPU; --conn-mem (default 64M) caps the request
  * buffers one NBD connection may hold.
  * --vhost-user serves export NAME (from --export or the config) to one
  * vhost-user-blk front end (QEMU) at a time on PATH; --nbd is then optional.
+ * Unix sockets get --socket-mode (default 0660) / --control-mode (0600)
+ * whatever the umask; a live socket at the path is never taken over.
+ * With --image-root DIR every image path is opened beneath DIR, no symlink
+ * on the way (vblk/image_path.h); FIFOs and other non-images are refused.
  * --ublk exposes export NAME as the local block device /dev/ublkbN through
  * the kernel's ublk driver (vblk/ublk/dev.h); without /dev/ublk-control the
  * daemon fails at start.
@@ -39,13 +46,17 @@ static void usage(FILE *f)
 		   "             --export name=NAME,image=PATH[,readonly=on][,cache=none][,description=TEXT]\n"
 		   "             [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]\n"
 		   "             [--vhost-user name=NAME,socket=PATH[,queues=N] ...]\n"
-		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n");
+		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n"
+		   "             [--socket-mode MODE] [--socket-group GROUP] [--socket-allow user:X,group:Y]\n"
+		   "             [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]\n"
+		   "             [--image-root DIR]\n");
 }
 
 static int open_control(struct daemon *d, struct vp_error *err)
 {
 	struct vp_control_config cfg = {
-		.path = d->control_path, .table = &d->table,
+		.path = d->control_path, .socket = &d->control_socket, .peers = &d->control_peers,
+		.table = &d->table,
 		.kick = vp_vblkd_workers_kick, .kick_ctx = d, .events = { vp_vblkd_log_event, NULL },
 		.vhost = &vp_vblkd_vhost_ops, .vhost_ctx = &d->vhosts,
 	};
@@ -53,9 +64,7 @@ static int open_control(struct daemon *d, struct vp_error *err)
 	return d->control_path ? vp_control_new(&cfg, &d->ctl, err) : 0;
 }
 
-/* Everything that can fail before any thread runs.  The control socket is
- * created before the listeners: it sets the umask for its bind while the
- * process is still single-threaded. */
+/* Everything that can fail before any thread runs. */
 static int open_all(struct daemon *d, struct vp_error *err)
 {
 	int ret = vp_vblkd_exports_open(d, err);
@@ -145,6 +154,7 @@ out:
 	if (!ret && !d->help)
 		vp_log(VP_LOG_INFO, "vblkd.stopped", "exports=%zu", d->n_exports);
 	json_decref(d->config);
+	vp_image_root_free(d->image_root);
 	free(d);
 	return ret;
 }

@@ -224,7 +224,7 @@ expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$VP_TMP
 expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$VP_TMP/n.sock\",\"queues\":17}" 34 'queues: 17 is outside \[1, 16\]'
 expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$VS\"}" 17 "socket $VS is already served by export vdisk"
 expect_error "{\"command\":\"vhost-add\",\"name\":\"vdisk\",\"socket\":\"$VP_TMP/n.sock\"}" 17 'vdisk already has a vhost-user server'
-expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$CTL\"}" 98 'another server answers there'
+expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$CTL\"}" 98 'another server is listening on it'
 expect_error "{\"command\":\"vhost-add\",\"name\":\"disk0\",\"socket\":\"$VI\"}" 17 'exists and is not a socket'
 expect_error '{"command":"vhost-add","name":"disk0"}' 2 'socket: required'
 expect_error '{"command":"vhost-remove","name":"disk0"}' 2 'export disk0 has no vhost-user server'
@@ -280,7 +280,7 @@ vp_ok "vblkctl exit codes 0/1/2"
 
 # --- second daemon on the same control socket, SIGTERM ------------------------------------
 out="$("$VBLKD" --nbd "unix:$VP_TMP/other.sock" --control "$CTL" 2>&1)" && vp_fail "second daemon started"
-vp_assert_match "$out" 'another daemon is serving it' "live control socket not stolen"
+vp_assert_match "$out" 'another server is listening on it' "live control socket not stolen"
 kill -TERM "$DAEMON"
 for ((i = 0; i < 50; i++)); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
 wait "$DAEMON" || vp_fail "vblkd exit status $? after SIGTERM"

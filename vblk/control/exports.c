@@ -3,12 +3,15 @@
  * that other commands answer with.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "vblk/control/internal.h"
 #include "vblk/image.h"
+#include "vblk/image_path.h"
 #include "vblk/stats.h"
 
 const struct vp_nbd_export *vp_control_find_export(const struct vp_nbd_snapshot *snap,
@@ -67,16 +70,19 @@ json_t *vp_control_exported_as(struct vp_control *ctl, const struct stat *st)
  * own to share. */
 static int claim_unless_ours(struct vp_control *ctl, const char *path, struct vp_error *err)
 {
+	const struct vp_image_root *root = ctl->cfg.table->image_root;
 	struct stat st;
 	json_t *names;
 	size_t n;
+	int fd = vp_image_path_open(root, path, O_RDONLY, &st, err);
 
-	if (stat(path, &st) < 0)
-		return vp_error_set(err, errno, "image %s", path);
+	if (fd < 0)
+		return fd;
+	close(fd);
 	names = vp_control_exported_as(ctl, &st);
 	n = json_array_size(names);
 	json_decref(names);
-	return n ? 0 : vp_image_claim(path, 0, err);
+	return n ? 0 : vp_image_claim_at(root, path, 0, err);
 }
 
 /* -EEXIST when an export called name is published. */

@@ -3,13 +3,12 @@
  * image-info.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/json.h"
 #include "vblk/control/internal.h"
 #include "vblk/image.h"
+#include "vblk/image_path.h"
 
 /* The image-info view of the file at path. */
 static int image_info_json(struct vp_control *ctl, const char *path, json_t **out,
@@ -20,13 +19,14 @@ static int image_info_json(struct vp_control *ctl, const char *path, json_t **ou
 	int ret;
 
 	*out = NULL;
-	if (stat(path, &st) < 0)
-		return vp_error_set(err, errno, "image %s", path);
-	if (S_ISDIR(st.st_mode))
-		return vp_error_set(err, EISDIR, "image %s", path);
-	ret = vp_image_open(path, VP_IMAGE_READONLY, &img, err);
+	ret = vp_image_open_at(ctl->cfg.table->image_root, path, VP_IMAGE_READONLY, &img, err);
 	if (ret)
 		return ret;
+	if (fstat(img->fd, &st) < 0) {
+		ret = vp_error_set(err, errno, "image %s", path);
+		vp_image_close(img);
+		return ret;
+	}
 	*out = json_pack("{s:s, s:I, s:I, s:s, s:o}", "path", path, "size", (json_int_t)img->size,
 			 "allocated", (json_int_t)(img->blockdev ? img->size : (uint64_t)st.st_blocks * 512),
 			 "type", img->blockdev ? "block-device" : "raw-file", "exports",
@@ -46,23 +46,6 @@ static int set_image(struct vp_control *ctl, json_t *resp, const char *path, str
 	return ret;
 }
 
-/* Allocate every block of a new image; unlinks it on failure. */
-static int preallocate(const char *path, uint64_t size, struct vp_error *err)
-{
-	int fd = open(path, O_RDWR | O_CLOEXEC), ret;
-
-	ret = fd < 0 ? errno : posix_fallocate(fd, 0, (off_t)size);
-	ret = ret ?: (fsync(fd) < 0 ? errno : 0);
-	if (fd >= 0)
-		close(fd);
-	if (ret) {
-		unlink(path);
-		return vp_error_set(err, ret, "create image %s: preallocate %llu bytes", path,
-				    (unsigned long long)size);
-	}
-	return 0;
-}
-
 static int cmd_image_create(struct vp_control *ctl, const json_t *req, json_t *resp,
 			    struct vp_error *err)
 {
@@ -74,8 +57,7 @@ static int cmd_image_create(struct vp_control *ctl, const json_t *req, json_t *r
 	ret = vp_control_get_path(req, "path", true, &path, err);
 	ret = ret ?: vp_control_get_size(req, "size", &size, err);
 	ret = ret ?: vp_json_opt_bool(req, "", "sparse", true, &sparse, err);
-	ret = ret ?: vp_image_create(path, size, err);
-	ret = ret ?: (sparse ? 0 : preallocate(path, size, err));
+	ret = ret ?: vp_image_path_create(ctl->cfg.table->image_root, path, size, !sparse, err);
 	ret = ret ?: set_image(ctl, resp, path, err);
 	if (ret)
 		return ret;
@@ -84,7 +66,8 @@ static int cmd_image_create(struct vp_control *ctl, const json_t *req, json_t *r
 	return 0;
 }
 
-/* Resize an image file that no export uses. */
+/* Resize an image file that no export uses.  The file checked is the one
+ * opened (no second lookup of path that a rename could redirect). */
 static int resize_file(struct vp_control *ctl, const char *path, uint64_t size, struct vp_error *err)
 {
 	struct vp_image *img = NULL;
@@ -92,18 +75,20 @@ static int resize_file(struct vp_control *ctl, const char *path, uint64_t size, 
 	struct stat st;
 	int ret;
 
-	if (stat(path, &st) < 0)
-		return vp_error_set(err, errno, "image %s", path);
+	ret = vp_image_open_at(ctl->cfg.table->image_root, path, 0, &img, err);
+	if (ret)
+		return ret;
+	if (fstat(img->fd, &st) < 0) {
+		ret = vp_error_set(err, errno, "image %s", path);
+		goto out;
+	}
 	names = vp_control_exported_as(ctl, &st);
-	if (json_array_size(names)) {
+	if (json_array_size(names))
 		ret = vp_error_code(err, 0, EBUSY, "image %s is exported as %s: resize the export instead",
 				   path, json_string_value(json_array_get(names, 0)));
-		json_decref(names);
-		return ret;
-	}
 	json_decref(names);
-	ret = vp_image_open(path, 0, &img, err);
 	ret = ret ?: vp_image_resize(img, size, err);
+out:
 	vp_image_close(img);
 	return ret;
 }

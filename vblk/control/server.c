@@ -1,7 +1,8 @@
-/* server.c - the control socket of vblkd: the listening unix socket (0600,
- * same-uid peers), one thread polling it and up to VP_CONTROL_MAX_CLIENTS
- * clients, each newline-ended request line answered by vp_control_handle
- * (request.c) with one JSON line, and the stats interval tick.
+/* server.c - the control socket of vblkd: the listening unix socket (0600
+ * by default; root, same-uid and allow-listed peers), one thread polling
+ * it and up to VP_CONTROL_MAX_CLIENTS clients, each newline-ended request
+ * line answered by vp_control_handle (request.c) with one JSON line, and
+ * the stats interval tick.
  */
 #include <errno.h>
 #include <poll.h>
@@ -9,7 +10,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,56 +28,22 @@ static uint64_t mono_ns(void)
 
 /* ---- socket ---- */
 
-/* Remove a stale socket file at path; -EADDRINUSE when a server answers on
- * it, -EEXIST when path is something else than a socket. */
-static int clear_stale(const char *path, const struct sockaddr_un *sa, struct vp_error *err)
-{
-	struct stat st;
-	int s, live;
-
-	if (lstat(path, &st) < 0)
-		return 0;
-	if (!S_ISSOCK(st.st_mode))
-		return vp_error_code(err, 0, EEXIST, "control socket %s: exists and is not a socket", path);
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return vp_error_set(err, errno, "control socket");
-	live = connect(s, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
-	close(s);
-	if (live)
-		return vp_error_code(err, 0, EADDRINUSE, "control socket %s: another daemon is serving it",
-				    path);
-	unlink(path);
-	return 0;
-}
-
-/* Bind and listen on ctl->path, replacing a stale socket file. */
+/* Bind and listen on ctl->path with the configured mode and group
+ * (vp_unix_listen: a stale socket file is replaced, a live one refused). */
 static int open_socket(struct vp_control *ctl, struct vp_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	mode_t old;
-	int ret, e;
+	struct vp_unix_listen_opts o = { .mode = VP_CONTROL_MODE_DEFAULT, .gid = VP_UNIX_GID_KEEP };
+	int fd;
 
-	if (!*ctl->path || strlen(ctl->path) >= sizeof(sa.sun_path))
-		return vp_error_set(err, ENAMETOOLONG, "control socket path '%s'", ctl->path);
-	strcpy(sa.sun_path, ctl->path);
-	ret = clear_stale(ctl->path, &sa, err);
-	if (ret)
-		return ret;
-	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (ctl->fd < 0)
-		return vp_error_set(err, errno, "control socket");
-	/* The file is born 0600: umask covers bind (the process is still
-	 * single-threaded here), chmod makes it independent of the umask. */
-	old = umask(0177);
-	ret = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
-	e = errno;
-	umask(old);
-	if (ret < 0)
-		return vp_error_set(err, e, "bind control socket %s", ctl->path);
+	if (ctl->cfg.socket)
+		o = *ctl->cfg.socket;
+	o.backlog = 16;
+	o.type_flags = SOCK_CLOEXEC | SOCK_NONBLOCK;
+	fd = vp_unix_listen(ctl->path, &o, err);
+	if (fd < 0)
+		return fd;
+	ctl->fd = fd;
 	ctl->bound = true;
-	if (chmod(ctl->path, 0600) < 0 || listen(ctl->fd, 16) < 0)
-		return vp_error_set(err, errno, "listen on control socket %s", ctl->path);
 	return 0;
 }
 
@@ -201,20 +167,21 @@ static void client_read(struct vp_control *ctl, struct vp_control_client *c)
 	client_close(c);
 }
 
-/* Take one pending connection if its peer is root or this uid and a
- * client slot is free; otherwise close it. */
+/* Take one pending connection if its peer is root, this uid or in
+ * cfg.peers and a client slot is free; otherwise close it. */
 static void accept_client(struct vp_control *ctl)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	struct vp_unix_peers self = { .always_self = true };
 	int fd = accept4(ctl->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	uid_t uid;
+	gid_t gid;
 	unsigned i;
 
 	if (fd < 0)
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
-		vp_event(&ctl->cfg.events, "control.refused", "reason=peer-uid uid=%d", (int)cred.uid);
+	if (!vp_unix_peer_allowed(fd, ctl->cfg.peers ? ctl->cfg.peers : &self, &uid, &gid)) {
+		vp_event(&ctl->cfg.events, "control.refused", "reason=peer uid=%d gid=%d", (int)uid,
+			 (int)gid);
 		close(fd);
 		return;
 	}

@@ -23,8 +23,10 @@
 #include <jansson.h>
 
 #include "common/error.h"
+#include "common/unix_listen.h"
 #include "vblk/control.h"
 #include "vblk/image.h"
+#include "vblk/image_path.h"
 #include "vblk/nbd/table.h"
 
 #define VBLKD_MAX_EXPORTS 64   /* exports given at start */
@@ -59,6 +61,9 @@ struct vhost_registry {
 	pthread_mutex_t lock;
 	struct vhost_export *v[VBLKD_MAX_VHOST];
 	size_t n;
+	const struct vp_unix_listen_opts *socket; /* the daemon's data_socket */
+	const struct vp_unix_peers *peers;       /* data_peers, or NULL when empty */
+	const struct vp_image_root *image_root;  /* the daemon's, or NULL */
 };
 
 struct worker_thread {
@@ -81,6 +86,16 @@ struct daemon {
 	size_t n_vhost;
 	struct ublk_export ublk[VBLKD_MAX_UBLK]; /* name, queues, depth from options */
 	size_t n_ublk;
+	/* Unix socket mode and group: data_socket for NBD and vhost-user
+	 * (--socket-mode/-group), control_socket (--control-mode/-group). */
+	struct vp_unix_listen_opts data_socket, control_socket;
+	/* Allowed peers (--socket-allow, --control-allow); data_peers empty:
+	 * whoever the mode lets in; control_peers always lets root and self in. */
+	struct vp_unix_peers data_peers, control_peers;
+	/* --image-root: every image path (control requests, command line,
+	 * config) is opened beneath it; NULL without.  Opened by options.c,
+	 * freed by main. */
+	struct vp_image_root *image_root;
 	/* Run-time state. */
 	int listen_fds[VBLKD_MAX_LISTEN];        /* workers.c; -1: not open */
 	struct worker_thread threads[VBLKD_MAX_WORKERS];
@@ -142,8 +157,9 @@ void vp_vblkd_workers_kick(void *ctx);
 /* An empty registry; vp_vblkd_vhost_close finalises it. */
 void vp_vblkd_vhost_init(struct vhost_registry *r);
 
-/* Open each d->vhost server on its export's image and bind its socket;
- * they start with vp_vblkd_vhost_start. */
+/* Open each d->vhost server on its export's image and bind its socket
+ * (d->data_socket's mode and group, d->data_peers at accept, for these and
+ * the servers added later); they start with vp_vblkd_vhost_start. */
 int vp_vblkd_vhost_open(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
 
 /* Start the servers not started yet. */

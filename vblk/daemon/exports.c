@@ -22,7 +22,7 @@ static int claim_images(const struct daemon *d, struct vp_error *err)
 
 		if (s->flags & VP_IMAGE_READONLY)
 			continue;
-		ret = vp_image_claim(s->path, IMAGE_CLAIM_TIMEOUT_MS, err);
+		ret = vp_image_claim_at(d->image_root, s->path, IMAGE_CLAIM_TIMEOUT_MS, err);
 		if (ret) {
 			vp_error_prefix(err, "export %s", s->name);
 			return ret;
@@ -39,6 +39,7 @@ int vp_vblkd_exports_open(struct daemon *d, struct vp_error *err)
 	if (ret)
 		return ret;
 	d->table_ready = true;
+	d->table.image_root = d->image_root;
 	ret = claim_images(d, err);
 	for (size_t i = 0; i < d->n_exports && !ret; i++) {
 		const struct vp_nbd_export_spec *s = &d->specs[i];

@@ -19,6 +19,20 @@
 struct cli_overrides {
 	const char *control;
 	unsigned workers;                        /* 0: not given */
+	const char *socket_mode, *socket_group;  /* NULL: not given */
+	const char *control_mode, *control_group;
+	const char *image_root;
+};
+
+/* Long options without a short letter (kept clear of the letters). */
+enum {
+	OPT_SOCKET_MODE = 0x1100,
+	OPT_SOCKET_GROUP,
+	OPT_SOCKET_ALLOW,
+	OPT_CONTROL_MODE,
+	OPT_CONTROL_GROUP,
+	OPT_CONTROL_ALLOW,
+	OPT_IMAGE_ROOT,
 };
 
 /* One worker per online CPU, within VBLKD_MAX_WORKERS over all listeners. */
@@ -164,6 +178,76 @@ static int add_vhost(struct daemon *d, const struct vhost_spec *spec, const char
 	return 0;
 }
 
+/* ---- unix socket mode, group and allowed peers ---- */
+
+/* Mode (octal text) and group (name or number) into o, either may be NULL
+ * (keep o's); errors name opt. */
+static int socket_perms(const char *mode, const char *group, const char *opt,
+			struct vp_unix_listen_opts *o, struct vp_error *err)
+{
+	int ret = mode ? vp_unix_parse_mode(mode, &o->mode, err) : 0;
+
+	ret = ret ?: group ? vp_unix_parse_group(group, &o->gid, err) : 0;
+	if (ret)
+		vp_error_prefix(err, "%s", opt);
+	return ret;
+}
+
+/* A comma-separated list of user:X / group:X into peers (arg modified). */
+static int parse_allow(char *arg, const char *opt, struct vp_unix_peers *peers,
+		       struct vp_error *err)
+{
+	char *save = NULL;
+
+	for (char *item = strtok_r(arg, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		int ret = vp_unix_peers_add(peers, item, err);
+
+		if (ret) {
+			vp_error_prefix(err, "%s", opt);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* The config's array of user:X / group:X strings at key into peers. */
+static int config_allow(const json_t *config, const char *key, struct vp_unix_peers *peers,
+			struct vp_error *err)
+{
+	json_t *list, *v;
+	size_t i;
+	int ret = vp_json_opt_array(config, "", key, &list, err);
+
+	json_array_foreach(list, i, v) {
+		if (!json_is_string(v))
+			return vp_error_set(err, EINVAL, "%s[%zu]: expected a string", key, i);
+		ret = vp_unix_peers_add(peers, json_string_value(v), err);
+		if (ret) {
+			vp_error_prefix(err, "%s[%zu]", key, i);
+			return ret;
+		}
+	}
+	return ret;
+}
+
+/* The config's socket keys (the command line overrides mode and group,
+ * and adds to the allow-lists). */
+static int config_sockets(struct daemon *d, struct vp_error *err)
+{
+	const char *smode, *sgroup, *cmode, *cgroup;
+	int ret;
+
+	ret = vp_json_opt_str(d->config, "", "socket-mode", NULL, &smode, err);
+	ret = ret ?: vp_json_opt_str(d->config, "", "socket-group", NULL, &sgroup, err);
+	ret = ret ?: vp_json_opt_str(d->config, "", "control-mode", NULL, &cmode, err);
+	ret = ret ?: vp_json_opt_str(d->config, "", "control-group", NULL, &cgroup, err);
+	ret = ret ?: socket_perms(smode, sgroup, "socket-mode/socket-group", &d->data_socket, err);
+	ret = ret ?: socket_perms(cmode, cgroup, "control-mode/control-group", &d->control_socket,
+				  err);
+	ret = ret ?: config_allow(d->config, "socket-allow", &d->data_peers, err);
+	return ret ?: config_allow(d->config, "control-allow", &d->control_peers, err);
+}
+
 /* ---- config file ---- */
 
 /* One entry of the config's "exports" array, as export-add takes it. */
@@ -265,6 +349,7 @@ static int config_fields(struct daemon *d, struct vp_error *err)
 			return ret;
 	}
 	ret = config_objects(d, exports, "exports", config_export, err);
+	ret = ret ?: config_sockets(d, err);
 	return ret ?: config_objects(d, vhost, "vhost", config_vhost, err);
 }
 
@@ -287,7 +372,10 @@ static int load_config(struct daemon *d, struct vp_error *err)
 		return vp_error_set(err, EINVAL, "expected a JSON object");
 	json_object_foreach(d->config, key, v)
 		if (strcmp(key, "nbd") && strcmp(key, "control") && strcmp(key, "exports") &&
-		    strcmp(key, "workers") && strcmp(key, "vhost"))
+		    strcmp(key, "workers") && strcmp(key, "vhost") && strcmp(key, "socket-mode") &&
+		    strcmp(key, "socket-group") && strcmp(key, "socket-allow") &&
+		    strcmp(key, "control-mode") && strcmp(key, "control-group") &&
+		    strcmp(key, "control-allow") && strcmp(key, "image-root"))
 			return vp_error_set(err, EINVAL, "%s: unknown field", key);
 	return config_fields(d, err);
 }
@@ -346,9 +434,41 @@ static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides
 			return vp_error_set(err, EINVAL, "--conn-mem: expected a size of at least %u bytes",
 					    (unsigned)VP_NBD_CONN_MEM_MIN);
 		return 0;
+	case OPT_SOCKET_MODE:
+		o->socket_mode = arg;
+		return 0;
+	case OPT_SOCKET_GROUP:
+		o->socket_group = arg;
+		return 0;
+	case OPT_CONTROL_MODE:
+		o->control_mode = arg;
+		return 0;
+	case OPT_CONTROL_GROUP:
+		o->control_group = arg;
+		return 0;
+	case OPT_IMAGE_ROOT:
+		o->image_root = arg;
+		return 0;
+	case OPT_SOCKET_ALLOW:
+		return parse_allow(arg, "--socket-allow", &d->data_peers, err);
+	case OPT_CONTROL_ALLOW:
+		return parse_allow(arg, "--control-allow", &d->control_peers, err);
 	default:
 		return vp_error_set(err, EINVAL, "bad arguments (see --help)");
 	}
+}
+
+/* Open --image-root (or the config's "image-root"), if any. */
+static int image_root(struct daemon *d, const struct cli_overrides *o, struct vp_error *err)
+{
+	const char *dir = o->image_root;
+	int ret = dir || !d->config ? 0 :
+		  vp_json_opt_str(d->config, "", "image-root", NULL, &dir, err);
+
+	ret = ret ?: dir ? vp_image_root_open(dir, &d->image_root, err) : 0;
+	if (ret)
+		vp_error_prefix(err, "--image-root");
+	return ret;
 }
 
 /* Merge the config file under the command line and check the whole. */
@@ -366,6 +486,13 @@ static int finish_options(struct daemon *d, const struct cli_overrides *o, struc
 		config_first(d, n_cli);
 	}
 	d->control_path = o->control ? o->control : d->control_path;
+	ret = socket_perms(o->socket_mode, o->socket_group, "--socket-mode/--socket-group",
+			   &d->data_socket, err);
+	ret = ret ?: socket_perms(o->control_mode, o->control_group,
+				  "--control-mode/--control-group", &d->control_socket, err);
+	ret = ret ?: image_root(d, o, err);
+	if (ret)
+		return ret;
 	d->n_workers = o->workers ? o->workers : d->n_workers;
 	if (d->n_workers == 0)
 		d->n_workers = default_workers(d->n_listen);
@@ -390,12 +517,24 @@ int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_er
 		{ "conn-mem", required_argument, NULL, 'm' },
 		{ "vhost-user", required_argument, NULL, 'v' },
 		{ "ublk", required_argument, NULL, 'u' },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+		{ "socket-allow", required_argument, NULL, OPT_SOCKET_ALLOW },
+		{ "control-mode", required_argument, NULL, OPT_CONTROL_MODE },
+		{ "control-group", required_argument, NULL, OPT_CONTROL_GROUP },
+		{ "control-allow", required_argument, NULL, OPT_CONTROL_ALLOW },
+		{ "image-root", required_argument, NULL, OPT_IMAGE_ROOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct cli_overrides o = { 0 };
 	int c;
 
+	d->data_socket = (struct vp_unix_listen_opts){ .mode = VP_UNIX_MODE_DEFAULT,
+						      .gid = VP_UNIX_GID_KEEP };
+	d->control_socket = (struct vp_unix_listen_opts){ .mode = VP_CONTROL_MODE_DEFAULT,
+							 .gid = VP_UNIX_GID_KEEP };
+	d->control_peers.always_self = true;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int ret;
 

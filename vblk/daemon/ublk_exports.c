@@ -18,7 +18,7 @@ int vp_vblkd_ublk_open(struct daemon *d, struct vp_error *err)
 
 		if (!s)
 			return vp_error_set(err, ENOENT, "--ublk: no --export named '%s'", u->name);
-		ret = vp_image_open(s->path, s->flags, &u->img, err);
+		ret = vp_image_open_at(d->image_root, s->path, s->flags, &u->img, err);
 		cfg.img = u->img;
 		ret = ret ?: vp_ublk_dev_new(&cfg, &u->dev, err);
 		if (ret)

@@ -6,9 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -59,45 +57,29 @@ static ssize_t vhost_find(const struct vhost_registry *r, const char *name)
 	return -1;
 }
 
-/* -EEXIST when sock is one of ours or not a socket, -EADDRINUSE when a
- * server answers on it (a stale socket file is fine: the server replaces
- * it).  Lock held. */
+/* -EEXIST when sock is one of ours (before the image is opened; a socket
+ * of another server or a non-socket there is refused by vp_unix_listen
+ * with -EADDRINUSE / -EEXIST).  Lock held. */
 static int vhost_socket_free(const struct vhost_registry *r, const char *sock,
 			     struct vp_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, live;
-
 	for (size_t i = 0; i < r->n; i++)
 		if (strcmp(r->v[i]->socket, sock) == 0)
 			return vp_error_code(err, 0, EEXIST, "socket %s is already served by export %s",
 					     sock, r->v[i]->name);
-	if (lstat(sock, &st) < 0)
-		return 0;
-	if (!S_ISSOCK(st.st_mode))
-		return vp_error_code(err, 0, EEXIST, "socket %s: exists and is not a socket", sock);
-	if (strlen(sock) >= sizeof(sa.sun_path))
-		return vp_error_code(err, 0, ENAMETOOLONG, "socket path '%s'", sock);
-	strcpy(sa.sun_path, sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return vp_error_set(err, errno, "socket");
-	live = connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return live ? vp_error_code(err, 0, EADDRINUSE, "socket %s: another server answers there",
-				    sock) : 0;
+	return 0;
 }
 
 /* Open x's image and bind its server (lock held); start it when start. */
-static int vhost_open(struct vhost_export *x, const char *path, unsigned flags, bool start,
-		      struct vp_error *err)
+static int vhost_open(const struct vhost_registry *r, struct vhost_export *x, const char *path,
+		      unsigned flags, bool start, struct vp_error *err)
 {
 	struct vp_vhost_server_config cfg = { .name = x->name, .socket_path = x->socket,
+					      .socket = r->socket, .peers = r->peers,
 					      .queues = x->queues, .events = { vhost_event, x } };
 	int ret;
 
-	ret = vp_image_open(path, flags, &x->img, err);
+	ret = vp_image_open_at(r->image_root, path, flags, &x->img, err);
 	cfg.img = x->img;
 	ret = ret ?: vp_vhost_server_new(&cfg, &x->srv, err);
 	ret = ret ?: start ? vp_vhost_server_start(x->srv, err) : 0;
@@ -107,7 +89,7 @@ static int vhost_open(struct vhost_export *x, const char *path, unsigned flags, 
 
 /* A new entry for spec with its server opened (lock held); *out is set
  * even on failure, for vhost_free. */
-static int vhost_new(const struct vhost_spec *spec, const char *path, unsigned flags, bool start,
+static int vhost_new(const struct vhost_registry *r, const struct vhost_spec *spec, const char *path, unsigned flags, bool start,
 		     struct vhost_export **out, struct vp_error *err)
 {
 	struct vhost_export *x = calloc(1, sizeof(*x));
@@ -117,7 +99,7 @@ static int vhost_new(const struct vhost_spec *spec, const char *path, unsigned f
 	if (!x || !(x->name = strdup(spec->name)) || !(x->socket = strdup(spec->socket)))
 		return vp_error_set(err, ENOMEM, "vhost-user export %s", spec->name);
 	x->queues = spec->queues;
-	ret = vhost_open(x, path, flags, start, err);
+	ret = vhost_open(r, x, path, flags, start, err);
 	if (ret)
 		vp_error_prefix(err, "vhost-user export %s", spec->name);
 	return ret;
@@ -139,7 +121,7 @@ static int vhost_add(struct vhost_registry *r, const struct vhost_spec *spec, co
 		ret = vp_error_code(err, 0, E2BIG, "at most %d vhost-user servers", VBLKD_MAX_VHOST);
 	else
 		ret = vhost_socket_free(r, spec->socket, err);
-	ret = ret ?: vhost_new(spec, path, flags, start, &x, err);
+	ret = ret ?: vhost_new(r, spec, path, flags, start, &x, err);
 	if (ret == 0)
 		r->v[r->n++] = x;
 	pthread_mutex_unlock(&r->lock);
@@ -160,6 +142,9 @@ void vp_vblkd_vhost_init(struct vhost_registry *r)
 
 int vp_vblkd_vhost_open(struct daemon *d, struct vp_error *err)
 {
+	d->vhosts.socket = &d->data_socket;
+	d->vhosts.image_root = d->image_root;
+	d->vhosts.peers = d->data_peers.n_uids || d->data_peers.n_gids ? &d->data_peers : NULL;
 	for (size_t i = 0; i < d->n_vhost; i++) {
 		const struct vhost_spec *v = &d->vhost[i];
 		const struct vp_nbd_export_spec *s = vp_vblkd_exports_find(d, v->name);

@@ -13,7 +13,7 @@
 int vp_vblkd_listeners_open(struct daemon *d, struct vp_error *err)
 {
 	for (size_t i = 0; i < d->n_listen; i++) {
-		int ret = vp_nbd_listen(d->listen_specs[i], &d->listen_fds[i], err);
+		int ret = vp_nbd_listen(d->listen_specs[i], &d->data_socket, &d->listen_fds[i], err);
 
 		if (ret)
 			return ret;
@@ -56,7 +56,11 @@ int vp_vblkd_workers_start(struct daemon *d, unsigned *started, struct vp_error 
 		struct worker_thread *t = &d->threads[*started];
 		int ret;
 
+		const char *spec = d->listen_specs[*started / d->n_workers];
+
 		cfg.listen_fd = d->listen_fds[*started / d->n_workers];
+		cfg.peers = strncmp(spec, "unix:", 5) == 0 && (d->data_peers.n_uids || d->data_peers.n_gids) ?
+				    &d->data_peers : NULL;
 		cfg.worker_index = *started;
 		ret = vp_nbd_worker_new(&cfg, &t->w, err);
 		if (ret)

@@ -10,8 +10,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "vblk/nbd/conn.h"
@@ -26,12 +24,24 @@ static void post_accept(struct vp_nbd_worker *w)
 		w->accept_pending = true;
 }
 
+/* Whether the peer of accepted fd passes cfg.peers (logged when not). */
+static bool peer_allowed(struct vp_nbd_worker *w, int fd)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (!w->cfg.peers || vp_unix_peer_allowed(fd, w->cfg.peers, &uid, &gid))
+		return true;
+	vp_event(&w->cfg.events, "nbd.peer.refused", "uid=%d gid=%d", (int)uid, (int)gid);
+	return false;
+}
+
 static void on_accept(struct vp_engine_op *op, int res)
 {
 	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, accept_op);
 
 	w->accept_pending = false;
-	if (res >= 0 && w->draining)
+	if (res >= 0 && (w->draining || !peer_allowed(w, res)))
 		close(res);
 	else if (res >= 0)
 		vp_nbd_conn_new(w, res);
@@ -186,26 +196,19 @@ void vp_nbd_worker_free(struct vp_nbd_worker *w)
 
 /* ---- listening sockets ---- */
 
-static int listen_unix(const char *path, int *fd, struct vp_error *err)
+static int listen_unix(const char *path, const struct vp_unix_listen_opts *opts, int *fd,
+		       struct vp_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
+	struct vp_unix_listen_opts o = { .mode = VP_UNIX_MODE_DEFAULT, .gid = VP_UNIX_GID_KEEP };
 	int s;
 
-	if (strlen(path) >= sizeof(sa.sun_path) || !*path)
-		return vp_error_set(err, ENAMETOOLONG, "unix socket path '%s'", path);
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path); /* stale socket from an earlier run */
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (opts)
+		o = *opts;
+	o.backlog = 128;
+	o.type_flags = SOCK_CLOEXEC;
+	s = vp_unix_listen(path, &o, err);
 	if (s < 0)
-		return vp_error_set(err, errno, "unix socket");
-	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 128) < 0) {
-		int e = errno;
-
-		close(s);
-		return vp_error_set(err, e, "listen on unix:%s", path);
-	}
+		return s;
 	*fd = s;
 	return 0;
 }
@@ -251,10 +254,11 @@ static int listen_tcp(const char *hostport, int *fd, struct vp_error *err)
 	return vp_error_set(err, e, "listen on tcp:%s", hostport);
 }
 
-int vp_nbd_listen(const char *spec, int *fd, struct vp_error *err)
+int vp_nbd_listen(const char *spec, const struct vp_unix_listen_opts *unix_opts, int *fd,
+		  struct vp_error *err)
 {
 	if (strncmp(spec, "unix:", 5) == 0)
-		return listen_unix(spec + 5, fd, err);
+		return listen_unix(spec + 5, unix_opts, fd, err);
 	if (strncmp(spec, "tcp:", 4) == 0)
 		return listen_tcp(spec + 4, fd, err);
 	return vp_error_set(err, EINVAL, "listen address '%s': expected unix:PATH or tcp:HOST:PORT",

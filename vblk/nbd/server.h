@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/event.h"
+#include "common/unix_listen.h"
 #include "vblk/nbd/nbd.h"
 
 struct vp_nbd_server_config {
@@ -26,6 +27,10 @@ struct vp_nbd_server_config {
 	 * request that would exceed it waits for earlier ones to complete.
 	 * At least VP_NBD_CONN_MEM_MIN (one largest request). */
 	size_t conn_mem;
+	/* Peers allowed on a unix listen_fd (SO_PEERCRED); NULL for TCP or
+	 * to let in whoever the socket's mode lets connect.  Outlives the
+	 * worker. */
+	const struct vp_unix_peers *peers;
 };
 
 #define VP_NBD_CONN_MEM_DEFAULT (64U << 20)
@@ -33,9 +38,12 @@ struct vp_nbd_server_config {
 
 struct vp_nbd_worker;
 
-/* Open a listening socket for "unix:PATH" (a stale socket file is replaced)
- * or "tcp:HOST:PORT" (HOST may be [v6]).  *fd is set on success. */
-VP_MUST_CHECK int vp_nbd_listen(const char *spec, int *fd, struct vp_error *err);
+/* Open a listening socket for "unix:PATH" (vp_unix_listen with unix_opts'
+ * mode and gid, or 0660 in the daemon's group when NULL; a stale socket file replaced, a live one or a
+ * non-socket refused) or "tcp:HOST:PORT" (HOST may be [v6]).  *fd is set
+ * on success. */
+VP_MUST_CHECK int vp_nbd_listen(const char *spec, const struct vp_unix_listen_opts *unix_opts,
+				int *fd, struct vp_error *err);
 
 /* Create a worker (ring, registered image files, stop eventfd).  *out is set
  * on success and NULL on failure. */

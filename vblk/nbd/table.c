@@ -229,7 +229,7 @@ int vp_nbd_table_add(struct vp_nbd_table *t, const struct vp_nbd_export_spec *sp
 		return ret;
 	/* Opening may block on slow storage: do it before taking the lock
 	 * that workers need to accept connections. */
-	ret = vp_image_open(spec->path, spec->flags, &img, err);
+	ret = vp_image_open_at(t->image_root, spec->path, spec->flags, &img, err);
 	if (ret) {
 		vp_error_prefix(err, "export %s", spec->name);
 		return ret;
@@ -289,7 +289,7 @@ static int resize_locked(struct vp_nbd_table *t, long i, uint64_t size, struct v
 		return vp_error_code(err, 0, EBUSY, "export %s has %u connected client(s): "
 				    "cannot shrink it under them", old->sh->name,
 				    atomic_load(&old->sh->conns));
-	ret = vp_image_open(old->sh->path, old->sh->flags, &img, err);
+	ret = vp_image_open_at(t->image_root, old->sh->path, old->sh->flags, &img, err);
 	ret = ret ?: vp_image_resize(img, size, err);
 	if (ret)
 		goto out;

@@ -56,6 +56,9 @@ struct vp_nbd_table {
 	pthread_mutex_t lock;         /* guards cur and serializes writers */
 	struct vp_nbd_snapshot *cur;
 	unsigned nshards;             /* worker count, for new stats */
+	/* Export paths are opened beneath it (vblk/image_path.h); NULL: no
+	 * root.  Set after vp_nbd_table_init, before the first add. */
+	const struct vp_image_root *image_root;
 };
 
 /* What export-add needs. */

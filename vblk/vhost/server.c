@@ -20,7 +20,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "vblk/engine.h"
@@ -393,9 +392,16 @@ static void check_size(struct vp_vhost_server *srv)
 static void on_accept(struct vp_vhost_server *srv)
 {
 	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	uid_t uid;
+	gid_t gid;
 
 	if (fd < 0)
 		return;
+	if (srv->cfg.peers && !vp_unix_peer_allowed(fd, srv->cfg.peers, &uid, &gid)) {
+		event(srv, "vhost.peer.refused", "uid=%d gid=%d", (int)uid, (int)gid);
+		close(fd);
+		return;
+	}
 	srv->conn_fd = fd;
 	srv->bd.writeback = 1;
 	vp_vhost_dev_init(&srv->dev, &blk_ops, srv, fd, vp_blk_features(&srv->bd), srv->cfg.queues);
@@ -440,28 +446,17 @@ static void *control_main(void *arg)
 	return NULL;
 }
 
-static int listen_unix(const char *path, int *out, struct vp_error *err)
+/* Listen on cfg's socket with its mode and group; one front end at a
+ * time, so a short backlog (it holds a reconnecting QEMU). */
+static int listen_socket(const struct vp_vhost_server_config *cfg, struct vp_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
+	struct vp_unix_listen_opts o = { .mode = VP_UNIX_MODE_DEFAULT, .gid = VP_UNIX_GID_KEEP };
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return vp_error_set(err, ENAMETOOLONG, "socket path '%s'", path);
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path); /* stale socket of a previous run */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return vp_error_set(err, errno, "socket");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
-		int e = errno;
-
-		close(fd);
-		return vp_error_set(err, e, "listen on %s", path);
-	}
-	*out = fd;
-	return 0;
+	if (cfg->socket)
+		o = *cfg->socket;
+	o.backlog = 4;
+	o.type_flags = SOCK_CLOEXEC;
+	return vp_unix_listen(cfg->socket_path, &o, err);
 }
 
 int vp_vhost_server_new(const struct vp_vhost_server_config *cfg, struct vp_vhost_server **out,
@@ -487,9 +482,10 @@ int vp_vhost_server_new(const struct vp_vhost_server_config *cfg, struct vp_vhos
 	}
 	srv->bd = (struct vp_blk_dev){ .img = cfg->img, .serial = srv->name,
 				       .num_queues = (uint16_t)cfg->queues, .writeback = 1 };
-	ret = listen_unix(cfg->socket_path, &srv->listen_fd, err);
-	if (ret)
+	ret = listen_socket(cfg, err);
+	if (ret < 0)
 		goto fail;
+	srv->listen_fd = ret;
 	*out = srv;
 	return 0;
 fail:

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/event.h"
+#include "common/unix_listen.h"
 #include "vblk/image.h"
 
 struct vp_vhost_server_config {
@@ -16,7 +17,12 @@ struct vp_vhost_server_config {
 	struct vp_image *img;        /* outlives the server; its own fd (the
 				      * control thread updates img->size when
 				      * the file is resized, and tells the guest) */
-	const char *socket_path;     /* a stale socket file there is replaced */
+	const char *socket_path;     /* a stale socket file there is replaced,
+				      * a live one or a non-socket refused */
+	const struct vp_unix_listen_opts *socket; /* its mode and gid are used;
+				      * NULL: 0660 in the daemon's group */
+	const struct vp_unix_peers *peers; /* allowed front ends (SO_PEERCRED);
+				      * NULL: whoever the mode lets connect */
 	unsigned queues;             /* 1..16 */
 	struct vp_event_sink events; /* connections, protocol errors, malformed
 				      * rings; from the export's threads */
