@@ -281,6 +281,11 @@ int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *re
 	int ret;
 
 	ret = call_open(req, &c, err);
+	/* Refused in ADD only (DEL, GC and STATUS must still work with such a
+	 * config), with the reference plugin's words. */
+	if (ret == 0 && c.nc.hairpin && c.nc.promisc)
+		ret = vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, EINVAL,
+				    "cannot set hairpin mode and promiscuous mode at the same time.");
 	if (ret == 0)
 		ret = vp_pod_iface_ensure_absent(&c.pod, req->ifname, err);
 	if (ret == 0)

@@ -174,14 +174,18 @@ static int check_prev(const struct vp_ipam_config *cfg, const struct vp_ipam_sto
 {
 	char buf[VP_IP_STRLEN];
 
+	/* Not code 3: the spec says 3 means the runtime need not clean up, but
+	 * an attachment that lost its allocation still has links (and rules)
+	 * that DEL must remove.  100 with ENOENT, as the network plugins' CHECK
+	 * failures. */
 	if (!s->n_held)
-		return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, 0,
+		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
 				     "no address allocated to container %s ifname %s", cid, ifname);
 	for (size_t i = 0; i < prev->n_ips; i++) {
 		const struct vp_ip *ip = &prev->ips[i].address.ip;
 
 		if (in_any_set(cfg, ip) && !is_held(s, ip))
-			return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, 0,
+			return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
 					     "%s is not allocated to container %s ifname %s",
 					     vp_ip_str(ip, buf), cid, ifname);
 	}
