@@ -95,6 +95,27 @@ static bool conflicts(const struct vp_prefix *have, const struct vp_prefix *want
 	return vp_prefix_contains(have, &want->ip) || vp_prefix_contains(want, &have->ip);
 }
 
+/* Give the bridge its MAC explicitly, as the reference plugin does when it
+ * adds a gateway: an unset bridge MAC follows the lowest port MAC, so every
+ * pod joining or leaving could change the gateway's MAC under the other
+ * pods' ARP caches (a ~45 s blackout).  Once set, the kernel keeps it.  The
+ * MAC it had before this ADD's port joined, unless that was none (a bridge
+ * whose last port left has 00:00:00:00:00:00): then a random one. */
+static int pin_mac(struct br_call *c, struct vp_error *err)
+{
+	static const struct vp_mac zero;
+	struct vp_mac mac = c->br.mac;
+
+	int ret;
+
+	if (!memcmp(&mac, &zero, sizeof(mac)))
+		vp_mac_random(&mac);
+	ret = vp_link_set_mac(c->host, c->br.ifindex, &mac, err);
+	if (ret == 0)
+		c->br.mac = mac;   /* the result reports it */
+	return ret;
+}
+
 /* Put gw on the bridge unless it is there; another address in the way is an
  * error, or replaced with forceAddress.  Concurrent ADDs may race here: the
  * loser's add sees EEXIST, which is success. */
@@ -123,7 +144,9 @@ static int ensure_gateway(struct br_call *c, const struct vp_prefix *gw, struct 
 	}
 	if (ret == 0)
 		ret = vp_addr_add(c->host, c->br.ifindex, gw, true, err);
-	if (ret == -EEXIST)
+	if (ret == 0)
+		ret = pin_mac(c, err);
+	if (ret == -EEXIST)   /* a concurrent ADD added it (and pins the MAC) */
 		ret = 0;
 out:
 	free(have);
@@ -263,11 +286,11 @@ static int add_steps(void *call, struct vp_undo *undo, struct vp_cni_result *ipa
 		ret = fill_gateways(&c->nc, ipam, err);
 	if (ret < 0)
 		return ret;
+	if (c->nc.is_gw && (ret = setup_gateways(c, ipam, err)) < 0)
+		return ret;
 	pod = build_result(c, ipam, res, err);
 	if (pod < 0)
 		return pod;
-	if (c->nc.is_gw && (ret = setup_gateways(c, ipam, err)) < 0)
-		return ret;
 	ret = vp_pod_iface_configure(&c->pod, c->req->ifname, c->pveth.ifindex, &o, res, pod, err);
 	if (ret < 0)
 		return ret;
