@@ -317,28 +317,22 @@ int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *re
 	return ret;
 }
 
-/* The host veth of prev: the host-side interface that is not the bridge. */
-static int check_host_side(struct br_call *c, const struct vp_cni_result *prev, struct vp_error *err)
+/* The bridge, and the host end of the pod's veth (found among prev's
+ * host-side interfaces by being its peer) attached to it. */
+static int check_host_side(struct br_call *c, const struct vp_cni_result *prev,
+			   const struct vp_link_info *pod, struct vp_error *err)
 {
 	int ret;
 
 	ret = vp_link_by_name(c->host, c->nc.bridge, &c->br, err);
 	if (ret == -ENODEV || (ret == 0 && strcmp(c->br.kind, "bridge")))
 		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT, "bridge %s is missing", c->nc.bridge);
-	for (size_t i = 0; ret == 0 && i < prev->n_interfaces; i++) {
-		const struct vp_cni_interface *ifc = &prev->interfaces[i];
-
-		if (ifc->sandbox || !strcmp(ifc->name, c->nc.bridge))
-			continue;
-		ret = vp_link_by_name(c->host, ifc->name, &c->hveth, err);
-		if (ret == -ENODEV)
-			return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT, "host veth %s is missing",
-					     ifc->name);
-		if (ret == 0 && c->hveth.master != c->br.ifindex)
-			return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
-					     "host veth %s is not attached to bridge %s", ifc->name,
-					     c->nc.bridge);
-	}
+	if (ret == 0)
+		ret = vp_pod_iface_host_veth(c->host, prev, pod, &c->hveth, err);
+	if (ret == 0 && c->hveth.master != c->br.ifindex)
+		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
+				     "host veth %s is not attached to bridge %s", c->hveth.name,
+				     c->nc.bridge);
 	return ret;
 }
 
@@ -388,9 +382,9 @@ int vp_bridge_cmd_check(const struct vp_cni_request *req, struct vp_cni_result *
 				    "prevResult: no interface %s in %s", req->ifname, req->netns);
 		goto out;
 	}
-	ret = vp_pod_iface_check(&c.pod, &o, req->prev, pod, NULL, err);
+	ret = vp_pod_iface_check(&c.pod, &o, req->prev, pod, &c.pveth, err);
 	if (ret == 0)
-		ret = check_host_side(&c, req->prev, err);
+		ret = check_host_side(&c, req->prev, &c.pveth, err);
 	if (ret == 0)
 		ret = check_nft(&c, req->prev, pod, err);
 out:

@@ -470,7 +470,7 @@ static int route_present(const struct vp_pod_iface_ns *ns, const struct vp_route
 }
 
 int vp_pod_iface_check(const struct vp_pod_iface_ns *ns, const struct vp_pod_iface_opts *opts,
-		       const struct vp_cni_result *res, int iface_idx, int *ifindex,
+		       const struct vp_cni_result *res, int iface_idx, struct vp_link_info *link,
 		       struct vp_error *err)
 {
 	const struct vp_cni_interface *want = &res->interfaces[iface_idx];
@@ -492,12 +492,34 @@ int vp_pod_iface_check(const struct vp_pod_iface_ns *ns, const struct vp_pod_ifa
 				     want->name, info.mtu, want->mtu);
 	if (!info.up && !opts->keep_down)
 		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT, "interface %s is down", want->name);
-	if (ifindex)
-		*ifindex = info.ifindex;
+	if (link)
+		*link = info;
 	ret = check_addresses(ns, info.ifindex, opts, res, iface_idx, err);
 	if (ret < 0 || opts->keep_down)
 		return ret;
 	return each_route(ns, info.ifindex, opts, res, iface_idx, route_present, err);
+}
+
+int vp_pod_iface_host_veth(struct vp_nl *host, const struct vp_cni_result *prev,
+			   const struct vp_link_info *pod, struct vp_link_info *out,
+			   struct vp_error *err)
+{
+	for (size_t i = 0; i < prev->n_interfaces; i++) {
+		int ret;
+
+		if (prev->interfaces[i].sandbox)
+			continue;
+		ret = vp_link_by_name(host, prev->interfaces[i].name, out, err);
+		if (ret == -ENODEV)
+			continue;
+		if (ret < 0)
+			return ret;
+		if (!strcmp(out->kind, "veth") && pod->link && out->ifindex == pod->link)
+			return 0;
+	}
+	return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
+			     "no host-side interface of prevResult is the peer of the pod's %s",
+			     pod->name);
 }
 
 struct vp_nft_owner vp_pod_iface_owner(const struct vp_cni_request *req)

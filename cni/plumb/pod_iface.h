@@ -132,10 +132,18 @@ int vp_pod_iface_configure(const struct vp_pod_iface_ns *ns, const char *ifname,
 /* CHECK counterpart: the interface iface_idx of res exists in ns (with its
  * MAC when res has one) and is up, carries every address and route
  * vp_pod_iface_configure() would add.  -ENOENT with err naming the first
- * thing missing.  *ifindex (may be NULL) receives the link's index. */
+ * thing missing.  *link (may be NULL) describes the pod's link. */
 int vp_pod_iface_check(const struct vp_pod_iface_ns *ns, const struct vp_pod_iface_opts *opts,
-		       const struct vp_cni_result *res, int iface_idx, int *ifindex,
+		       const struct vp_cni_result *res, int iface_idx, struct vp_link_info *link,
 		       struct vp_error *err) VP_MUST_CHECK;
+
+/* CHECK: the host end of the pod's veth among prev's host-side interfaces:
+ * the veth whose ifindex is pod->link (the pod end's peer).  Other host-side
+ * interfaces are not ours and are skipped: a later plugin of the chain may
+ * add its own (bandwidth's ifb).  -ENOENT (code 100) when none is. */
+int vp_pod_iface_host_veth(struct vp_nl *host, const struct vp_cni_result *prev,
+			   const struct vp_link_info *pod, struct vp_link_info *out,
+			   struct vp_error *err) VP_MUST_CHECK;
 
 /* The nft owner of req's attachment (borrows req's strings). */
 struct vp_nft_owner vp_pod_iface_owner(const struct vp_cni_request *req);
