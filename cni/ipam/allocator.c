@@ -19,18 +19,14 @@ static void held_by(const struct vp_ipam_config *cfg, const struct vp_ipam_store
 				held[k] = s->held[i].ip;
 }
 
-/* Take the requested address req of set idx for the key. */
-static int take_requested(const struct vp_ipam_store *s, size_t idx, const struct vp_ip *req,
-			  const struct vp_ip *held, struct vp_error *err)
+/* Take the requested address req of set idx. */
+static int take_requested(const struct vp_ipam_store *s, const struct vp_ip *req,
+			  struct vp_error *err)
 {
-	char a[VP_IP_STRLEN], b[VP_IP_STRLEN];
+	char a[VP_IP_STRLEN];
 	struct vp_ipam_rec owner;
 
-	if (held->family && !vp_ip_equal(held, req))
-		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, 0,
-				     "requested IP %s: the container already holds %s in range set "
-				     "%zu", vp_ip_str(req, a), vp_ip_str(held, b), idx);
-	if (held->family || !vp_ipam_store_used(s, req))
+	if (!vp_ipam_store_used(s, req))
 		return 0;
 	if (vp_ipam_store_owner(s, req, &owner))
 		return vp_error_code(err, VP_CNI_ERR_TRY_AGAIN, 0,
@@ -41,22 +37,18 @@ static int take_requested(const struct vp_ipam_store *s, size_t idx, const struc
 			     (int)owner.ifname_len, owner.ifname);
 }
 
-/* Pick the address of set idx: held, requested, or the next free one. */
+/* Pick the address of set idx: the requested one, or the next free one. */
 static int pick(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, size_t idx,
-		const struct vp_ip *held, struct vp_ip *out, struct vp_error *err)
+		struct vp_ip *out, struct vp_error *err)
 {
 	const struct vp_ip *req = &cfg->requested[idx];
 	char buf[SET_STR];
 	int ret;
 
 	if (req->family) {
-		if ((ret = take_requested(s, idx, req, held, err)))
+		if ((ret = take_requested(s, req, err)))
 			return ret;
 		*out = *req;
-		return 0;
-	}
-	if (held->family) {
-		*out = *held;
 		return 0;
 	}
 	if (vp_ipam_store_find_free(s, idx, out))
@@ -66,22 +58,40 @@ static int pick(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, size_
 	return 0;
 }
 
-static int reserve(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, struct vp_ip *ips,
-		   struct vp_error *err)
+/* A key holding an address in a range set already is an ADD repeated
+ * without DEL, maybe for another pod (another netns): handing the address
+ * back would give two pods one address, so it is refused, as host-local
+ * does. */
+static int refuse_repeat(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
+			 struct vp_error *err)
 {
+	char buf[VP_IP_STRLEN];
 	struct vp_ip *held = calloc(cfg->n_sets, sizeof(*held));
 	int ret = 0;
 
 	if (!held)
 		return vp_error_set(err, ENOMEM, "ipam add");
 	held_by(cfg, s, held);
+	for (size_t i = 0; i < cfg->n_sets && !ret; i++)
+		if (held[i].family)
+			ret = vp_error_code(err, VP_CNI_ERR_ATTACHMENT_EXISTS, EEXIST,
+					    "container %s ifname %s already holds %s: ADD repeated "
+					    "without DEL", s->cid, s->ifname, vp_ip_str(&held[i], buf));
+	free(held);
+	return ret;
+}
+
+static int reserve(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, struct vp_ip *ips,
+		   struct vp_error *err)
+{
+	int ret = refuse_repeat(cfg, s, err);
+
 	for (size_t i = 0; i < cfg->n_sets && !ret; i++) {
-		if ((ret = pick(cfg, s, i, &held[i], &ips[i], err)) || held[i].family)
+		if ((ret = pick(cfg, s, i, &ips[i], err)))
 			continue;
 		if ((ret = vp_ipam_store_add(s, &ips[i], s->cid, s->ifname, err)) == 0)
 			vp_ipam_store_set_cursor(s, i, &ips[i]);
 	}
-	free(held);
 	return ret;
 }
 

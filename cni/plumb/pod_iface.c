@@ -85,9 +85,11 @@ static void ipam_undo(void *arg)
 	struct vp_error ignored = {0};
 
 	if (u->running && u->running->d) {
-		(void)!vp_cni_delegate_finish(u->running->d, NULL, &ignored);
+		u->running->refused = vp_cni_delegate_finish(u->running->d, NULL, &ignored) == -EREMOTEIO;
 		u->running->d = NULL;
 	}
+	if (u->running && u->running->refused)
+		return;
 	(void)!vp_cni_delegate(u->req, u->type, VP_CNI_DEL, NULL, &ignored);
 }
 
@@ -126,7 +128,7 @@ int vp_pod_iface_ipam_add_start(const struct vp_cni_request *req, struct vp_undo
 	struct ipam_undo u = { .req = req, .running = ia };
 	int ret;
 
-	*ia = (struct vp_pod_iface_ipam){ NULL, NULL };
+	*ia = (struct vp_pod_iface_ipam){ NULL, NULL, false };
 	u.type = vp_cni_ipam_type(req, err);
 	if (!u.type)
 		return -EINVAL;
@@ -152,6 +154,7 @@ int vp_pod_iface_ipam_add_finish(struct vp_pod_iface_ipam *ia, int ret,
 		return ret;
 	ipam_ret = vp_cni_delegate_finish(ia->d, ipam, &e);
 	ia->d = NULL;
+	ia->refused = ipam_ret == -EREMOTEIO;
 	if (ipam_ret < 0) {
 		*err = e;    /* IPAM comes first in an ADD: its error wins */
 		return ipam_ret;

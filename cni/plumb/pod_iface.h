@@ -66,12 +66,16 @@ int vp_pod_iface_ipam_add(const struct vp_cni_request *req, struct vp_undo *undo
 struct vp_pod_iface_ipam {
 	struct vp_cni_delegation *d;   /* NULL: none running */
 	const char *type;
+	bool refused;                  /* it reported an error: allocated nothing */
 };
 
 /* Start the config's IPAM plugin (ADD) into *ia and push its DEL onto undo
  * at once (the undo first waits for a still-running ADD); the caller works
  * meanwhile and then calls vp_pod_iface_ipam_add_finish().  req and ia must
- * outlive the undo list.  On failure nothing is running. */
+ * outlive the undo list.  On failure nothing is running.  An ADD that
+ * reported an error (error JSON) allocated nothing, and the undo then sends
+ * no DEL: the key may hold another attachment's addresses (a repeated ADD
+ * that IPAM refused); one that crashed or timed out is DELed. */
 int vp_pod_iface_ipam_add_start(const struct vp_cni_request *req, struct vp_undo *undo,
 				struct vp_pod_iface_ipam *ia, struct vp_error *err) VP_MUST_CHECK;
 
