@@ -8,15 +8,24 @@
 
 #define SET_STR 256
 
-/* The address the session's key holds in each range set (family 0: none). */
+static void hold(const struct vp_ipam_config *cfg, const struct vp_ip *ip, struct vp_ip *held)
+{
+	for (size_t k = 0; k < cfg->n_sets; k++)
+		if (!held[k].family && vp_ipam_rangeset_find(&cfg->sets[k], ip))
+			held[k] = *ip;
+}
+
+/* The address the session's key holds in each range set (family 0: none),
+ * in the state file or in a host-local reservation. */
 static void held_by(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
 		    struct vp_ip *held)
 {
 	memset(held, 0, cfg->n_sets * sizeof(*held));
 	for (size_t i = 0; i < s->n_held; i++)
-		for (size_t k = 0; k < cfg->n_sets; k++)
-			if (!held[k].family && vp_ipam_rangeset_find(&cfg->sets[k], &s->held[i].ip))
-				held[k] = s->held[i].ip;
+		hold(cfg, &s->held[i].ip, held);
+	for (size_t i = 0; i < s->n_hl; i++)
+		if (vp_ipam_hostlocal_is(&s->hl[i], s->cid, s->ifname))
+			hold(cfg, &s->hl[i].ip, held);
 }
 
 /* Take the requested address req of set idx. */
@@ -158,6 +167,10 @@ int vp_ipam_del(const struct vp_ipam_config *cfg, const char *cid, const char *i
 			ret = vp_error_set(err, ENOMEM, "ipam del");
 	if (ret == 0)
 		ret = vp_ipam_store_commit(s, err);
+	/* A pod host-local gave its address to, before the switch. */
+	for (size_t i = 0; i < s->n_hl && !ret; i++)
+		if (vp_ipam_hostlocal_is(&s->hl[i], cid, ifname))
+			ret = vp_ipam_hostlocal_remove(s, &s->hl[i], err);
 	vp_ipam_store_close(s);
 	return ret;
 }
@@ -175,7 +188,18 @@ static bool is_held(const struct vp_ipam_store *s, const struct vp_ip *ip)
 	for (size_t i = 0; i < s->n_held; i++)
 		if (vp_ip_equal(&s->held[i].ip, ip))
 			return true;
+	for (size_t i = 0; i < s->n_hl; i++)
+		if (vp_ip_equal(&s->hl[i].ip, ip) && vp_ipam_hostlocal_is(&s->hl[i], s->cid, s->ifname))
+			return true;
 	return false;
+}
+
+static bool holds_any(const struct vp_ipam_store *s)
+{
+	for (size_t i = 0; i < s->n_hl; i++)
+		if (vp_ipam_hostlocal_is(&s->hl[i], s->cid, s->ifname))
+			return true;
+	return s->n_held > 0;
 }
 
 static int check_prev(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
@@ -188,7 +212,7 @@ static int check_prev(const struct vp_ipam_config *cfg, const struct vp_ipam_sto
 	 * an attachment that lost its allocation still has links (and rules)
 	 * that DEL must remove.  100 with ENOENT, as the network plugins' CHECK
 	 * failures. */
-	if (!s->n_held)
+	if (!holds_any(s))
 		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
 				     "no address allocated to container %s ifname %s", cid, ifname);
 	for (size_t i = 0; i < prev->n_ips; i++) {
@@ -255,6 +279,17 @@ static void gc_one(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, void 
 		gc->ret = vp_ipam_store_remove(s, rec);
 }
 
+/* A host-local reservation of a known owner that is not in the valid list. */
+static bool hostlocal_stale(const struct vp_ipam_hostlocal *h, const struct gc_ctx *gc)
+{
+	struct vp_ipam_rec key = {
+		.cid = h->cid, .cid_len = strlen(h->cid),
+		.ifname = h->ifname, .ifname_len = strlen(h->ifname),
+	};
+
+	return h->cid[0] && !bsearch(&key, gc->sorted, gc->n, sizeof(*gc->sorted), alloc_key_cmp);
+}
+
 int vp_ipam_gc(const struct vp_ipam_config *cfg, const struct vp_cni_attachment *valid,
 	       size_t n_valid, struct vp_error *err)
 {
@@ -277,6 +312,9 @@ int vp_ipam_gc(const struct vp_ipam_config *cfg, const struct vp_cni_attachment 
 	}
 	s->compact = true;   /* GC is rare: leave a file without dead records */
 	ret = vp_ipam_store_commit(s, err);
+	for (size_t i = 0; i < s->n_hl && !ret; i++)
+		if (hostlocal_stale(&s->hl[i], &gc))
+			ret = vp_ipam_hostlocal_remove(s, &s->hl[i], err);
 out:
 	vp_ipam_store_close(s);
 	free(sorted);
