@@ -279,7 +279,7 @@ static void gc_one(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, void 
 		gc->ret = vp_ipam_store_remove(s, rec);
 }
 
-/* A host-local reservation of a known owner that is not in the valid list. */
+/* A host-local reservation whose owner is known and not in the valid list. */
 static bool hostlocal_stale(const struct vp_ipam_hostlocal *h, const struct gc_ctx *gc)
 {
 	struct vp_ipam_rec key = {
@@ -287,7 +287,8 @@ static bool hostlocal_stale(const struct vp_ipam_hostlocal *h, const struct gc_c
 		.ifname = h->ifname, .ifname_len = strlen(h->ifname),
 	};
 
-	return h->cid[0] && !bsearch(&key, gc->sorted, gc->n, sizeof(*gc->sorted), alloc_key_cmp);
+	return vp_ipam_hostlocal_owned(h) &&
+	       !bsearch(&key, gc->sorted, gc->n, sizeof(*gc->sorted), alloc_key_cmp);
 }
 
 int vp_ipam_gc(const struct vp_ipam_config *cfg, const struct vp_cni_attachment *valid,

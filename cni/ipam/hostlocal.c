@@ -123,9 +123,14 @@ int vp_ipam_hostlocal_load(struct vp_ipam_store *s, struct vp_error *err)
 	return ret;
 }
 
+bool vp_ipam_hostlocal_owned(const struct vp_ipam_hostlocal *h)
+{
+	return h->cid[0] && h->ifname[0];
+}
+
 bool vp_ipam_hostlocal_is(const struct vp_ipam_hostlocal *h, const char *cid, const char *ifname)
 {
-	return h->cid[0] && !strcmp(h->cid, cid) && !strcmp(h->ifname, ifname);
+	return vp_ipam_hostlocal_owned(h) && !strcmp(h->cid, cid) && !strcmp(h->ifname, ifname);
 }
 
 int vp_ipam_hostlocal_remove(const struct vp_ipam_store *s, const struct vp_ipam_hostlocal *h,

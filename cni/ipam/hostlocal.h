@@ -12,8 +12,8 @@
  * config's ranges as a taken address; vnet-ipam never writes one.  DEL and
  * GC remove the files of the keys they release, so the migration completes
  * as the host-local pods go; the cursors are left alone.  A file that cannot
- * be read (or is no regular file) still takes its address, for an owner
- * nobody matches. 
+ * be read (or is no regular file), or that names no ifname, still takes its
+ * address, for an owner nobody matches: DEL and GC never remove it. 
  */
 #ifndef VP_IPAM_HOSTLOCAL_H
 #define VP_IPAM_HOSTLOCAL_H
@@ -42,8 +42,12 @@ struct vp_ipam_hostlocal {
  * -errno with err (code 5) when the directory cannot be read. */
 int vp_ipam_hostlocal_load(struct vp_ipam_store *s, struct vp_error *err) VP_MUST_CHECK;
 
-/* Whether reservation h belongs to (cid, ifname); one whose owner is
- * unknown belongs to nobody. */
+/* Whether h names its owner in full (container ID and ifname): files of
+ * host-local before 0.7 hold the ID alone, and unreadable ones nothing. */
+bool vp_ipam_hostlocal_owned(const struct vp_ipam_hostlocal *h);
+
+/* Whether reservation h belongs to (cid, ifname); one whose owner is not
+ * known in full belongs to nobody. */
 bool vp_ipam_hostlocal_is(const struct vp_ipam_hostlocal *h, const char *cid, const char *ifname);
 
 /* Delete h's file (absent already: fine).  -errno with err (code 5). */

@@ -13,13 +13,13 @@ vp_require_plugin vnet-bridge vnet-ipam host-local
 NET=vpt-hm
 IPAM_DIR="$VP_TMP/ipam"
 DIR="$IPAM_DIR/$NET"
-# ipam_conf TYPE [EXTRA_JSON_FIELDS]: six addresses, .10 to .15.
+# ipam_conf TYPE [EXTRA_JSON_FIELDS]: seven addresses, .10 to .16.
 ipam_conf() {
 	cat <<JSON
 { "cniVersion": "1.0.0", "name": "$NET", "type": "$1" ${2:+, $2},
   "ipam": { "type": "$1", "dataDir": "$IPAM_DIR",
             "ranges": [[{ "subnet": "10.198.83.0/24", "rangeStart": "10.198.83.10",
-                          "rangeEnd": "10.198.83.15" }]] } }
+                          "rangeEnd": "10.198.83.16" }]] } }
 JSON
 }
 # bridge_conf IPAM_TYPE
@@ -42,7 +42,11 @@ for i in 1 2; do
 	[[ $i == 1 ]] && r1=$r
 done
 for ip in "${held[@]}"; do [[ -f "$DIR/$ip" ]] || vp_fail "host-local did not write $DIR/$ip"; done
-vp_ok "host-local holds ${held[*]} in $DIR"
+# A reservation in the format of host-local before 0.7: the container ID
+# alone.  Its owner is not known in full: taken, and never removed.
+OLD=10.198.83.16
+printf 'vpt-hm-old' >"$DIR/$OLD"
+vp_ok "host-local holds ${held[*]} in $DIR (and $OLD in its old format)"
 
 # 2. vnet-ipam on the same network: the three other addresses, then exhausted.
 got=()
@@ -51,7 +55,7 @@ for i in 1 2 3; do
 	got+=("$(vp_result_ip "$r")")
 done
 for ip in "${got[@]}"; do
-	for h in "${held[@]}"; do [[ "$ip" != "$h" ]] || vp_fail "vnet-ipam handed out $ip, which host-local gave a running pod"; done
+	for h in "${held[@]}" "$OLD"; do [[ "$ip" != "$h" ]] || vp_fail "vnet-ipam handed out $ip, which host-local gave a running pod"; done
 done
 if out=$(vp_run_cni vnet-ipam ADD vpt-hm-v4 "$p" eth0 "$VI"); then
 	vp_fail "vnet-ipam ADD with every address held succeeded: $out"
@@ -86,13 +90,15 @@ valid=$(for c in v1 v2 v3 v4 v5; do printf '{"containerID":"vpt-hm-%s","ifname":
 gc=$(jq -c --argjson v "$valid" '.cniVersion = "1.1.0" | . + {"cni.dev/valid-attachments": $v}' <<<"$VI")
 out=$(vp_run_cni vnet-ipam GC "" "" "" "$gc") || vp_fail "GC: $out"
 [[ ! -e "$DIR/${held[2]}" ]] || vp_fail "GC left host-local's $DIR/${held[2]} of hl2"
+[[ -e "$DIR/$OLD" ]] || vp_fail "GC removed $DIR/$OLD, whose owner's ifname it cannot know"
 vp_assert_ipam_holds "$IPAM_DIR" vpt-hm-v5
-vp_ok "GC removed hl2's host-local file ${held[2]}"
+vp_ok "GC removed hl2's host-local file ${held[2]}, kept the old-format $OLD"
 
 for c in v1 v2 v3 v4 v5; do
 	out=$(vp_run_cni vnet-ipam DEL "vpt-hm-$c" "$p" eth0 "$VI") || vp_fail "DEL $c: $out"
 done
 left=$(cd "$DIR" && ls | grep -E '^[0-9.]+$' || true)
-[[ -z "$left" ]] || vp_fail "reservation files left: $left"
+vp_assert_eq "$left" "$OLD" "reservation files left"
+rm "$DIR/$OLD"
 vp_assert_ipam_clean "$IPAM_DIR" vpt-hm-pod vpt-hm-hl1 vpt-hm-hl2 vpt-hm-v1 vpt-hm-v2 vpt-hm-v3 vpt-hm-v4 vpt-hm-v5
 vp_ok "all DELeted: no reservation of either plugin left"
