@@ -96,7 +96,7 @@ static bool conflicts(const struct vp_prefix *have, const struct vp_prefix *want
 }
 
 /* Give the bridge its MAC explicitly, as the reference plugin does when it
- * adds a gateway: an unset bridge MAC follows the lowest port MAC, so every
+ * adds a gateway address: an unset bridge MAC follows the lowest port MAC, so every
  * pod joining or leaving could change the gateway's MAC under the other
  * pods' ARP caches (a ~45 s blackout).  Once set, the kernel keeps it.  The
  * MAC it had before this ADD's port joined, unless that was none (a bridge
@@ -105,7 +105,6 @@ static int pin_mac(struct br_call *c, struct vp_error *err)
 {
 	static const struct vp_mac zero;
 	struct vp_mac mac = c->br.mac;
-
 	int ret;
 
 	if (!memcmp(&mac, &zero, sizeof(mac)))
@@ -142,11 +141,13 @@ static int ensure_gateway(struct br_call *c, const struct vp_prefix *gw, struct 
 		if (ret == -EADDRNOTAVAIL)
 			ret = 0;
 	}
-	if (ret == 0)
-		ret = vp_addr_add(c->host, c->br.ifindex, gw, true, err);
+	/* MAC first: if that fails, the address is not there either, and the
+	 * next ADD tries both again. */
 	if (ret == 0)
 		ret = pin_mac(c, err);
-	if (ret == -EEXIST)   /* a concurrent ADD added it (and pins the MAC) */
+	if (ret == 0)
+		ret = vp_addr_add(c->host, c->br.ifindex, gw, true, err);
+	if (ret == -EEXIST)   /* a concurrent ADD added it */
 		ret = 0;
 out:
 	free(have);
