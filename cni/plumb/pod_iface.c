@@ -77,15 +77,18 @@ struct ipam_undo {
 	struct vp_pod_iface_ipam *running;   /* NULL: synchronous ADD */
 };
 
-/* Release the allocation: wait for an ADD still running (its outcome no
- * longer matters), then IPAM DEL, which is idempotent. */
+/* Release the allocation: wait for an ADD still running, then IPAM DEL,
+ * which is idempotent; but none after an ADD that reported an error (it
+ * allocated nothing, and the key's addresses may be another pod's). */
 static void ipam_undo(void *arg)
 {
 	const struct ipam_undo *u = arg;
 	struct vp_error ignored = {0};
+	int ret;
 
 	if (u->running && u->running->d) {
-		u->running->refused = vp_cni_delegate_finish(u->running->d, NULL, &ignored) == -EREMOTEIO;
+		ret = vp_cni_delegate_finish(u->running->d, NULL, &ignored);
+		u->running->refused = ret == -EREMOTEIO;
 		u->running->d = NULL;
 	}
 	if (u->running && u->running->refused)
