@@ -51,7 +51,8 @@ static int q_table(struct vp_nft_batch *b, const struct nft_fam *f)
 	struct nlmsghdr *nlh;
 
 	if (!room || !t) {
-		nftnl_table_free(t);
+		if (t)
+			nftnl_table_free(t);
 		return -ENOMEM;
 	}
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, VP_NFT_TABLE);
@@ -247,7 +248,8 @@ int vp_nft_q_table_delete(struct vp_nft_batch *b, const struct nft_fam *f)
 	struct nlmsghdr *nlh;
 
 	if (!room || !t) {
-		nftnl_table_free(t);
+		if (t)
+			nftnl_table_free(t);
 		return -ENOMEM;
 	}
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, VP_NFT_TABLE);
@@ -358,14 +360,16 @@ int vp_nft_get_chain(struct vp_nft_batch *b, const struct nft_fam *f, const char
 static int table_reply_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
+	int ret = MNL_CB_ERROR;
 
-	if (!t || nftnl_table_nlmsg_parse(nlh, t) < 0) {
-		nftnl_table_free(t);
-		return MNL_CB_ERROR;
+	if (!t)
+		return ret;
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0) {
+		*(unsigned *)data = nftnl_table_get_u32(t, NFTNL_TABLE_USE);
+		ret = MNL_CB_OK;
 	}
-	*(unsigned *)data = nftnl_table_get_u32(t, NFTNL_TABLE_USE);
 	nftnl_table_free(t);
-	return MNL_CB_OK;
+	return ret;
 }
 
 int vp_nft_get_table_use(struct vp_nft_batch *b, const struct nft_fam *f, unsigned *use)
