@@ -27,9 +27,13 @@ int vp_pod_iface_ns_open(const struct vp_cni_request *req, struct vp_pod_iface_n
 	if (!req->netns)
 		return vp_error_code(err, VP_CNI_ERR_INVALID_ENV, EINVAL, "CNI_NETNS is required");
 	ret = vp_netns_open(req->netns, &ns->fd, err);
+	/* Code 3 tells the runtime no cleanup is needed: true for an ADD that
+	 * made nothing yet, not for a CHECK, whose attachment's host side and
+	 * allocation DEL must still remove. */
 	if (ret == -ENOENT)
-		return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
-				     "CNI_NETNS %s does not exist", req->netns);
+		return vp_error_code(err, req->command == VP_CNI_CHECK ? VP_CNI_ERR_SYSTEM
+								: VP_CNI_ERR_UNKNOWN_CONTAINER,
+				     ENOENT, "CNI_NETNS %s does not exist", req->netns);
 	if (ret == -EINVAL)
 		return vp_error_code(err, VP_CNI_ERR_INVALID_ENV, EINVAL,
 				     "CNI_NETNS %s is not a network namespace", req->netns);

@@ -5,7 +5,8 @@
  * it, and the common DEL, GC and STATUS steps.
  *
  * Error codes for CNI_NETNS, the same in every plugin:
- *   missing path (ADD, CHECK)          code 3  (unknown container: the pod is gone)
+ *   missing path (ADD)                 code 3  (unknown container: the pod is gone)
+ *   missing path (CHECK)               code 100 (not 3: DEL is still needed)
  *   not a network namespace            code 4  (invalid CNI_NETNS)
  *   the plugin's own namespace         code 4  (would plumb the host itself)
  *   DEL treats all three as "nothing left in the netns" and succeeds.

@@ -49,8 +49,12 @@ if out=$(vp_run_cni vnet-bridge CHECK vpt-td-a "$pa" eth0 "$(with_prev "$CONF" "
 	vp_fail "CHECK passed without an allocation: $out"
 fi
 vp_assert_eq "$(jq -r .code <<<"$out")" 100 "CHECK code without an allocation ($(jq -r .details <<<"$out"))"
+if out=$(vp_run_cni vnet-bridge CHECK vpt-td-a /run/netns/vpt-td-gone eth0 "$(with_prev "$CONF" "$r")"); then
+	vp_fail "CHECK passed without its netns: $out"
+fi
+vp_assert_eq "$(jq -r .code <<<"$out")" 100 "CHECK code without the netns ($(jq -r .details <<<"$out"))"
 out=$(vp_run_cni vnet-bridge DEL vpt-td-a "$pa" eth0 "$CONF") || vp_fail "DEL: $out"
-vp_ok "CHECK without an allocation: code 100 (3 would tell the runtime DEL is not needed)"
+vp_ok "CHECK without an allocation or without its netns: code 100 (3 would tell the runtime DEL is not needed)"
 
 # 3. hairpinMode + promiscMode: code 7 with the reference's text; no bridge,
 # link or allocation made.
