@@ -32,6 +32,7 @@ static void info_from(struct rtnl_link *link, struct vp_link_info *out)
 		memcpy(out->mac.addr, nl_addr_get_binary_addr(mac), sizeof(out->mac.addr));
 	out->mtu = rtnl_link_get_mtu(link);
 	out->master = rtnl_link_get_master(link);
+	out->link = rtnl_link_get_link(link);
 	out->up = flags & IFF_UP;
 	out->promisc = flags & IFF_PROMISC;
 }

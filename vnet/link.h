@@ -19,6 +19,7 @@ struct vp_link_info {
 	struct vp_mac mac;
 	unsigned mtu;
 	int master;             /* ifindex of the bridge it is enslaved to, 0 if none */
+	int link;               /* IFLA_LINK: a veth's peer (ifindex in the peer's netns), 0 if none */
 	bool up;                /* IFF_UP */
 	bool promisc;
 };

@@ -13,6 +13,9 @@
 
 #include "vnet/nft_internal.h"
 
+/* Commits started over after losing a race (see vp_nft_run). */
+#define VP_NFT_RESTARTS 8
+
 /* ---- what an attachment has ---- */
 
 static int check_attachment(const struct vp_nft_attachment *a, struct vp_error *err)
@@ -124,6 +127,7 @@ static int run_once(struct vp_nft_batch *b, const struct vp_nft_attachment *a,
 int vp_nft_run(const struct vp_nft_attachment *a, vp_nft_fam_fn fn, enum vp_nft_mode mode,
 	       struct vp_error *err)
 {
+	bool retried = false;
 	struct vp_nft_batch *b;
 	struct nft_names n;
 	int ret;
@@ -133,11 +137,21 @@ int vp_nft_run(const struct vp_nft_attachment *a, vp_nft_fam_fn fn, enum vp_nft_
 	ret = ret ?: vp_nft_batch_new(&b, err);
 	if (ret < 0)
 		return ret;
-	ret = run_once(b, a, &n, fn, mode, err);
-	/* EEXIST: another process created the base chain (or this owner's
-	 * chain) since we looked; look again. */
-	if (ret == -EEXIST && mode == VP_NFT_COMMIT_RETRY)
+	for (int restarts = 0;; restarts++) {
 		ret = run_once(b, a, &n, fn, mode, err);
+		/* EEXIST, ENOENT: another process created the skeleton (or this
+		 * owner's chain), or deleted the table, since we looked. */
+		if ((ret == -EEXIST || ret == -ENOENT) && mode == VP_NFT_COMMIT_RETRY && !retried) {
+			retried = true;
+			continue;
+		}
+		/* ERESTART: the ruleset changed after a guarded look; the last
+		 * try does without what needs the guard. */
+		if (ret != -ERESTART || restarts == VP_NFT_RESTARTS)
+			break;
+		if (restarts == VP_NFT_RESTARTS - 1)
+			vp_nft_batch_unguarded(b);
+	}
 	vp_nft_batch_free(b);
 	return ret;
 }
@@ -209,18 +223,43 @@ int vp_nft_attach(const struct vp_nft_attachment *a, struct vp_error *err)
 
 /* ---- detach ---- */
 
+/* Whether f's table holds no attachment chain but the owner's: its use
+ * count is then the skeleton's plus that chain.  The look is guarded, so a
+ * concurrent attach or detach makes the commit start over; unguarded (after
+ * many lost races), never "last". */
+static int only_attachment(struct vp_nft_batch *b, const struct nft_fam *f, bool *last)
+{
+	unsigned use;
+	int ret;
+
+	*last = false;
+	ret = vp_nft_batch_guard(b);
+	if (ret == -EBUSY)
+		return 0;
+	if (ret == 0)
+		ret = vp_nft_get_table_use(b, f, &use);
+	if (ret == 0)
+		*last = use <= vp_nft_skeleton_use(f) + 1;
+	return ret;
+}
+
 /* Remove the owner's chain from one table (a wants none: no masquerade
- * entries, no spoof check). */
+ * entries, no spoof check); with the last one, the table goes, so no empty
+ * vplumb table is left behind. */
 static int q_detach(struct vp_nft_batch *b, const struct nft_fam *f,
 		    const struct vp_nft_attachment *a, const struct nft_names *n,
 		    const struct nft_owned *old, bool wanted, struct vp_error *err)
 {
+	bool last = false;
 	int ret = 0;
 
 	(void)a;
 	(void)wanted;
-	if (old->present && strcmp(old->owner, n->owner) == 0)
-		ret = vp_nft_q_remove(b, f, old);
+	if (!old->present || strcmp(old->owner, n->owner) != 0)
+		return 0;
+	ret = only_attachment(b, f, &last);
+	if (ret == 0)
+		ret = last ? vp_nft_q_table_delete(b, f) : vp_nft_q_remove(b, f, old);
 	if (ret < 0)
 		vp_error_set(err, -ret, "nftables: preparing removal of %s", n->owner);
 	return ret;

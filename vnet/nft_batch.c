@@ -2,23 +2,31 @@
  * transaction, its errors mapped back to the message that caused them, and
  * single-object queries on the same socket.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
+#include <libnftnl/gen.h>
 
 #include "vnet/nft_batch.h"
 
 #define BATCH_ROOM 8192          /* more than any one message we build */
 #define WHAT_LEN 160
+/* The batch-begin message, written at commit: header, nfgenmsg and
+ * NFNL_BATCH_GENID (0: no generation check). */
+#define BEGIN_LEN NLMSG_ALIGN(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)) + \
+			      MNL_ATTR_HDRLEN + sizeof(uint32_t))
 
 struct vp_nft_batch {
 	struct mnl_socket *nls;
@@ -28,6 +36,8 @@ struct vp_nft_batch {
 	size_t len, cap;
 	char (*what)[WHAT_LEN];  /* what[i] describes message seq0 + 1 + i */
 	size_t n, what_cap;
+	uint32_t genid;          /* commit only in this ruleset generation; 0: any */
+	bool genid_off;          /* vp_nft_batch_guard() refuses */
 };
 
 int vp_nft_batch_new(struct vp_nft_batch **out, struct vp_error *err)
@@ -67,6 +77,7 @@ void vp_nft_batch_reset(struct vp_nft_batch *b)
 {
 	b->len = 0;
 	b->n = 0;
+	b->genid = 0;
 	b->seq0 += 1 << 16;      /* fresh numbers: never match a stale reply */
 }
 
@@ -91,11 +102,47 @@ char *vp_nft_batch_room(struct vp_nft_batch *b)
 {
 	if (batch_reserve(b) < 0)
 		return NULL;
-	if (b->len == 0) {
-		nftnl_batch_begin(b->buf, b->seq0);
-		b->len = NLMSG_ALIGN(((struct nlmsghdr *)b->buf)->nlmsg_len);
-	}
+	if (b->len == 0)
+		b->len = BEGIN_LEN;   /* written by commit, which knows the genid */
 	return b->buf + b->len;
+}
+
+static int genid_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_gen *gen = nftnl_gen_alloc();
+
+	if (!gen || nftnl_gen_nlmsg_parse(nlh, gen) < 0) {
+		nftnl_gen_free(gen);
+		return MNL_CB_ERROR;
+	}
+	*(uint32_t *)data = nftnl_gen_get_u32(gen, NFTNL_GEN_ID);
+	nftnl_gen_free(gen);
+	return MNL_CB_OK;
+}
+
+int vp_nft_batch_guard(struct vp_nft_batch *b)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	uint32_t genid = 0;
+	int ret;
+
+	if (b->genid_off)
+		return -EBUSY;
+	if (b->genid)
+		return 0;   /* the first generation read is the one decisions rest on */
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, vp_nft_batch_seq(b));
+	ret = vp_nft_batch_query(b, nlh, genid_cb, &genid);
+	if (ret == 0 && genid == 0)
+		ret = -EBUSY;   /* 0 would mean "no check" */
+	if (ret == 0)
+		b->genid = genid;
+	return ret;
+}
+
+void vp_nft_batch_unguarded(struct vp_nft_batch *b)
+{
+	b->genid_off = true;
 }
 
 uint32_t vp_nft_batch_seq(const struct vp_nft_batch *b)
@@ -194,6 +241,7 @@ int vp_nft_batch_commit(struct vp_nft_batch *b, struct vp_error *err)
 		return vp_error_set(err, ENOMEM, "nftables batch");
 	nftnl_batch_end(end, vp_nft_batch_seq(b));
 	b->len += NLMSG_ALIGN(((struct nlmsghdr *)end)->nlmsg_len);
+	mnl_attr_put_u32(nftnl_batch_begin(b->buf, b->seq0), NFNL_BATCH_GENID, htonl(b->genid));
 	if (mnl_socket_sendto(b->nls, b->buf, b->len) < 0) {
 		ret = vp_error_set(err, errno, "nftables: sending transaction of %zu changes", b->n);
 		goto out;

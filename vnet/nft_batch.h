@@ -40,6 +40,17 @@ uint32_t vp_nft_batch_seq(const struct vp_nft_batch *b);
 int vp_nft_batch_push(struct vp_nft_batch *b, const struct nlmsghdr *nlh,
 		      const char *fmt, ...) __attribute__((format(printf, 3, 4))) VP_MUST_CHECK;
 
+/* Make the next commit happen only if the ruleset is still in the
+ * generation read now (the first call per batch reads it; later ones keep
+ * it): decisions taken from queries made after this call then cannot be
+ * stale, and a commit after a change by anyone fails with -ERESTART (the
+ * caller looks again).  -EBUSY when the batch was made unguarded. */
+int vp_nft_batch_guard(struct vp_nft_batch *b) VP_MUST_CHECK;
+
+/* Refuse later guards (a caller that keeps losing races gives up on what
+ * needs one). */
+void vp_nft_batch_unguarded(struct vp_nft_batch *b);
+
 /* Number of messages queued. */
 size_t vp_nft_batch_count(const struct vp_nft_batch *b);
 

@@ -69,6 +69,17 @@ struct nft_owned {
  * for a table seen without its base chain. */
 int vp_nft_q_skeleton(struct vp_nft_batch *b, const struct nft_fam *f) VP_MUST_CHECK;
 
+/* How many objects (chains and maps, as the kernel's table use count
+ * counts them) f's skeleton has. */
+unsigned vp_nft_skeleton_use(const struct nft_fam *f);
+
+/* Queue deletion of f's table with everything in it. */
+int vp_nft_q_table_delete(struct vp_nft_batch *b, const struct nft_fam *f) VP_MUST_CHECK;
+
+/* The use count of f's table (its chains and maps): 0, -ENOENT, or -errno. */
+int vp_nft_get_table_use(struct vp_nft_batch *b, const struct nft_fam *f,
+			 unsigned *use) VP_MUST_CHECK;
+
 /* Queue chain c (named by the caller) into f's table, failing if it exists;
  * what is appended to its description in errors. */
 int vp_nft_q_chain(struct vp_nft_batch *b, const struct nft_fam *f, struct nftnl_chain *c,
@@ -142,12 +153,13 @@ typedef int (*vp_nft_fam_fn)(struct vp_nft_batch *b, const struct nft_fam *f,
 enum vp_nft_mode {
 	VP_NFT_READ,                    /* nothing: fn only reads (verify) */
 	VP_NFT_COMMIT,                  /* commit them as one transaction */
-	VP_NFT_COMMIT_RETRY,            /* the same, and once more on -EEXIST */
+	VP_NFT_COMMIT_RETRY,            /* the same, and once more on -EEXIST or -ENOENT */
 };
 
 /* Name a's chain, check a, open a batch, and call fn for the inet table,
  * then the bridge table, stopping at the first failure; then as mode says.
- * 0 or -errno with err set. */
+ * A commit that fn guarded (vp_nft_batch_guard) and that lost a race with
+ * another change is run again from the start.  0 or -errno with err set. */
 int vp_nft_run(const struct vp_nft_attachment *a, vp_nft_fam_fn fn, enum vp_nft_mode mode,
 	       struct vp_error *err) VP_MUST_CHECK;
 

@@ -51,7 +51,8 @@ static int q_table(struct vp_nft_batch *b, const struct nft_fam *f)
 	struct nlmsghdr *nlh;
 
 	if (!room || !t) {
-		nftnl_table_free(t);
+		if (t)
+			nftnl_table_free(t);
 		return -ENOMEM;
 	}
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, VP_NFT_TABLE);
@@ -235,6 +236,30 @@ int vp_nft_q_skeleton(struct vp_nft_batch *b, const struct nft_fam *f)
 	return f == &vp_nft_inet ? q_inet_skeleton(b) : q_bridge_skeleton(b);
 }
 
+unsigned vp_nft_skeleton_use(const struct nft_fam *f)
+{
+	return f == &vp_nft_inet ? 3 : 2;   /* the maps and the base chain above */
+}
+
+int vp_nft_q_table_delete(struct vp_nft_batch *b, const struct nft_fam *f)
+{
+	char *room = vp_nft_batch_room(b);
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!room || !t) {
+		if (t)
+			nftnl_table_free(t);
+		return -ENOMEM;
+	}
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, VP_NFT_TABLE);
+	nlh = nftnl_table_nlmsg_build_hdr(room, NFT_MSG_DELTABLE, (uint16_t)f->family, 0,
+					  vp_nft_batch_seq(b));
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	return vp_nft_batch_push(b, nlh, "deleting table %s %s", f->name, VP_NFT_TABLE);
+}
+
 /* ---- map elements ---- */
 
 /* A set element message of type for key (-> jump chain unless NULL) in map
@@ -330,6 +355,38 @@ int vp_nft_get_chain(struct vp_nft_batch *b, const struct nft_fam *f, const char
 	if (!nlh)
 		return -ENOMEM;
 	return vp_nft_batch_query(b, nlh, chain_reply_cb, out);
+}
+
+static int table_reply_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	int ret = MNL_CB_ERROR;
+
+	if (!t)
+		return ret;
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0) {
+		*(unsigned *)data = nftnl_table_get_u32(t, NFTNL_TABLE_USE);
+		ret = MNL_CB_OK;
+	}
+	nftnl_table_free(t);
+	return ret;
+}
+
+int vp_nft_get_table_use(struct vp_nft_batch *b, const struct nft_fam *f, unsigned *use)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	*use = 0;
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, VP_NFT_TABLE);
+	nlh = nftnl_table_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)f->family, 0,
+					  vp_nft_batch_seq(b));
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	return vp_nft_batch_query(b, nlh, table_reply_cb, use);
 }
 
 static int elem_reply_cb(const struct nlmsghdr *nlh, void *data)

@@ -95,6 +95,26 @@ static bool conflicts(const struct vp_prefix *have, const struct vp_prefix *want
 	return vp_prefix_contains(have, &want->ip) || vp_prefix_contains(want, &have->ip);
 }
 
+/* Give the bridge its MAC explicitly, as the reference plugin does when it
+ * adds a gateway address: an unset bridge MAC follows the lowest port MAC, so every
+ * pod joining or leaving could change the gateway's MAC under the other
+ * pods' ARP caches (a ~45 s blackout).  Once set, the kernel keeps it.  The
+ * MAC it had before this ADD's port joined, unless that was none (a bridge
+ * whose last port left has 00:00:00:00:00:00): then a random one. */
+static int pin_mac(struct br_call *c, struct vp_error *err)
+{
+	static const struct vp_mac zero;
+	struct vp_mac mac = c->br.mac;
+	int ret;
+
+	if (!memcmp(&mac, &zero, sizeof(mac)))
+		vp_mac_random(&mac);
+	ret = vp_link_set_mac(c->host, c->br.ifindex, &mac, err);
+	if (ret == 0)
+		c->br.mac = mac;   /* the result reports it */
+	return ret;
+}
+
 /* Put gw on the bridge unless it is there; another address in the way is an
  * error, or replaced with forceAddress.  Concurrent ADDs may race here: the
  * loser's add sees EEXIST, which is success. */
@@ -121,9 +141,13 @@ static int ensure_gateway(struct br_call *c, const struct vp_prefix *gw, struct 
 		if (ret == -EADDRNOTAVAIL)
 			ret = 0;
 	}
+	/* MAC first: if that fails, the address is not there either, and the
+	 * next ADD tries both again. */
+	if (ret == 0)
+		ret = pin_mac(c, err);
 	if (ret == 0)
 		ret = vp_addr_add(c->host, c->br.ifindex, gw, true, err);
-	if (ret == -EEXIST)
+	if (ret == -EEXIST)   /* a concurrent ADD added it */
 		ret = 0;
 out:
 	free(have);
@@ -263,11 +287,11 @@ static int add_steps(void *call, struct vp_undo *undo, struct vp_cni_result *ipa
 		ret = fill_gateways(&c->nc, ipam, err);
 	if (ret < 0)
 		return ret;
+	if (c->nc.is_gw && (ret = setup_gateways(c, ipam, err)) < 0)
+		return ret;
 	pod = build_result(c, ipam, res, err);
 	if (pod < 0)
 		return pod;
-	if (c->nc.is_gw && (ret = setup_gateways(c, ipam, err)) < 0)
-		return ret;
 	ret = vp_pod_iface_configure(&c->pod, c->req->ifname, c->pveth.ifindex, &o, res, pod, err);
 	if (ret < 0)
 		return ret;
@@ -281,6 +305,11 @@ int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *re
 	int ret;
 
 	ret = call_open(req, &c, err);
+	/* Refused in ADD only (DEL, GC and STATUS must still work with such a
+	 * config), with the reference plugin's words. */
+	if (ret == 0 && c.nc.hairpin && c.nc.promisc)
+		ret = vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, EINVAL,
+				    "cannot set hairpin mode and promiscuous mode at the same time.");
 	if (ret == 0)
 		ret = vp_pod_iface_ensure_absent(&c.pod, req->ifname, err);
 	if (ret == 0)
@@ -289,28 +318,22 @@ int vp_bridge_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *re
 	return ret;
 }
 
-/* The host veth of prev: the host-side interface that is not the bridge. */
-static int check_host_side(struct br_call *c, const struct vp_cni_result *prev, struct vp_error *err)
+/* The bridge, and the host end of the pod's veth (found among prev's
+ * host-side interfaces by being its peer) attached to it. */
+static int check_host_side(struct br_call *c, const struct vp_cni_result *prev,
+			   const struct vp_link_info *pod, struct vp_error *err)
 {
 	int ret;
 
 	ret = vp_link_by_name(c->host, c->nc.bridge, &c->br, err);
 	if (ret == -ENODEV || (ret == 0 && strcmp(c->br.kind, "bridge")))
 		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT, "bridge %s is missing", c->nc.bridge);
-	for (size_t i = 0; ret == 0 && i < prev->n_interfaces; i++) {
-		const struct vp_cni_interface *ifc = &prev->interfaces[i];
-
-		if (ifc->sandbox || !strcmp(ifc->name, c->nc.bridge))
-			continue;
-		ret = vp_link_by_name(c->host, ifc->name, &c->hveth, err);
-		if (ret == -ENODEV)
-			return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT, "host veth %s is missing",
-					     ifc->name);
-		if (ret == 0 && c->hveth.master != c->br.ifindex)
-			return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
-					     "host veth %s is not attached to bridge %s", ifc->name,
-					     c->nc.bridge);
-	}
+	if (ret == 0)
+		ret = vp_pod_iface_host_veth(c->host, prev, pod, &c->hveth, err);
+	if (ret == 0 && c->hveth.master != c->br.ifindex)
+		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
+				     "host veth %s is not attached to bridge %s", c->hveth.name,
+				     c->nc.bridge);
 	return ret;
 }
 
@@ -360,9 +383,9 @@ int vp_bridge_cmd_check(const struct vp_cni_request *req, struct vp_cni_result *
 				    "prevResult: no interface %s in %s", req->ifname, req->netns);
 		goto out;
 	}
-	ret = vp_pod_iface_check(&c.pod, &o, req->prev, pod, NULL, err);
+	ret = vp_pod_iface_check(&c.pod, &o, req->prev, pod, &c.pveth, err);
 	if (ret == 0)
-		ret = check_host_side(&c, req->prev, err);
+		ret = check_host_side(&c, req->prev, &c.pveth, err);
 	if (ret == 0)
 		ret = check_nft(&c, req->prev, pod, err);
 out:

@@ -30,6 +30,7 @@ enum vp_cni_code {
 	VP_CNI_ERR_SYSTEM = 100,          /* a netlink call or syscall failed */
 	VP_CNI_ERR_EXHAUSTED = 101,       /* no free address left in the range set */
 	VP_CNI_ERR_IFACE_EXISTS = 102,    /* CNI_IFNAME already present in the netns */
+	VP_CNI_ERR_ATTACHMENT_EXISTS = 103, /* (container ID, ifname) already holds addresses */
 };
 
 enum vp_cni_command { VP_CNI_ADD, VP_CNI_DEL, VP_CNI_CHECK, VP_CNI_STATUS, VP_CNI_GC, VP_CNI_VERSION };

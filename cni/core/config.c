@@ -97,20 +97,28 @@ static int parse_identity(struct vp_cni_request *req, struct vp_error *err)
 	return vp_json_opt_obj(req->config, "", "args", &req->args, err);
 }
 
+/* prevResult, when present.  DEL must complete as far as it can (spec:
+ * best effort), and needs no prevResult to find what to remove (netns +
+ * ifname, container ID + ifname), so there a malformed one is ignored. */
 static int parse_prev(struct vp_cni_call *call, struct vp_error *err)
 {
-	json_t *prev;
+	struct vp_error ignored = { 0 };
+	bool del = call->req.command == VP_CNI_DEL;
+	struct vp_error *e = del ? &ignored : err;
+	json_t *prev = NULL;
 	int ret;
 
-	ret = vp_json_opt_obj(call->req.config, "", "prevResult", &prev, err);
-	if (ret < 0 || !prev)
-		return ret;
-	ret = vp_cni_result_parse(prev, call->req.version, &call->prev, err);
+	ret = vp_json_opt_obj(call->req.config, "", "prevResult", &prev, e);
+	if (ret == 0 && prev)
+		ret = vp_cni_result_parse(prev, call->req.version, &call->prev, e);
 	if (ret < 0) {
+		if (del)
+			return 0;
 		vp_error_prefix(err, "prevResult");
 		return ret;
 	}
-	call->req.prev = &call->prev;
+	if (prev)
+		call->req.prev = &call->prev;
 	return 0;
 }
 

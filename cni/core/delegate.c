@@ -290,7 +290,7 @@ static int delegate_error(const char *type, int status, const struct sink sinks[
 	int ret;
 
 	if (code > 0 && code <= INT32_MAX && msg)
-		ret = vp_error_code(err, (int)code, 0, "%s: %s%s%s", type, msg,
+		ret = vp_error_code(err, (int)code, EREMOTEIO, "%s: %s%s%s", type, msg,
 				    details && *details ? ": " : "", details ? details : "");
 	else if (WIFSIGNALED(status))
 		ret = vp_error_code(err, VP_CNI_ERR_SYSTEM, 0, "%s: killed by signal %d", type,

@@ -9,7 +9,8 @@
 
 /* Run plugin type with command (ADD/DEL/CHECK/STATUS/GC) for req and wait
  * for it (start + finish).  For ADD the delegate's result is parsed into *result (may be NULL otherwise).  A
- * delegate's error JSON is passed through: err gets its code and msg.  A
+ * delegate's error JSON is passed through: err gets its code and msg, and
+ * the return is -EREMOTEIO (the delegate ran and reported failure).  A
  * missing binary is code 50 for STATUS, else 7 ("unknown IPAM type"). */
 int vp_cni_delegate(const struct vp_cni_request *req, const char *type,
 		    enum vp_cni_command command, struct vp_cni_result *result,

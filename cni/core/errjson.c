@@ -20,6 +20,7 @@ static const char *code_msg(int code)
 	case VP_CNI_ERR_SYSTEM: return "system error";
 	case VP_CNI_ERR_EXHAUSTED: return "no free address in range set";
 	case VP_CNI_ERR_IFACE_EXISTS: return "interface already exists";
+	case VP_CNI_ERR_ATTACHMENT_EXISTS: return "attachment already exists";
 	default: return "plugin error";
 	}
 }

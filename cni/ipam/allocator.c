@@ -8,29 +8,34 @@
 
 #define SET_STR 256
 
-/* The address the session's key holds in each range set (family 0: none). */
+static void hold(const struct vp_ipam_config *cfg, const struct vp_ip *ip, struct vp_ip *held)
+{
+	for (size_t k = 0; k < cfg->n_sets; k++)
+		if (!held[k].family && vp_ipam_rangeset_find(&cfg->sets[k], ip))
+			held[k] = *ip;
+}
+
+/* The address the session's key holds in each range set (family 0: none),
+ * in the state file or in a host-local reservation. */
 static void held_by(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
 		    struct vp_ip *held)
 {
 	memset(held, 0, cfg->n_sets * sizeof(*held));
 	for (size_t i = 0; i < s->n_held; i++)
-		for (size_t k = 0; k < cfg->n_sets; k++)
-			if (!held[k].family && vp_ipam_rangeset_find(&cfg->sets[k], &s->held[i].ip))
-				held[k] = s->held[i].ip;
+		hold(cfg, &s->held[i].ip, held);
+	for (size_t i = 0; i < s->n_hl; i++)
+		if (vp_ipam_hostlocal_is(&s->hl[i], s->cid, s->ifname))
+			hold(cfg, &s->hl[i].ip, held);
 }
 
-/* Take the requested address req of set idx for the key. */
-static int take_requested(const struct vp_ipam_store *s, size_t idx, const struct vp_ip *req,
-			  const struct vp_ip *held, struct vp_error *err)
+/* Take the requested address req of set idx. */
+static int take_requested(const struct vp_ipam_store *s, const struct vp_ip *req,
+			  struct vp_error *err)
 {
-	char a[VP_IP_STRLEN], b[VP_IP_STRLEN];
+	char a[VP_IP_STRLEN];
 	struct vp_ipam_rec owner;
 
-	if (held->family && !vp_ip_equal(held, req))
-		return vp_error_code(err, VP_CNI_ERR_INVALID_CONFIG, 0,
-				     "requested IP %s: the container already holds %s in range set "
-				     "%zu", vp_ip_str(req, a), vp_ip_str(held, b), idx);
-	if (held->family || !vp_ipam_store_used(s, req))
+	if (!vp_ipam_store_used(s, req))
 		return 0;
 	if (vp_ipam_store_owner(s, req, &owner))
 		return vp_error_code(err, VP_CNI_ERR_TRY_AGAIN, 0,
@@ -41,22 +46,18 @@ static int take_requested(const struct vp_ipam_store *s, size_t idx, const struc
 			     (int)owner.ifname_len, owner.ifname);
 }
 
-/* Pick the address of set idx: held, requested, or the next free one. */
+/* Pick the address of set idx: the requested one, or the next free one. */
 static int pick(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, size_t idx,
-		const struct vp_ip *held, struct vp_ip *out, struct vp_error *err)
+		struct vp_ip *out, struct vp_error *err)
 {
 	const struct vp_ip *req = &cfg->requested[idx];
 	char buf[SET_STR];
 	int ret;
 
 	if (req->family) {
-		if ((ret = take_requested(s, idx, req, held, err)))
+		if ((ret = take_requested(s, req, err)))
 			return ret;
 		*out = *req;
-		return 0;
-	}
-	if (held->family) {
-		*out = *held;
 		return 0;
 	}
 	if (vp_ipam_store_find_free(s, idx, out))
@@ -66,22 +67,40 @@ static int pick(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, size_
 	return 0;
 }
 
-static int reserve(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, struct vp_ip *ips,
-		   struct vp_error *err)
+/* A key holding an address in a range set already is an ADD repeated
+ * without DEL, maybe for another pod (another netns): handing the address
+ * back would give two pods one address, so it is refused, as host-local
+ * does. */
+static int refuse_repeat(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
+			 struct vp_error *err)
 {
+	char buf[VP_IP_STRLEN];
 	struct vp_ip *held = calloc(cfg->n_sets, sizeof(*held));
 	int ret = 0;
 
 	if (!held)
 		return vp_error_set(err, ENOMEM, "ipam add");
 	held_by(cfg, s, held);
+	for (size_t i = 0; i < cfg->n_sets && !ret; i++)
+		if (held[i].family)
+			ret = vp_error_code(err, VP_CNI_ERR_ATTACHMENT_EXISTS, EEXIST,
+					    "container %s ifname %s already holds %s: ADD repeated "
+					    "without DEL", s->cid, s->ifname, vp_ip_str(&held[i], buf));
+	free(held);
+	return ret;
+}
+
+static int reserve(const struct vp_ipam_config *cfg, struct vp_ipam_store *s, struct vp_ip *ips,
+		   struct vp_error *err)
+{
+	int ret = refuse_repeat(cfg, s, err);
+
 	for (size_t i = 0; i < cfg->n_sets && !ret; i++) {
-		if ((ret = pick(cfg, s, i, &held[i], &ips[i], err)) || held[i].family)
+		if ((ret = pick(cfg, s, i, &ips[i], err)))
 			continue;
 		if ((ret = vp_ipam_store_add(s, &ips[i], s->cid, s->ifname, err)) == 0)
 			vp_ipam_store_set_cursor(s, i, &ips[i]);
 	}
-	free(held);
 	return ret;
 }
 
@@ -148,6 +167,10 @@ int vp_ipam_del(const struct vp_ipam_config *cfg, const char *cid, const char *i
 			ret = vp_error_set(err, ENOMEM, "ipam del");
 	if (ret == 0)
 		ret = vp_ipam_store_commit(s, err);
+	/* A pod host-local gave its address to, before the switch. */
+	for (size_t i = 0; i < s->n_hl && !ret; i++)
+		if (vp_ipam_hostlocal_is(&s->hl[i], cid, ifname))
+			ret = vp_ipam_hostlocal_remove(s, &s->hl[i], err);
 	vp_ipam_store_close(s);
 	return ret;
 }
@@ -165,7 +188,18 @@ static bool is_held(const struct vp_ipam_store *s, const struct vp_ip *ip)
 	for (size_t i = 0; i < s->n_held; i++)
 		if (vp_ip_equal(&s->held[i].ip, ip))
 			return true;
+	for (size_t i = 0; i < s->n_hl; i++)
+		if (vp_ip_equal(&s->hl[i].ip, ip) && vp_ipam_hostlocal_is(&s->hl[i], s->cid, s->ifname))
+			return true;
 	return false;
+}
+
+static bool holds_any(const struct vp_ipam_store *s)
+{
+	for (size_t i = 0; i < s->n_hl; i++)
+		if (vp_ipam_hostlocal_is(&s->hl[i], s->cid, s->ifname))
+			return true;
+	return s->n_held > 0;
 }
 
 static int check_prev(const struct vp_ipam_config *cfg, const struct vp_ipam_store *s,
@@ -174,14 +208,18 @@ static int check_prev(const struct vp_ipam_config *cfg, const struct vp_ipam_sto
 {
 	char buf[VP_IP_STRLEN];
 
-	if (!s->n_held)
-		return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, 0,
+	/* Not code 3: the spec says 3 means the runtime need not clean up, but
+	 * an attachment that lost its allocation still has links (and rules)
+	 * that DEL must remove.  100 with ENOENT, as the network plugins' CHECK
+	 * failures. */
+	if (!holds_any(s))
+		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
 				     "no address allocated to container %s ifname %s", cid, ifname);
 	for (size_t i = 0; i < prev->n_ips; i++) {
 		const struct vp_ip *ip = &prev->ips[i].address.ip;
 
 		if (in_any_set(cfg, ip) && !is_held(s, ip))
-			return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, 0,
+			return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
 					     "%s is not allocated to container %s ifname %s",
 					     vp_ip_str(ip, buf), cid, ifname);
 	}
@@ -241,6 +279,18 @@ static void gc_one(struct vp_ipam_store *s, const struct vp_ipam_rec *rec, void 
 		gc->ret = vp_ipam_store_remove(s, rec);
 }
 
+/* A host-local reservation whose owner is known and not in the valid list. */
+static bool hostlocal_stale(const struct vp_ipam_hostlocal *h, const struct gc_ctx *gc)
+{
+	struct vp_ipam_rec key = {
+		.cid = h->cid, .cid_len = strlen(h->cid),
+		.ifname = h->ifname, .ifname_len = strlen(h->ifname),
+	};
+
+	return vp_ipam_hostlocal_owned(h) &&
+	       !bsearch(&key, gc->sorted, gc->n, sizeof(*gc->sorted), alloc_key_cmp);
+}
+
 int vp_ipam_gc(const struct vp_ipam_config *cfg, const struct vp_cni_attachment *valid,
 	       size_t n_valid, struct vp_error *err)
 {
@@ -263,6 +313,9 @@ int vp_ipam_gc(const struct vp_ipam_config *cfg, const struct vp_cni_attachment 
 	}
 	s->compact = true;   /* GC is rare: leave a file without dead records */
 	ret = vp_ipam_store_commit(s, err);
+	for (size_t i = 0; i < s->n_hl && !ret; i++)
+		if (hostlocal_stale(&s->hl[i], &gc))
+			ret = vp_ipam_hostlocal_remove(s, &s->hl[i], err);
 out:
 	vp_ipam_store_close(s);
 	free(sorted);

@@ -16,10 +16,11 @@
 
 /* Reserve one address per range set for (cid, ifname) and fill *out (ips
  * with subnet prefix and gateway, routes, dns; no interfaces).  A key that
- * already holds addresses gets them back (idempotent retry).  All or
- * nothing: on failure nothing is reserved.  Errors: code 101 when a range set
- * is exhausted, 11 when a requested address belongs to someone else, 7 when
- * a requested address conflicts with the key's own, 5 for store failures.
+ * already holds an address in a range set is refused (code 103): the same
+ * key ADDed again without DEL may be another pod, which must not get the
+ * same address.  All or nothing: on failure nothing is reserved.  Errors:
+ * code 101 when a range set is exhausted, 11 when a requested address
+ * belongs to someone else, 5 for store failures.
  * *out must be empty; it is left empty on failure. */
 int vp_ipam_add(const struct vp_ipam_config *cfg, const char *cid, const char *ifname,
 		struct vp_cni_result *out, struct vp_error *err) VP_MUST_CHECK;

@@ -194,7 +194,7 @@ int vp_ipam_store_open(const struct vp_ipam_config *cfg, const char *cid, const 
 		set_code(err, VP_CNI_ERR_IO);
 		goto out;
 	}
-	if (s->fd >= 0 && (ret = load(s, err)))
+	if ((s->fd >= 0 && (ret = load(s, err))) || (ret = vp_ipam_hostlocal_load(s, err)))
 		goto out;
 	*out = s;
 	ret = 0;
@@ -216,6 +216,7 @@ void vp_ipam_store_close(struct vp_ipam_store *s)
 	free(s->cursors);
 	free(s->cursor_dirty);
 	free(s->held);
+	vp_ipam_hostlocal_free(s);
 	free(s->pending);
 	free(s->dead);
 	if (s->map)
@@ -233,6 +234,19 @@ bool vp_ipam_store_used(const struct vp_ipam_store *s, const struct vp_ip *ip)
 	const struct vp_ipam_used *u = used_for(s, ip);
 
 	return u && vp_ipam_used_test(u, ip);
+}
+
+bool vp_ipam_store_in_range(const struct vp_ipam_store *s, const struct vp_ip *ip)
+{
+	return used_for(s, ip) != NULL;
+}
+
+int vp_ipam_store_mark(struct vp_ipam_store *s, const struct vp_ip *ip)
+{
+	struct vp_ipam_used *u = used_for(s, ip);
+	int ret = u ? vp_ipam_used_set(u, ip) : 0;
+
+	return ret == -EEXIST ? 0 : ret;   /* in the state file too: taken either way */
 }
 
 /* The file was validated at load, so the scan cannot fail. */

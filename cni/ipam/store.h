@@ -31,6 +31,7 @@
 #include "common/error.h"
 #include "common/inet.h"
 #include "cni/ipam/config.h"
+#include "cni/ipam/hostlocal.h"
 #include "cni/ipam/scan.h"
 #include "cni/ipam/used.h"
 
@@ -62,13 +63,16 @@ struct vp_ipam_store {
 	struct vp_ipam_dead *dead;
 	size_t n_dead, dead_cap;
 	bool compact;                     /* rewrite at commit whatever the dead count */
+	struct vp_ipam_hostlocal *hl;     /* host-local's reservations (hostlocal.h) */
+	size_t n_hl;
 };
 
 /* Create dataDir/<network> of cfg if needed, take its lock (waiting for
  * other holders) and load the state, collecting the allocations of
  * (cid, ifname) into held (both NULL: no key).  cfg must outlive the store.
  * A missing file is an empty state; a damaged one is an error (code 5,
- * naming file and line), never a silent reset.  On success free *out with
+ * naming file and line), never a silent reset.  host-local's reservation
+ * files in the directory are loaded too (hostlocal.h).  On success free *out with
  * vp_ipam_store_close(). */
 int vp_ipam_store_open(const struct vp_ipam_config *cfg, const char *cid, const char *ifname,
 		       struct vp_ipam_store **out, struct vp_error *err) VP_MUST_CHECK;
@@ -85,6 +89,13 @@ void vp_ipam_store_close(struct vp_ipam_store *s);
 /* Whether ip, which lies in a range of cfg, is taken (released ones stay
  * taken until the session ends). */
 bool vp_ipam_store_used(const struct vp_ipam_store *s, const struct vp_ip *ip);
+
+/* Whether ip lies in a range of cfg. */
+bool vp_ipam_store_in_range(const struct vp_ipam_store *s, const struct vp_ip *ip);
+
+/* Mark ip (in a range of cfg) taken by something outside the state file
+ * (host-local's reservations): 0, or -ENOMEM. */
+int vp_ipam_store_mark(struct vp_ipam_store *s, const struct vp_ip *ip) VP_MUST_CHECK;
 
 /* The live allocation record of ip in the file: 0, or -ENOENT.  It scans
  * the whole file: for error messages, not for the common path. */

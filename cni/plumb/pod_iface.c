@@ -27,9 +27,13 @@ int vp_pod_iface_ns_open(const struct vp_cni_request *req, struct vp_pod_iface_n
 	if (!req->netns)
 		return vp_error_code(err, VP_CNI_ERR_INVALID_ENV, EINVAL, "CNI_NETNS is required");
 	ret = vp_netns_open(req->netns, &ns->fd, err);
+	/* Code 3 tells the runtime no cleanup is needed: true for an ADD that
+	 * made nothing yet, not for a CHECK, whose attachment's host side and
+	 * allocation DEL must still remove. */
 	if (ret == -ENOENT)
-		return vp_error_code(err, VP_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
-				     "CNI_NETNS %s does not exist", req->netns);
+		return vp_error_code(err, req->command == VP_CNI_CHECK ? VP_CNI_ERR_SYSTEM
+								: VP_CNI_ERR_UNKNOWN_CONTAINER,
+				     ENOENT, "CNI_NETNS %s does not exist", req->netns);
 	if (ret == -EINVAL)
 		return vp_error_code(err, VP_CNI_ERR_INVALID_ENV, EINVAL,
 				     "CNI_NETNS %s is not a network namespace", req->netns);
@@ -77,17 +81,22 @@ struct ipam_undo {
 	struct vp_pod_iface_ipam *running;   /* NULL: synchronous ADD */
 };
 
-/* Release the allocation: wait for an ADD still running (its outcome no
- * longer matters), then IPAM DEL, which is idempotent. */
+/* Release the allocation: wait for an ADD still running, then IPAM DEL,
+ * which is idempotent; but none after an ADD that reported an error (it
+ * allocated nothing, and the key's addresses may be another pod's). */
 static void ipam_undo(void *arg)
 {
 	const struct ipam_undo *u = arg;
 	struct vp_error ignored = {0};
+	int ret;
 
 	if (u->running && u->running->d) {
-		(void)!vp_cni_delegate_finish(u->running->d, NULL, &ignored);
+		ret = vp_cni_delegate_finish(u->running->d, NULL, &ignored);
+		u->running->refused = ret == -EREMOTEIO;
 		u->running->d = NULL;
 	}
+	if (u->running && u->running->refused)
+		return;
 	(void)!vp_cni_delegate(u->req, u->type, VP_CNI_DEL, NULL, &ignored);
 }
 
@@ -126,7 +135,7 @@ int vp_pod_iface_ipam_add_start(const struct vp_cni_request *req, struct vp_undo
 	struct ipam_undo u = { .req = req, .running = ia };
 	int ret;
 
-	*ia = (struct vp_pod_iface_ipam){ NULL, NULL };
+	*ia = (struct vp_pod_iface_ipam){ NULL, NULL, false };
 	u.type = vp_cni_ipam_type(req, err);
 	if (!u.type)
 		return -EINVAL;
@@ -152,6 +161,7 @@ int vp_pod_iface_ipam_add_finish(struct vp_pod_iface_ipam *ia, int ret,
 		return ret;
 	ipam_ret = vp_cni_delegate_finish(ia->d, ipam, &e);
 	ia->d = NULL;
+	ia->refused = ipam_ret == -EREMOTEIO;
 	if (ipam_ret < 0) {
 		*err = e;    /* IPAM comes first in an ADD: its error wins */
 		return ipam_ret;
@@ -470,7 +480,7 @@ static int route_present(const struct vp_pod_iface_ns *ns, const struct vp_route
 }
 
 int vp_pod_iface_check(const struct vp_pod_iface_ns *ns, const struct vp_pod_iface_opts *opts,
-		       const struct vp_cni_result *res, int iface_idx, int *ifindex,
+		       const struct vp_cni_result *res, int iface_idx, struct vp_link_info *link,
 		       struct vp_error *err)
 {
 	const struct vp_cni_interface *want = &res->interfaces[iface_idx];
@@ -492,12 +502,34 @@ int vp_pod_iface_check(const struct vp_pod_iface_ns *ns, const struct vp_pod_ifa
 				     want->name, info.mtu, want->mtu);
 	if (!info.up && !opts->keep_down)
 		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT, "interface %s is down", want->name);
-	if (ifindex)
-		*ifindex = info.ifindex;
+	if (link)
+		*link = info;
 	ret = check_addresses(ns, info.ifindex, opts, res, iface_idx, err);
 	if (ret < 0 || opts->keep_down)
 		return ret;
 	return each_route(ns, info.ifindex, opts, res, iface_idx, route_present, err);
+}
+
+int vp_pod_iface_host_veth(struct vp_nl *host, const struct vp_cni_result *prev,
+			   const struct vp_link_info *pod, struct vp_link_info *out,
+			   struct vp_error *err)
+{
+	for (size_t i = 0; i < prev->n_interfaces; i++) {
+		int ret;
+
+		if (prev->interfaces[i].sandbox)
+			continue;
+		ret = vp_link_by_name(host, prev->interfaces[i].name, out, err);
+		if (ret == -ENODEV)
+			continue;
+		if (ret < 0)
+			return ret;
+		if (!strcmp(out->kind, "veth") && pod->link && out->ifindex == pod->link)
+			return 0;
+	}
+	return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT,
+			     "no host-side interface of prevResult is the peer of the pod's %s",
+			     pod->name);
 }
 
 struct vp_nft_owner vp_pod_iface_owner(const struct vp_cni_request *req)

@@ -5,7 +5,8 @@
  * it, and the common DEL, GC and STATUS steps.
  *
  * Error codes for CNI_NETNS, the same in every plugin:
- *   missing path (ADD, CHECK)          code 3  (unknown container: the pod is gone)
+ *   missing path (ADD)                 code 3  (unknown container: the pod is gone)
+ *   missing path (CHECK)               code 100 (not 3: DEL is still needed)
  *   not a network namespace            code 4  (invalid CNI_NETNS)
  *   the plugin's own namespace         code 4  (would plumb the host itself)
  *   DEL treats all three as "nothing left in the netns" and succeeds.
@@ -66,12 +67,16 @@ int vp_pod_iface_ipam_add(const struct vp_cni_request *req, struct vp_undo *undo
 struct vp_pod_iface_ipam {
 	struct vp_cni_delegation *d;   /* NULL: none running */
 	const char *type;
+	bool refused;                  /* it reported an error: allocated nothing */
 };
 
 /* Start the config's IPAM plugin (ADD) into *ia and push its DEL onto undo
  * at once (the undo first waits for a still-running ADD); the caller works
  * meanwhile and then calls vp_pod_iface_ipam_add_finish().  req and ia must
- * outlive the undo list.  On failure nothing is running. */
+ * outlive the undo list.  On failure nothing is running.  An ADD that
+ * reported an error (error JSON) allocated nothing, and the undo then sends
+ * no DEL: the key may hold another attachment's addresses (a repeated ADD
+ * that IPAM refused); one that crashed or timed out is DELed. */
 int vp_pod_iface_ipam_add_start(const struct vp_cni_request *req, struct vp_undo *undo,
 				struct vp_pod_iface_ipam *ia, struct vp_error *err) VP_MUST_CHECK;
 
@@ -132,10 +137,18 @@ int vp_pod_iface_configure(const struct vp_pod_iface_ns *ns, const char *ifname,
 /* CHECK counterpart: the interface iface_idx of res exists in ns (with its
  * MAC when res has one) and is up, carries every address and route
  * vp_pod_iface_configure() would add.  -ENOENT with err naming the first
- * thing missing.  *ifindex (may be NULL) receives the link's index. */
+ * thing missing.  *link (may be NULL) describes the pod's link. */
 int vp_pod_iface_check(const struct vp_pod_iface_ns *ns, const struct vp_pod_iface_opts *opts,
-		       const struct vp_cni_result *res, int iface_idx, int *ifindex,
+		       const struct vp_cni_result *res, int iface_idx, struct vp_link_info *link,
 		       struct vp_error *err) VP_MUST_CHECK;
+
+/* CHECK: the host end of the pod's veth among prev's host-side interfaces:
+ * the veth whose ifindex is pod->link (the pod end's peer).  Other host-side
+ * interfaces are not ours and are skipped: a later plugin of the chain may
+ * add its own (bandwidth's ifb).  -ENOENT (code 100) when none is. */
+int vp_pod_iface_host_veth(struct vp_nl *host, const struct vp_cni_result *prev,
+			   const struct vp_link_info *pod, struct vp_link_info *out,
+			   struct vp_error *err) VP_MUST_CHECK;
 
 /* The nft owner of req's attachment (borrows req's strings). */
 struct vp_nft_owner vp_pod_iface_owner(const struct vp_cni_request *req);

@@ -176,19 +176,15 @@ int vp_ptp_cmd_add(const struct vp_cni_request *req, struct vp_cni_result *resul
 	return ret;
 }
 
-/* The host veth of prev (its one host-side interface) with a route to
- * every pod address. */
+/* The host veth of prev (the pod end's peer) with a route to every pod
+ * address. */
 static int check_host(struct ptp_call *c, const struct vp_cni_result *prev, int pod,
 		      struct vp_error *err)
 {
 	char buf[VP_PREFIX_STRLEN];
-	int ret = -ENOENT;
+	int ret;
 
-	for (size_t i = 0; i < prev->n_interfaces && ret == -ENOENT; i++)
-		if (!prev->interfaces[i].sandbox)
-			ret = vp_link_by_name(c->host, prev->interfaces[i].name, &c->hveth, err);
-	if (ret == -ENOENT || ret == -ENODEV)
-		return vp_error_code(err, VP_CNI_ERR_SYSTEM, ENOENT, "the host veth is missing");
+	ret = vp_pod_iface_host_veth(c->host, prev, &c->pveth, &c->hveth, err);
 	for (size_t i = 0; ret == 0 && i < prev->n_ips; i++) {
 		struct vp_route r = pod_route(&prev->ips[i], c->hveth.ifindex);
 		bool exists = false;
@@ -244,7 +240,7 @@ int vp_ptp_cmd_check(const struct vp_cni_request *req, struct vp_cni_result *res
 	}
 	o = pod_opts(&c.nc);
 	if (ret == 0)
-		ret = vp_pod_iface_check(&c.pod, &o, req->prev, pod, NULL, err);
+		ret = vp_pod_iface_check(&c.pod, &o, req->prev, pod, &c.pveth, err);
 	if (ret == 0)
 		ret = check_host(&c, req->prev, pod, err);
 	if (ret == 0)

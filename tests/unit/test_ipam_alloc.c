@@ -232,24 +232,29 @@ static void test_requested_ip(void **state)
 	f->cfg.requested[0].family = AF_INET;
 	assert_int_equal(vp_ip_parse("10.1.0.77", &f->cfg.requested[0]), 0);
 	add_ok(f, "a", "10.1.0.77/24");
-	add_ok(f, "a", "10.1.0.77/24");      /* retry with the same request */
 	assert_true(add(f, "b", got, &err) < 0);
 	assert_int_equal(err.code, VP_CNI_ERR_TRY_AGAIN);
 	assert_non_null(strstr(err.msg, "10.1.0.77 is already allocated to container a ifname eth0"));
 	assert_int_equal(vp_ip_parse("10.1.0.78", &f->cfg.requested[0]), 0);
 	assert_true(add(f, "a", got, &err) < 0);   /* a already holds .77 */
-	assert_int_equal(err.code, VP_CNI_ERR_INVALID_CONFIG);
+	assert_int_equal(err.code, VP_CNI_ERR_ATTACHMENT_EXISTS);
 	f->cfg.requested[0].family = 0;
 	add_ok(f, "c", "10.1.0.78/24");      /* the cursor follows the requested address */
 }
 
-static void test_idempotent_add_and_del_twice(void **state)
+/* The same key ADDed again without DEL (maybe another pod, in another
+ * netns) is refused: two pods must never share an address. */
+static void test_repeated_add_refused_and_del_twice(void **state)
 {
 	struct fixture *f = *state;
+	struct vp_error err;
+	char got[256];
 
 	configure(f, "\"ranges\":[[{\"subnet\":\"10.1.0.0/24\"}],[{\"subnet\":\"fd00::/64\"}]]");
 	add_ok(f, "a", "10.1.0.2/24,fd00::2/64");
-	add_ok(f, "a", "10.1.0.2/24,fd00::2/64");
+	assert_true(add(f, "a", got, &err) < 0);
+	assert_int_equal(err.code, VP_CNI_ERR_ATTACHMENT_EXISTS);
+	assert_non_null(strstr(err.msg, "container a ifname eth0 already holds 10.1.0.2"));
 	assert_int_equal(live_count(f), 2);
 	del_ok(f, "a");
 	del_ok(f, "a");
@@ -283,10 +288,13 @@ static void test_check(void **state)
 	configure(f, V4);
 	assert_int_equal(vp_ipam_add(&f->cfg, "a", "eth0", &prev, &err), 0);
 	assert_int_equal(vp_ipam_check(&f->cfg, "a", "eth0", &prev, &err), 0);
+	/* No allocation: not code 3, which would tell the runtime that no
+	 * cleanup (DEL) is needed. */
 	assert_true(vp_ipam_check(&f->cfg, "b", "eth0", &prev, &err) < 0);
-	assert_int_equal(err.code, VP_CNI_ERR_UNKNOWN_CONTAINER);
+	assert_int_equal(err.code, VP_CNI_ERR_SYSTEM);
 	add_ok(f, "b", "10.1.0.3/24");
 	assert_true(vp_ipam_check(&f->cfg, "b", "eth0", &prev, &err) < 0);   /* .2 is a's */
+	assert_int_equal(err.code, VP_CNI_ERR_SYSTEM);
 	assert_non_null(strstr(err.msg, "10.1.0.2 is not allocated to container b"));
 	assert_true(vp_ipam_check(&f->cfg, "a", "eth0", NULL, &err) < 0);
 	vp_cni_result_clear(&prev);
@@ -524,7 +532,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_robin_and_exhaustion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exhaustion_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requested_ip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_idempotent_add_and_del_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_add_refused_and_del_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ifname_is_part_of_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),

@@ -110,7 +110,7 @@ static void test_attach_verify_detach(void **state)
 	assert_non_null(strstr(err.msg, "missing"));
 	assert_rules("chain vp-", 0);
 	assert_rules(": jump", 0);
-	assert_rules("ip saddr vmap @masq4", 1);
+	assert_rules("table inet vplumb", 0);   /* it went with the last attachment */
 	/* Twice, and with nothing ever installed for that owner. */
 	assert_int_equal(vp_nft_detach(&t.a.owner, &err), 0);
 	t.a.owner.container_id = "never";
@@ -266,6 +266,36 @@ static void test_mac_spoof(void **state)
 	assert_int_equal(vp_nft_detach(&a.owner, &err), 0);
 	assert_rules("chain vp-", 0);
 	assert_rules("veth1234", 0);
+	assert_rules("table bridge vplumb", 0);
+}
+
+/* Each table lives while an attachment needs it: detaching one of two
+ * keeps the skeleton for the other, detaching the last removes the table. */
+static void test_tables_go_with_last_attachment(void **state)
+{
+	struct vp_error err = { 0 };
+	struct att t1, t2;
+
+	(void)state;
+	att_init(&t1, "ctr1", "10.22.0.5", NULL);
+	att_init(&t2, "ctr2", "10.22.0.6", "fd00:22::6");
+	t1.a.spoof_ifname = "veth1";
+	t2.a.spoof_ifname = "veth2";
+	assert_int_equal(vp_mac_parse("02:42:ac:11:00:05", &t1.a.spoof_mac), 0);
+	assert_int_equal(vp_mac_parse("02:42:ac:11:00:06", &t2.a.spoof_mac), 0);
+	assert_int_equal(vp_nft_attach(&t1.a, &err), 0);
+	assert_int_equal(vp_nft_attach(&t2.a, &err), 0);
+	assert_int_equal(vp_nft_detach(&t1.a.owner, &err), 0);
+	assert_rules("table inet vplumb", 1);
+	assert_rules("table bridge vplumb", 1);
+	assert_int_equal(vp_nft_verify(&t2.a, &err), 0);
+	assert_int_equal(vp_nft_detach(&t2.a.owner, &err), 0);
+	assert_rules("table", 0);
+	/* And back: the next attachment builds the skeleton again. */
+	assert_int_equal(vp_nft_attach(&t1.a, &err), 0);
+	assert_int_equal(vp_nft_verify(&t1.a, &err), 0);
+	assert_int_equal(vp_nft_detach(&t1.a.owner, &err), 0);
+	assert_rules("table", 0);
 }
 
 static void test_bad_input(void **state)
@@ -297,6 +327,7 @@ int main(void)
 		cmocka_unit_test_setup(test_verify_detects_tampering, setup),
 		cmocka_unit_test_setup(test_gc, setup),
 		cmocka_unit_test_setup(test_mac_spoof, setup),
+		cmocka_unit_test_setup(test_tables_go_with_last_attachment, setup),
 		cmocka_unit_test_setup(test_bad_input, setup),
 	};
 
