@@ -7,6 +7,7 @@
  *         [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]
  *         [--vhost-user name=NAME,socket=PATH[,queues=N] ...]
  *         [--ublk name=NAME[,queues=N][,depth=D] ...]
+ *         [--user USER[:GROUP]] [--seccomp off|errno|kill|log]
  *
  * --workers defaults to one per CPU; --conn-mem (default 64M) caps the request
  * buffers one NBD connection may hold.
@@ -23,6 +24,9 @@
  * SIGTERM/SIGINT drain: no new connections, in-flight requests finish and
  * are answered, images are synced, then the daemon exits 0.  With
  * $NOTIFY_SOCKET set it reports READY=1 and STOPPING=1 (Type=notify).
+ * After setup and before any thread starts the daemon enters its sandbox
+ * (vblk/daemon/sandbox.h): --user drops root, then a seccomp allowlist
+ * goes in (--seccomp, default errno: other syscalls fail with EPERM).
  *
  * This file wires the parts in vblk/daemon/ (listed in daemon.h) together.
  */
@@ -39,7 +43,8 @@ static void usage(FILE *f)
 		   "             --export name=NAME,image=PATH[,readonly=on][,cache=none][,description=TEXT]\n"
 		   "             [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]\n"
 		   "             [--vhost-user name=NAME,socket=PATH[,queues=N] ...]\n"
-		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n");
+		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n"
+		   "             [--user USER[:GROUP]] [--seccomp off|errno|kill|log]\n");
 }
 
 static int open_control(struct daemon *d, struct vp_error *err)
@@ -127,6 +132,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (open_all(d, &err))
+		goto out;
+	/* Single-threaded still: the ids and the filter apply to every thread. */
+	if (vp_sandbox_enter(&d->sandbox, &err))
 		goto out;
 	/* Threads inherit the mask; only main takes the signals. */
 	sigemptyset(&sigs);

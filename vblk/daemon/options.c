@@ -346,6 +346,11 @@ static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides
 			return vp_error_set(err, EINVAL, "--conn-mem: expected a size of at least %u bytes",
 					    (unsigned)VP_NBD_CONN_MEM_MIN);
 		return 0;
+	case 'U':
+		d->sandbox.user = arg;
+		return 0;
+	case 'S':
+		return vp_sandbox_parse_seccomp(arg, &d->sandbox.seccomp, err);
 	default:
 		return vp_error_set(err, EINVAL, "bad arguments (see --help)");
 	}
@@ -373,6 +378,11 @@ static int finish_options(struct daemon *d, const struct cli_overrides *o, struc
 	if ((d->n_listen == 0 && d->n_vhost == 0 && d->n_ublk == 0 && !d->control_path) ||
 	    (d->n_exports == 0 && !d->control_path))
 		return vp_error_set(err, EINVAL, "--nbd (or --vhost-user or --control) and at least one --export (or --control) are required");
+	/* ublk's control commands need CAP_SYS_ADMIN until the devices are
+	 * removed at exit: run it as its own unit (deploy/vblkd-ublk.service). */
+	if (d->sandbox.user && d->n_ublk)
+		return vp_error_set(err, EINVAL, "--user and --ublk: ublk devices need CAP_SYS_ADMIN for the daemon's whole life");
+	d->sandbox.selftest = getenv("VBLKD_SECCOMP_SELFTEST") && strcmp(getenv("VBLKD_SECCOMP_SELFTEST"), "1") == 0;
 	if (d->n_listen * d->n_workers > VBLKD_MAX_WORKERS)
 		return vp_error_set(err, EINVAL, "--nbd addresses x --workers must not exceed %d",
 				    VBLKD_MAX_WORKERS);
@@ -390,6 +400,8 @@ int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_er
 		{ "conn-mem", required_argument, NULL, 'm' },
 		{ "vhost-user", required_argument, NULL, 'v' },
 		{ "ublk", required_argument, NULL, 'u' },
+		{ "user", required_argument, NULL, 'U' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
