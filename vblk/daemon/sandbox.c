@@ -68,7 +68,8 @@ static const struct allowed allowlist[] = {
 	 * their seals read (fcntl F_GET_SEALS). */
 	ALLOW(openat), ALLOW(openat2), ALLOW(close), ALLOW(close_range),
 	ALLOW(fstat), ALLOW(newfstatat), ALLOW(statx), ALLOW(fcntl),
-	ALLOW(dup), ALLOW(dup3), ALLOW(getdents64), ALLOW(readlinkat),
+	ALLOW(fstatfs), ALLOW(statfs), ALLOW(access), ALLOW(faccessat), ALLOW(faccessat2),
+	ALLOW(dup), ALLOW(dup3), ALLOW(getdents64), ALLOW(readlink), ALLOW(readlinkat),
 	ALLOW(fallocate), ALLOW(ftruncate), ALLOW(fsync), ALLOW(fdatasync),
 	ALLOW(sync_file_range), ALLOW(fadvise64), ALLOW(flock),
 	/* Sockets bound at run time (vhost-add) get a mode and group, and
@@ -111,6 +112,8 @@ static const struct allowed allowlist[] = {
 	ALLOW_NONE_OF(mmap, 2, PROT_EXEC), ALLOW_NONE_OF(mprotect, 2, PROT_EXEC),
 	ALLOW(munmap), ALLOW(mremap), ALLOW(madvise), ALLOW(brk), ALLOW(mlock),
 	ALLOW(munlock), ALLOW(membarrier),
+	/* The vhost-user inflight region the back end hands the front end. */
+	ALLOW(memfd_create),
 
 	/* Threads: vhost-user queue and control threads start at run time,
 	 * as will the TLS relay's.  clone only without new namespaces
@@ -145,9 +148,9 @@ static const struct allowed allowlist[] = {
 #endif
 #ifdef VP_SANITIZER_BUILD
 static const struct allowed sanitizer_allowlist[] = {
-	ALLOW(clone), ALLOW(ptrace), ALLOW(wait4), ALLOW(prctl), ALLOW(readlink),
-	ALLOW(open), ALLOW(stat), ALLOW(lstat), ALLOW(getppid), ALLOW(mmap),
-	ALLOW(mprotect),
+	ALLOW(clone), ALLOW(ptrace), ALLOW(wait4), ALLOW(prctl),
+	ALLOW(open), ALLOW(stat), ALLOW(lstat), ALLOW(getppid), ALLOW(getdents),
+	ALLOW(mmap), ALLOW(mprotect),
 };
 #endif
 
