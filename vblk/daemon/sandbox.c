@@ -2,12 +2,13 @@
  * (--seccomp), entered once after setup (see sandbox.h).
  *
  * The allowlist is one table, in groups by purpose.  It was collected by
- * tracing the integration tests (NBD clients, control socket, vhost-user
- * front ends, QEMU) from the point the filter goes in, plus what code
- * landing alongside needs (a TLS relay thread, timeouts, openat2 image
- * resolution, live-socket probes).  To extend it, add the syscall to its
- * group; a syscall the daemon makes and the table lacks fails with EPERM
- * (--seccomp errno), so run the tests with --seccomp log to find it.
+ * running the integration tests (NBD clients, control socket, vhost-user
+ * front ends, QEMU) under --seccomp log and reading the kernel's audit
+ * lines (dmesg: type=1326 ... syscall=N), plus what code landing alongside
+ * needs (a TLS relay thread, timeouts, openat2 image resolution,
+ * live-socket probes).  To extend it, add the syscall to its group; a
+ * syscall the daemon makes and the table lacks fails with EPERM (--seccomp
+ * errno), so run the tests with --seccomp log to find it.
  */
 #include <errno.h>
 #include <grp.h>
