@@ -73,9 +73,11 @@ static const struct allowed allowlist[] = {
 	ALLOW(dup), ALLOW(dup3), ALLOW(getdents64), ALLOW(readlink), ALLOW(readlinkat),
 	ALLOW(fallocate), ALLOW(ftruncate), ALLOW(fsync), ALLOW(fdatasync),
 	ALLOW(sync_file_range), ALLOW(fadvise64), ALLOW(flock),
-	/* Sockets bound at run time (vhost-add) get a mode and group, and
-	 * are unlinked when removed. */
-	ALLOW(unlink), ALLOW(unlinkat), ALLOW(umask),
+	/* Sockets bound at run time (vhost-add) get a mode and group, may be
+	 * bound under a temporary name and renamed into place, and are
+	 * unlinked when removed. */
+	ALLOW(unlink), ALLOW(unlinkat), ALLOW(umask), ALLOW(getcwd),
+	ALLOW(rename), ALLOW(renameat), ALLOW(renameat2),
 	ALLOW(fchmod), ALLOW(fchmodat), ALLOW(fchown), ALLOW(fchownat),
 
 	/* ioctl: image size and sector size, FIONREAD/FIONBIO on sockets,
