@@ -2,6 +2,7 @@
  * batched submission and completion dispatch. */
 #include "vblk/engine.h"
 #include "vblk/image.h"
+#include "vblk/ring_restrict.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,11 +17,13 @@ int vp_engine_init(struct vp_engine *eng, unsigned depth, unsigned max_files, st
 	memset(eng, 0, sizeof(*eng));
 	eng->done_tail = &eng->done_head;
 	memset(&p, 0, sizeof(p));
-	/* Task work runs when this thread enters the ring, not by IPI. */
-	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+	/* Task work runs when this thread enters the ring, not by IPI.  The
+	 * ring starts disabled until its opcodes are restricted. */
+	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED;
 	ret = io_uring_queue_init_params(depth, &eng->ring, &p);
 	if (ret == -EINVAL) { /* older kernels lack the hint flags */
 		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_R_DISABLED;
 		ret = io_uring_queue_init_params(depth, &eng->ring, &p);
 	}
 	if (ret < 0)
@@ -28,6 +31,11 @@ int vp_engine_init(struct vp_engine *eng, unsigned depth, unsigned max_files, st
 	if (!(p.features & IORING_FEAT_NODROP)) {
 		io_uring_queue_exit(&eng->ring);
 		return vp_error_set(err, ENOTSUP, "io_uring: kernel lacks IORING_FEAT_NODROP");
+	}
+	ret = vp_ring_restrict(&eng->ring);
+	if (ret < 0) {
+		io_uring_queue_exit(&eng->ring);
+		return vp_error_set(err, -ret, "io_uring: restrict the ring's operations");
 	}
 	eng->file_used = calloc(max_files, 1);
 	eng->mem_fd = malloc(max_files * sizeof(int));

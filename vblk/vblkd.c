@@ -10,6 +10,7 @@
  *         [--socket-mode MODE] [--socket-group GROUP] [--socket-allow user:X,group:Y]
  *         [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]
  *         [--image-root DIR]
+ *         [--user USER[:GROUP]] [--seccomp off|errno|kill|log]
  *
  * --workers defaults to one per CPU; --conn-mem (default 64M) caps the request
  * buffers one NBD connection may hold.
@@ -30,6 +31,9 @@
  * SIGTERM/SIGINT drain: no new connections, in-flight requests finish and
  * are answered, images are synced, then the daemon exits 0.  With
  * $NOTIFY_SOCKET set it reports READY=1 and STOPPING=1 (Type=notify).
+ * After setup and before any thread starts the daemon enters its sandbox
+ * (vblk/daemon/sandbox.h): --user drops root, then a seccomp allowlist
+ * goes in (--seccomp, default errno: other syscalls fail with EPERM).
  *
  * This file wires the parts in vblk/daemon/ (listed in daemon.h) together.
  */
@@ -49,7 +53,8 @@ static void usage(FILE *f)
 		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n"
 		   "             [--socket-mode MODE] [--socket-group GROUP] [--socket-allow user:X,group:Y]\n"
 		   "             [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]\n"
-		   "             [--image-root DIR]\n");
+		   "             [--image-root DIR]\n"
+		   "             [--user USER[:GROUP]] [--seccomp off|errno|kill|log]\n");
 }
 
 static int open_control(struct daemon *d, struct vp_error *err)
@@ -136,6 +141,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (open_all(d, &err))
+		goto out;
+	/* Single-threaded still: the ids and the filter apply to every thread. */
+	if (vp_sandbox_enter(&d->sandbox, &err))
 		goto out;
 	/* Threads inherit the mask; only main takes the signals. */
 	sigemptyset(&sigs);

@@ -7,6 +7,7 @@
  *   vhost_registry.c  vhost-user servers, at start and through the control socket
  *   ublk_exports.c    --ublk block devices
  *   notify.c          event log lines and systemd readiness messages
+ *   sandbox.c         --user privilege drop and the seccomp allowlist (sandbox.h)
  *
  * main owns the one struct daemon; each part fills and tears down its own
  * fields.  Every open/start function returns 0 or -errno with err set; every
@@ -25,6 +26,7 @@
 #include "common/error.h"
 #include "common/unix_listen.h"
 #include "vblk/control.h"
+#include "vblk/daemon/sandbox.h"
 #include "vblk/image.h"
 #include "vblk/image_path.h"
 #include "vblk/nbd/table.h"
@@ -96,6 +98,7 @@ struct daemon {
 	 * config) is opened beneath it; NULL without.  Opened by options.c,
 	 * freed by main. */
 	struct vp_image_root *image_root;
+	struct vp_sandbox_config sandbox;        /* --user, --seccomp */
 	/* Run-time state. */
 	int listen_fds[VBLKD_MAX_LISTEN];        /* workers.c; -1: not open */
 	struct worker_thread threads[VBLKD_MAX_WORKERS];

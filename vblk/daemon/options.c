@@ -453,6 +453,11 @@ static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides
 		return parse_allow(arg, "--socket-allow", &d->data_peers, err);
 	case OPT_CONTROL_ALLOW:
 		return parse_allow(arg, "--control-allow", &d->control_peers, err);
+	case 'U':
+		d->sandbox.user = arg;
+		return 0;
+	case 'S':
+		return vp_sandbox_parse_seccomp(arg, &d->sandbox.seccomp, err);
 	default:
 		return vp_error_set(err, EINVAL, "bad arguments (see --help)");
 	}
@@ -500,6 +505,11 @@ static int finish_options(struct daemon *d, const struct cli_overrides *o, struc
 	if ((d->n_listen == 0 && d->n_vhost == 0 && d->n_ublk == 0 && !d->control_path) ||
 	    (d->n_exports == 0 && !d->control_path))
 		return vp_error_set(err, EINVAL, "--nbd (or --vhost-user or --control) and at least one --export (or --control) are required");
+	/* ublk's control commands need CAP_SYS_ADMIN until the devices are
+	 * removed at exit: run it as its own unit (deploy/vblkd-ublk.service). */
+	if (d->sandbox.user && d->n_ublk)
+		return vp_error_set(err, EINVAL, "--user and --ublk: ublk devices need CAP_SYS_ADMIN for the daemon's whole life");
+	d->sandbox.selftest = getenv("VBLKD_SECCOMP_SELFTEST") && strcmp(getenv("VBLKD_SECCOMP_SELFTEST"), "1") == 0;
 	if (d->n_listen * d->n_workers > VBLKD_MAX_WORKERS)
 		return vp_error_set(err, EINVAL, "--nbd addresses x --workers must not exceed %d",
 				    VBLKD_MAX_WORKERS);
@@ -524,6 +534,8 @@ int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_er
 		{ "control-group", required_argument, NULL, OPT_CONTROL_GROUP },
 		{ "control-allow", required_argument, NULL, OPT_CONTROL_ALLOW },
 		{ "image-root", required_argument, NULL, OPT_IMAGE_ROOT },
+		{ "user", required_argument, NULL, 'U' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};

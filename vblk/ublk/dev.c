@@ -71,7 +71,10 @@ static void fill_params(const struct vp_ublk_dev *dev, struct ublk_params *p)
 	};
 }
 
-/* Open /dev/ublkcN, waiting for udev to create it. */
+/* Open /dev/ublkcN, waiting for udev to create it, and for an unprivileged
+ * daemon (deploy/vblkd-ublk.service) until udev gives it the vplumb group
+ * (deploy/udev/70-vplumb-ublk.rules): devtmpfs makes the node root's 0600
+ * first, so EACCES is transient too. */
 static int open_cdev(struct vp_ublk_dev *dev, struct vp_error *err)
 {
 	char path[64];
@@ -81,7 +84,7 @@ static int open_cdev(struct vp_ublk_dev *dev, struct vp_error *err)
 		dev->cdev_fd = open(path, O_RDWR | O_CLOEXEC);
 		if (dev->cdev_fd >= 0)
 			return 0;
-		if (errno != ENOENT || waited >= CDEV_WAIT_MS)
+		if ((errno != ENOENT && errno != EACCES) || waited >= CDEV_WAIT_MS)
 			return vp_error_set(err, errno, "ublk: open %s", path);
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	}
