@@ -22,36 +22,7 @@ struct vp_image {
 	bool readonly;
 	bool direct;
 	bool blockdev;       /* a block device (no resize, no SEEK_HOLE map) */
-	/* A writable memory-backed image (tmpfs) mapped MAP_SHARED, so that a
-	 * socket's data can be received straight into its pages: recv() into
-	 * mem + offset is the one copy, with none of the per-page lookup and
-	 * locking of write().  NULL for other images.  Only the kernel may
-	 * touch it (recv, send): a page it cannot provide (the file shrank,
-	 * tmpfs is full) then fails that call with EFAULT, where a user-space
-	 * access would raise SIGBUS.  Ask vp_image_mem_ready before receiving
-	 * into a range. */
-	unsigned char *mem;
-	uint64_t mem_len;    /* bytes mapped: the size at open (resize keeps it) */
-	uint64_t *mem_written; /* bit per VP_IMAGE_MEM_GRANULE: written before */
-	uint64_t *mem_mapped;  /* bit per VP_IMAGE_MEM_GRANULE: pages mapped in */
 };
-
-#define VP_IMAGE_MEM_GRANULE (64U << 10)
-
-/* Whether a write of [offset, offset + len) (within mem_len) should be
- * received into img->mem, with its pages mapped in by now.  Mapping a page
- * in costs more than one write() of it (a fault each, or a populate and,
- * under shadow paging, a first touch of several microseconds), and less
- * than write()'s own per-page cost over a few rewrites.  So the first write
- * of a range answers false (write() it; the range is noted) and the next
- * one maps the range in with one MADV_POPULATE_WRITE; ranges of less than a
- * granule always use write().  False too when the pages cannot be provided
- * (tmpfs full): write() then reports why.  Any thread. */
-bool vp_image_mem_ready(const struct vp_image *img, uint64_t offset, uint64_t len);
-
-/* [offset, offset + len) is being punched out of the image (its pages leave
- * the mapping): it counts as never written again. */
-void vp_image_mem_forget(const struct vp_image *img, uint64_t offset, uint64_t len);
 
 /* Whether fd is a regular file on tmpfs or ramfs, whose I/O is a memory
  * copy that never waits for a device. */

@@ -8,7 +8,7 @@
  *   negotiate.c  the handshake on the ring (greeting, options until GO), then
  *                entering transmission (export, pipes, slots)
  *   rx.c         transmission input: request headers, WRITE data (buffered,
- *                received into the slot, or into the image's pages)
+ *                or received into the slot)
  *   exec.c       running a request's operations on the image
  *   tx.c         replies: encoding, batched sendmsg, READ data spliced from a
  *                memory-backed image
@@ -43,18 +43,9 @@
  * the socket, not when the request completed; only a WRITE in flight at the
  * same time (whose order against the READ NBD leaves open) can tell.
  *
- * Large WRITEs into a memory-backed image are not copied through a buffer
- * either: the image is mapped (struct vp_image's mem) and the data of a
- * range written before is received straight into its pages, as nbdkit's
- * null plugin receives into its buffer; only the kernel touches the
- * mapping.  write() of a 1 MiB buffer costs a page cache lookup, lock and
- * dirtying per 4 KiB page, which made it twice the copy; splicing socket
- * -> pipe -> image kept that cost.  A range's first write still goes
- * through write(): mapping pages in costs more than one write of them
- * (vp_image_mem_ready).  A page the image cannot provide (tmpfs full, the
- * file shrank) fails the recv with EFAULT and leaves the data in the
- * socket: the rest then goes through the slot's buffer and write(), whose
- * error the reply carries.
+ * A WRITE is executed only once all of its data is in the slot's buffer
+ * (or the input buffer): a client that dies half-way through the data
+ * leaves the image as it was, never a sector partly new.
  * Slot buffers of an O_DIRECT image are registered with the ring, which
  * spares the kernel pinning their pages on every request.
  */
@@ -84,7 +75,6 @@
 enum rx_target {
 	RX_INPUT,         /* the input buffer: request headers, small WRITE data */
 	RX_SLOT,          /* rx_slot's buffer: the rest of a large WRITE's data */
-	RX_IMAGE,         /* the image's pages at rx_slot's offset (memory-backed) */
 };
 
 enum slot_step {
@@ -113,8 +103,6 @@ struct nbd_slot {
 	struct nbd_slot *next;  /* free list or send queue */
 	uint64_t t0;            /* CLOCK_MONOTONIC ns when the header arrived */
 	uint32_t payload;       /* WRITE data bytes following the header */
-	uint32_t streamed;      /* of which already in the image (received into its pages) */
-	bool into_image;        /* WRITE data received into the image's pages (mem) */
 	bool splice;            /* READ whose data is spliced from the image when sent */
 };
 

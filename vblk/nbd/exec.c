@@ -40,8 +40,6 @@ static int slot_falloc(struct nbd_slot *s, enum slot_step step)
 	};
 
 	s->step = step;
-	if (step == STEP_PUNCH || step == STEP_PUNCH_ALLOC)
-		vp_image_mem_forget(s->c->img, s->req.offset, s->req.length);
 	return vp_engine_fallocate(&s->c->w->eng, &s->op, s->c->img_file, modes[step],
 				   s->req.offset, s->req.length);
 }
@@ -54,7 +52,7 @@ static int slot_start(struct nbd_slot *s)
 	const struct vp_nbd_request *r = &s->req;
 	int ret;
 
-	s->done = s->streamed; /* a WRITE's data received into the image already */
+	s->done = 0;
 	s->step = STEP_IO;
 	switch (r->type) {
 	case NBD_CMD_READ:
@@ -64,13 +62,7 @@ static int slot_start(struct nbd_slot *s)
 		}
 		return slot_data_io(s);
 	case NBD_CMD_WRITE:
-		if (s->done < r->length)
-			return slot_data_io(s);
-		s->step = STEP_SYNC; /* in the image already: FUA still syncs */
-		if (r->flags & NBD_CMD_FLAG_FUA)
-			return vp_engine_fdatasync(&c->w->eng, &s->op, c->img_file);
-		vp_nbd_slot_reply(s);
-		return 1;
+		return slot_data_io(s);
 	case NBD_CMD_FLUSH:
 		return vp_engine_fdatasync(&c->w->eng, &s->op, c->img_file);
 	case NBD_CMD_CACHE:
