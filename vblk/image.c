@@ -39,6 +39,16 @@ bool vp_fd_memory_backed(int fd)
 	       (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
 }
 
+void vp_image_wb_fail(const struct vp_image *img, int res)
+{
+	int none = 0;
+
+	/* The image is not const to begin with (vp_image_open allocates it);
+	 * callers hold it const because nothing else of it may change. */
+	__atomic_compare_exchange_n(&((struct vp_image *)img)->wb_err, &none, -res, false,
+				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
 int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struct vp_error *err)
 {
 	int oflags = O_CLOEXEC | ((flags & VP_IMAGE_READONLY) ? O_RDONLY : O_RDWR);

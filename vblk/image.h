@@ -7,6 +7,7 @@
 #ifndef VP_VBLK_IMAGE_H
 #define VP_VBLK_IMAGE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,7 +23,27 @@ struct vp_image {
 	bool readonly;
 	bool direct;
 	bool blockdev;       /* a block device (no resize, no SEEK_HOLE map) */
+	/* Sticky writeback error: the errno of the first failed fdatasync or
+	 * FUA (RWF_DSYNC) write of this image, 0 while there was none.  The
+	 * kernel reports a lost writeback once per open file (the pages are
+	 * then clean and their data gone), so a later sync would succeed;
+	 * this keeps every later FLUSH and FUA write failing until the image
+	 * is reopened.  The one field that changes after open: atomic, any
+	 * thread (vp_image_wb_error, vp_image_wb_fail). */
+	int wb_err;
 };
+
+/* -EIO once a writeback error was recorded on img, else 0: what a FLUSH or
+ * FUA write must answer before it is even tried. */
+static inline int vp_image_wb_error(const struct vp_image *img)
+{
+	return __atomic_load_n(&img->wb_err, __ATOMIC_ACQUIRE) ? -EIO : 0;
+}
+
+/* Record that a sync of img failed with -res (res < 0); the first error
+ * sticks.  img is shared by every frontend and thread: only wb_err is
+ * written, atomically. */
+void vp_image_wb_fail(const struct vp_image *img, int res);
 
 /* Whether fd is a regular file on tmpfs or ramfs, whose I/O is a memory
  * copy that never waits for a device. */

@@ -127,6 +127,29 @@ static void test_extent_map(void **state)
 	vp_image_close(img);
 }
 
+/* The first writeback error sticks until the image is reopened. */
+static void test_writeback_error_sticks(void **state)
+{
+	struct vp_error err = { 0 };
+	struct vp_image *img;
+	char path[PATH_MAX];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/wb.img", dir);
+	assert_int_equal(vp_image_create(path, 1 << 20, &err), 0);
+	assert_int_equal(vp_image_open(path, 0, &img, &err), 0);
+	assert_int_equal(vp_image_wb_error(img), 0);
+	vp_image_wb_fail(img, -ENOSPC);
+	vp_image_wb_fail(img, -EIO);
+	assert_int_equal(vp_image_wb_error(img), -EIO);
+	assert_int_equal(img->wb_err, ENOSPC); /* the first error is kept */
+	vp_image_close(img);
+	assert_int_equal(vp_image_open(path, 0, &img, &err), 0);
+	assert_int_equal(vp_image_wb_error(img), 0);
+	vp_image_close(img);
+	unlink(path);
+}
+
 /* A writer in another process keeps the image claimed until it is gone;
  * read-only opens never block a claim. */
 static void test_claim_waits_for_other_writers(void **state)
@@ -174,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_direct_needs_alignment),
 		cmocka_unit_test(test_extent_map),
 		cmocka_unit_test(test_claim_waits_for_other_writers),
+		cmocka_unit_test(test_writeback_error_sticks),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -54,6 +54,11 @@ static int slot_start(struct nbd_slot *s)
 
 	s->done = 0;
 	s->step = STEP_IO;
+	if (r->type == NBD_CMD_FLUSH || (r->flags & NBD_CMD_FLAG_FUA)) {
+		ret = vp_image_wb_error(c->img); /* data was lost: no sync can succeed */
+		if (ret)
+			return ret;
+	}
 	switch (r->type) {
 	case NBD_CMD_READ:
 		if (s->splice) { /* the data is taken from the image when sent */
@@ -106,6 +111,8 @@ static int slot_step(struct nbd_slot *s, int res)
 
 	switch (s->step) {
 	case STEP_IO:
+		if (res < 0 && (s->req.type == NBD_CMD_FLUSH || (fua && res == -EIO)))
+			vp_image_wb_fail(s->c->img, res);
 		if (res < 0)
 			return res;
 		if (s->req.type != NBD_CMD_READ && s->req.type != NBD_CMD_WRITE)
@@ -129,6 +136,8 @@ static int slot_step(struct nbd_slot *s, int res)
 	case STEP_ALLOC:
 		break;
 	case STEP_SYNC:
+		if (res < 0)
+			vp_image_wb_fail(s->c->img, res);
 		return res < 0 ? res : 1;
 	}
 	if (res < 0)

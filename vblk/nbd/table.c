@@ -293,6 +293,9 @@ static int resize_locked(struct vp_nbd_table *t, long i, uint64_t size, struct v
 	ret = ret ?: vp_image_resize(img, size, err);
 	if (ret)
 		goto out;
+	/* A second handle on the same file: data lost before is lost for it too. */
+	if (vp_image_wb_error(old->img))
+		vp_image_wb_fail(img, -__atomic_load_n(&old->img->wb_err, __ATOMIC_ACQUIRE));
 	e = entry_new(old->sh, img);
 	next = e ? snap_copy(t->cur, -1, 0) : NULL;
 	if (!next) {

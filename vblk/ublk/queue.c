@@ -97,6 +97,11 @@ static void submit_io(struct tag *t)
 	uint64_t off = r->offset + t->done;
 	int ret;
 
+	if ((r->kind == VP_UBLK_FLUSH || (r->kind == VP_UBLK_WRITE && r->fua)) &&
+	    !q->cfg.img->readonly && vp_image_wb_error(q->cfg.img)) {
+		io_finish(t, -EIO); /* data was lost: no sync can succeed */
+		return;
+	}
 	switch (r->kind) {
 	case VP_UBLK_READ:
 		ret = vp_engine_read(&q->eng, &t->io_op, q->file, buf, len, off);
@@ -126,6 +131,8 @@ static void on_io(struct vp_engine_op *op, int res)
 	struct tag *t = (struct tag *)((char *)op - offsetof(struct tag, io_op));
 	bool rw = t->req.kind == VP_UBLK_READ || t->req.kind == VP_UBLK_WRITE;
 
+	if (res < 0 && (t->req.kind == VP_UBLK_FLUSH || (t->req.fua && res == -EIO)))
+		vp_image_wb_fail(t->q->cfg.img, res);
 	if (!rw || res < 0) {
 		io_finish(t, res < 0 ? res : 0);
 		return;

@@ -118,6 +118,8 @@ static void on_done(struct vp_engine_op *op, int res)
 			finish(r, VIRTIO_BLK_S_IOERR);
 		return;
 	}
+	if (res < 0 && (r->type == VIRTIO_BLK_T_FLUSH || (r->dsync && res == -EIO)))
+		vp_image_wb_fail(r->bd->img, res);
 	if (res < 0 || (r->step == STEP_RW && res == 0)) {
 		finish(r, VIRTIO_BLK_S_IOERR);
 		return;
@@ -139,7 +141,7 @@ static void on_done(struct vp_engine_op *op, int res)
 static int submit(struct vp_blk_req *r)
 {
 	uint64_t off = r->offset + r->done;
-	int dsync = __atomic_load_n(&r->bd->writeback, __ATOMIC_RELAXED) ? 0 : RWF_DSYNC;
+	int dsync = r->dsync ? RWF_DSYNC : 0;
 
 	r->op.done = on_done;
 	switch (r->type) {
@@ -264,6 +266,9 @@ int vp_blk_start(struct vp_blk_req *r)
 		r->ndata = nout;
 	}
 	st = decode(r, &h);
+	r->dsync = r->type == VIRTIO_BLK_T_OUT && !__atomic_load_n(&r->bd->writeback, __ATOMIC_RELAXED);
+	if (st == 0xff && (r->type == VIRTIO_BLK_T_FLUSH || r->dsync) && vp_image_wb_error(r->bd->img))
+		st = VIRTIO_BLK_S_IOERR; /* data was lost: no sync can succeed */
 	if (st != 0xff) {
 		finish(r, st);
 		return 0;

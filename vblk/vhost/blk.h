@@ -50,6 +50,7 @@ struct vp_blk_req {
 	uint64_t len;                  /* data bytes, or range bytes for discard/zeroes */
 	uint64_t done;
 	uint32_t written;              /* bytes written into guest buffers (used len) */
+	bool dsync;                    /* an OUT while the cache is write-through: FUA */
 	int step;
 };
 
