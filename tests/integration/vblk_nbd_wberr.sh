@@ -16,7 +16,7 @@ VBLKD="$VP_BUILD/bin/vblkd"
 MNT="$VP_TMP/small"
 mkdir "$MNT"
 mount -t tmpfs -o size=8m vpt-brwe "$MNT" || vp_skip "cannot mount a tmpfs"
-vp_on_exit "umount '$MNT'"
+vp_on_exit "umount -l '$MNT'"  # lazily: the loop device lets go of its backing asynchronously
 truncate -s 32M "$MNT/backing"
 LOOP=$(losetup --show -f "$MNT/backing") || vp_skip "no loop device"
 vp_on_exit "losetup -d $LOOP"

@@ -9,7 +9,7 @@
  *                entering transmission (export, pipes, slots)
  *   rx.c         transmission input: request headers, WRITE data (buffered,
  *                or received into the slot)
- *   exec.c       running a request's operations on the image
+ *   exec.c       running a request on the image (vblk/blkreq.h)
  *   tx.c         replies: encoding, batched sendmsg, READ data spliced from a
  *                memory-backed image
  *
@@ -59,6 +59,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "vblk/blkreq.h"
 #include "vblk/engine.h"
 #include "vblk/nbd/proto.h"
 #include "vblk/nbd/server.h"
@@ -70,34 +71,24 @@
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
-/* Steps of a request that takes more than one operation. */
 /* Where the pending transmission receive puts its bytes. */
 enum rx_target {
 	RX_INPUT,         /* the input buffer: request headers, small WRITE data */
 	RX_SLOT,          /* rx_slot's buffer: the rest of a large WRITE's data */
 };
 
-enum slot_step {
-	STEP_IO,          /* read/write (resubmitted on short I/O), flush, cache */
-	STEP_ZERO_RANGE,  /* WRITE_ZEROES with NO_HOLE */
-	STEP_PUNCH,       /* TRIM, or WRITE_ZEROES allowed to leave a hole */
-	STEP_PUNCH_ALLOC, /* NO_HOLE fallback: punch, then allocate */
-	STEP_ALLOC,
-	STEP_SYNC,        /* FUA after a zeroing step */
-};
-
 struct nbd_conn;
 
 struct nbd_slot {
-	struct vp_engine_op op;
+	struct vp_engine_op op; /* CACHE's fadvise */
+	struct vp_blkreq blk;   /* READ, WRITE, FLUSH, TRIM, WRITE_ZEROES */
 	struct nbd_conn *c;
 	struct vp_nbd_request req;
 	unsigned char *buf;     /* BUF_ALIGN-aligned, grows to the largest request */
 	size_t cap;
 	int buf_idx;            /* buf's registered index (O_DIRECT images), else < 0 */
-	uint32_t done;          /* bytes of data I/O completed (BLOCK_STATUS: descriptors) */
+	uint32_t done;          /* BLOCK_STATUS: descriptors in buf */
 	uint32_t nbd_err;       /* error to reply with (0 = success) */
-	enum slot_step step;
 	unsigned char hdr[32];  /* reply header */
 	struct iovec iov[2];
 	struct nbd_slot *next;  /* free list or send queue */
@@ -260,7 +251,7 @@ void vp_nbd_rx_on_recv(struct vp_engine_op *op, int res);
  * refused or has nothing to do); its reply is queued when it completes. */
 void vp_nbd_slot_exec(struct nbd_slot *s);
 
-/* Completion of a slot's image operation (op of struct nbd_slot). */
+/* Completion of a slot's CACHE fadvise (op of struct nbd_slot). */
 void vp_nbd_exec_on_disk(struct vp_engine_op *op, int res);
 
 /* ---- tx.c ---- */
