@@ -49,6 +49,19 @@ void vp_image_wb_fail(const struct vp_image *img, int res)
 				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
+int vp_image_sync(const struct vp_image *img)
+{
+	if (img->readonly)
+		return 0;
+	if (fdatasync(img->fd) < 0) {
+		int ret = -errno;
+
+		vp_image_wb_fail(img, ret);
+		return ret;
+	}
+	return vp_image_wb_error(img);
+}
+
 int vp_image_open(const char *path, unsigned flags, struct vp_image **out, struct vp_error *err)
 {
 	int oflags = O_CLOEXEC | ((flags & VP_IMAGE_READONLY) ? O_RDONLY : O_RDWR);

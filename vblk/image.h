@@ -45,6 +45,12 @@ static inline int vp_image_wb_error(const struct vp_image *img)
  * written, atomically. */
 void vp_image_wb_fail(const struct vp_image *img, int res);
 
+/* fdatasync a writable img (read-only: nothing to do) before it is closed:
+ * 0, or -errno of the failed sync (recorded as img's writeback error), or
+ * -EIO when a writeback error was recorded before (data was lost).  Blocks
+ * for as long as the sync takes. */
+VP_MUST_CHECK int vp_image_sync(const struct vp_image *img);
+
 /* Whether fd is a regular file on tmpfs or ramfs, whose I/O is a memory
  * copy that never waits for a device. */
 bool vp_fd_memory_backed(int fd);
