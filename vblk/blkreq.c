@@ -33,9 +33,10 @@ static const int falloc_modes[] = {
 	[STEP_ALLOC] = 0,
 };
 
+/* Whether r must be durable when done (FUA means nothing to a READ). */
 static bool fua(const struct vp_blkreq *r)
 {
-	return r->flags & VP_BLKREQ_FUA;
+	return (r->flags & VP_BLKREQ_FUA) && r->type != VP_BLKREQ_READ;
 }
 
 /* Queue what is left of a READ or WRITE. */
@@ -43,13 +44,14 @@ static int queue_io(struct vp_blkreq *r)
 {
 	uint64_t off = r->offset + r->done_bytes;
 	uint32_t len = (uint32_t)(r->len - r->done_bytes);
-	unsigned char *p = r->buf + r->done_bytes;
 	bool read = r->type == VP_BLKREQ_READ;
 	int dsync = fua(r) ? RWF_DSYNC : 0;
+	unsigned char *p;
 
 	if (!r->buf)
 		return read ? vp_engine_readv(r->eng, &r->op, r->file, r->iov, r->iovcnt, off) :
 			      vp_engine_writev(r->eng, &r->op, r->file, r->iov, r->iovcnt, off, dsync);
+	p = r->buf + r->done_bytes;
 	if (r->buf_idx >= 0)
 		return read ? vp_engine_read_fixed(r->eng, &r->op, r->file, p, len, off, r->buf_idx) :
 			      vp_engine_write_fixed(r->eng, &r->op, r->file, p, len, off, dsync,

@@ -225,6 +225,7 @@ static void test_sticky_writeback_error(void **state)
 	assert_int_equal(do_range(&f, VP_BLKREQ_WRITE_ZEROES, VP_BLKREQ_FUA, 0, 4096), -EIO);
 	assert_int_equal(do_rw(&f, VP_BLKREQ_WRITE, 0, buf, 0, sizeof(buf)), 0);
 	assert_int_equal(do_rw(&f, VP_BLKREQ_READ, 0, buf, 0, sizeof(buf)), 0);
+	assert_int_equal(do_rw(&f, VP_BLKREQ_READ, VP_BLKREQ_FUA, buf, 0, sizeof(buf)), 0); /* no-op flag */
 	fx_close(&f);
 }
 
