@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -41,100 +40,27 @@ bool vp_fd_memory_backed(int fd)
 	       (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
-/* Bytes of one granule bitmap for len bytes of image. */
-static size_t bitmap_bytes(uint64_t len)
+void vp_image_wb_fail(const struct vp_image *img, int res)
 {
-	uint64_t granules = (len + VP_IMAGE_MEM_GRANULE - 1) / VP_IMAGE_MEM_GRANULE;
+	int none = 0;
 
-	return (size_t)((granules + 63) / 64 * 8);
+	/* The image is not const to begin with (vp_image_open allocates it);
+	 * callers hold it const because nothing else of it may change. */
+	__atomic_compare_exchange_n(&((struct vp_image *)img)->wb_err, &none, -res, false,
+				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
-/* Map a writable memory-backed image (see struct vp_image), with its two
- * granule bitmaps in anonymous memory that stays unallocated where unused.
- * Optional: an image that cannot be mapped is served through write(). */
-static void image_map(struct vp_image *img)
+int vp_image_sync(const struct vp_image *img)
 {
-	void *mem, *bits;
+	if (img->readonly)
+		return 0;
+	if (fdatasync(img->fd) < 0) {
+		int ret = -errno;
 
-	if (img->readonly || img->size == 0 || img->size > SIZE_MAX / 2 ||
-	    !vp_fd_memory_backed(img->fd))
-		return;
-	mem = mmap(NULL, (size_t)img->size, PROT_READ | PROT_WRITE, MAP_SHARED, img->fd, 0);
-	if (mem == MAP_FAILED)
-		return;
-	bits = mmap(NULL, 2 * bitmap_bytes(img->size), PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (bits == MAP_FAILED) {
-		munmap(mem, (size_t)img->size);
-		return;
+		vp_image_wb_fail(img, ret);
+		return ret;
 	}
-	img->mem = mem;
-	img->mem_len = img->size;
-	img->mem_written = bits;
-	img->mem_mapped = img->mem_written + bitmap_bytes(img->size) / 8;
-}
-
-/* Granules wholly inside [offset, offset + len): [*first, *end). */
-static void granules_within(uint64_t offset, uint64_t len, uint64_t *first, uint64_t *end)
-{
-	*first = (offset + VP_IMAGE_MEM_GRANULE - 1) / VP_IMAGE_MEM_GRANULE;
-	*end = (offset + len) / VP_IMAGE_MEM_GRANULE;
-}
-
-static bool all_set(const uint64_t *bits, uint64_t first, uint64_t end)
-{
-	for (uint64_t g = first; g < end; g++)
-		if (!(__atomic_load_n(&bits[g / 64], __ATOMIC_RELAXED) & (1ULL << (g % 64))))
-			return false;
-	return true;
-}
-
-static void set_all(uint64_t *bits, uint64_t first, uint64_t end, bool on)
-{
-	for (uint64_t g = first; g < end; g++) {
-		if (on)
-			__atomic_fetch_or(&bits[g / 64], 1ULL << (g % 64), __ATOMIC_RELAXED);
-		else
-			__atomic_fetch_and(&bits[g / 64], ~(1ULL << (g % 64)), __ATOMIC_RELAXED);
-	}
-}
-
-bool vp_image_mem_ready(const struct vp_image *img, uint64_t offset, uint64_t len)
-{
-	uint64_t first, end, start = offset & ~((uint64_t)sysconf(_SC_PAGESIZE) - 1);
-
-	granules_within(offset, len, &first, &end);
-	if (first >= end)
-		return false;
-	if (all_set(img->mem_mapped, first, end))
-		return true;
-	if (!all_set(img->mem_written, first, end)) {
-		set_all(img->mem_written, first, end, true);
-		return false;
-	}
-	if (madvise(img->mem + start, (size_t)(offset + len - start), MADV_POPULATE_WRITE) < 0 &&
-	    errno != EINVAL) /* EINVAL: a kernel before 5.14, which faults page by page */
-		return false;
-	set_all(img->mem_mapped, first, end, true);
-	return true;
-}
-
-void vp_image_mem_forget(const struct vp_image *img, uint64_t offset, uint64_t len)
-{
-	uint64_t first, end;
-
-	if (!img->mem || offset >= img->mem_len)
-		return;
-	if (len > img->mem_len - offset)
-		len = img->mem_len - offset;
-	/* Granules partly punched keep their bits: a fault or two, no harm. */
-	granules_within(offset, len, &first, &end);
-	set_all(img->mem_mapped, first, end, false);
-	set_all(img->mem_written, first, end, false);
+	return vp_image_wb_error(img);
 }
 
 int vp_image_open_at(const struct vp_image_root *root, const char *path, unsigned flags,
@@ -178,7 +104,6 @@ int vp_image_open_at(const struct vp_image_root *root, const char *path, unsigne
 				   path, (unsigned long long)img->size, img->min_block);
 		goto fail;
 	}
-	image_map(img);
 	*out = img;
 	return 0;
 fail:
@@ -224,10 +149,6 @@ void vp_image_close(struct vp_image *img)
 {
 	if (!img)
 		return;
-	if (img->mem) {
-		munmap(img->mem, (size_t)img->mem_len);
-		munmap(img->mem_written, 2 * bitmap_bytes(img->mem_len));
-	}
 	if (img->fd >= 0)
 		close(img->fd);
 	free(img);

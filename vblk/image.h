@@ -7,6 +7,7 @@
 #ifndef VP_VBLK_IMAGE_H
 #define VP_VBLK_IMAGE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,36 +23,33 @@ struct vp_image {
 	bool readonly;
 	bool direct;
 	bool blockdev;       /* a block device (no resize, no SEEK_HOLE map) */
-	/* A writable memory-backed image (tmpfs) mapped MAP_SHARED, so that a
-	 * socket's data can be received straight into its pages: recv() into
-	 * mem + offset is the one copy, with none of the per-page lookup and
-	 * locking of write().  NULL for other images.  Only the kernel may
-	 * touch it (recv, send): a page it cannot provide (the file shrank,
-	 * tmpfs is full) then fails that call with EFAULT, where a user-space
-	 * access would raise SIGBUS.  Ask vp_image_mem_ready before receiving
-	 * into a range. */
-	unsigned char *mem;
-	uint64_t mem_len;    /* bytes mapped: the size at open (resize keeps it) */
-	uint64_t *mem_written; /* bit per VP_IMAGE_MEM_GRANULE: written before */
-	uint64_t *mem_mapped;  /* bit per VP_IMAGE_MEM_GRANULE: pages mapped in */
+	/* Sticky writeback error: the errno of the first failed fdatasync or
+	 * FUA (RWF_DSYNC) write of this image, 0 while there was none.  The
+	 * kernel reports a lost writeback once per open file (the pages are
+	 * then clean and their data gone), so a later sync would succeed;
+	 * this keeps every later FLUSH and FUA write failing until the image
+	 * is reopened.  The one field that changes after open: atomic, any
+	 * thread (vp_image_wb_error, vp_image_wb_fail). */
+	int wb_err;
 };
 
-#define VP_IMAGE_MEM_GRANULE (64U << 10)
+/* -EIO once a writeback error was recorded on img, else 0: what a FLUSH or
+ * FUA write must answer before it is even tried. */
+static inline int vp_image_wb_error(const struct vp_image *img)
+{
+	return __atomic_load_n(&img->wb_err, __ATOMIC_ACQUIRE) ? -EIO : 0;
+}
 
-/* Whether a write of [offset, offset + len) (within mem_len) should be
- * received into img->mem, with its pages mapped in by now.  Mapping a page
- * in costs more than one write() of it (a fault each, or a populate and,
- * under shadow paging, a first touch of several microseconds), and less
- * than write()'s own per-page cost over a few rewrites.  So the first write
- * of a range answers false (write() it; the range is noted) and the next
- * one maps the range in with one MADV_POPULATE_WRITE; ranges of less than a
- * granule always use write().  False too when the pages cannot be provided
- * (tmpfs full): write() then reports why.  Any thread. */
-bool vp_image_mem_ready(const struct vp_image *img, uint64_t offset, uint64_t len);
+/* Record that a sync of img failed with -res (res < 0); the first error
+ * sticks.  img is shared by every frontend and thread: only wb_err is
+ * written, atomically. */
+void vp_image_wb_fail(const struct vp_image *img, int res);
 
-/* [offset, offset + len) is being punched out of the image (its pages leave
- * the mapping): it counts as never written again. */
-void vp_image_mem_forget(const struct vp_image *img, uint64_t offset, uint64_t len);
+/* fdatasync a writable img (read-only: nothing to do) before it is closed:
+ * 0, or -errno of the failed sync (recorded as img's writeback error), or
+ * -EIO when a writeback error was recorded before (data was lost).  Blocks
+ * for as long as the sync takes. */
+VP_MUST_CHECK int vp_image_sync(const struct vp_image *img);
 
 /* Whether fd is a regular file on tmpfs or ramfs, whose I/O is a memory
  * copy that never waits for a device. */

@@ -226,6 +226,8 @@ static void print_export_remove(const struct opts *o, const json_t *resp)
 	printf("removed export %s", o->args[2]);
 	if (n)
 		printf(" (draining %lld connection%s)", (long long)n, n == 1 ? "" : "s");
+	if (json_is_false(json_object_get(resp, "synced")))
+		printf("; its fdatasync failed: %s", json_string_value(json_object_get(resp, "sync_error")));
 	printf("\n");
 }
 

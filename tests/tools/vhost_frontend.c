@@ -17,6 +17,10 @@
  *                          must resubmit exactly the in-flight heads
  *   resize NEWSIZE         grow the image file; expect a config-change notice
  *                          and the new capacity
+ *   zeroes                 write zeroes with and without unmap, in write-back
+ *                          and write-through mode, over written data: every
+ *                          range reads back as zeroes (images that cannot
+ *                          punch: the daemon falls back to writing zeroes)
  *   bench RW SECONDS [QUEUES]
  *                          load generator (works with any vhost-user-blk back
  *                          end): 4 KiB random reads (RW=randread) or writes
@@ -223,6 +227,24 @@ static int test_smoke(struct fe *fe, unsigned nq)
 		CHECK(fe->q[q].missed_calls == 0, "queue %u: %u completions without interrupt", q,
 		      fe->q[q].missed_calls);
 	printf("ok - smoke (%u queues)\n", nq);
+	return 0;
+}
+
+static int test_zeroes(struct fe *fe)
+{
+	struct vp_vhost_config wt = { offsetof(struct virtio_blk_config, wce), 1, 0, { 0 } };
+
+	CHECK(fe_connect(fe, 2000) == 0, "connect");
+	for (int pass = 0; pass < 2; pass++) { /* write-back, then write-through (FUA) */
+		rw_check(fe, 0, 2048, 64 << 10, 90 + pass);
+		range_op(fe, 0, VIRTIO_BLK_T_WRITE_ZEROES, 2048, 64, 0, VIRTIO_BLK_S_OK);
+		range_op(fe, 0, VIRTIO_BLK_T_WRITE_ZEROES, 2048 + 64, 64,
+			 VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, VIRTIO_BLK_S_OK);
+		expect_zero(fe, 0, 2048, 64 << 10);
+		CHECK(fe_send(fe, VHOST_USER_SET_CONFIG, 0, &wt, VHOST_USER_CONFIG_HDR + 1, NULL, 0) == 0,
+		      "SET_CONFIG");
+	}
+	printf("ok - zeroes\n");
 	return 0;
 }
 
@@ -674,6 +696,8 @@ int main(int argc, char **argv)
 		ret = test_inflight_sim(fe);
 	else if (!strcmp(argv[4], "bench") && argc > 6)
 		ret = test_bench(fe, argv[5], strtod(argv[6], NULL), nq);
+	else if (!strcmp(argv[4], "zeroes"))
+		ret = test_zeroes(fe);
 	else if (!strcmp(argv[4], "resize") && argc > 5)
 		ret = test_resize(fe, strtoull(argv[5], NULL, 0));
 	else {

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,75 +127,27 @@ static void test_extent_map(void **state)
 	vp_image_close(img);
 }
 
-/* A writable tmpfs image is mapped for receiving socket data straight into
- * its pages; pages it no longer has fail the recv with EFAULT (no SIGBUS)
- * and leave the data in the socket.  Read-only and disk images are not
- * mapped. */
-static void test_memory_image_mapped(void **state)
+/* The first writeback error sticks until the image is reopened. */
+static void test_writeback_error_sticks(void **state)
 {
-	const uint64_t G = VP_IMAGE_MEM_GRANULE;
 	struct vp_error err = { 0 };
-	char path[PATH_MAX], shm[] = "/dev/shm/vpt-vblk.XXXXXX", data[8192], back[8192];
 	struct vp_image *img;
-	int sv[2], fd;
+	char path[PATH_MAX];
 
 	(void)state;
-	if (!mkdtemp(shm))
-		skip(); /* no /dev/shm */
-	snprintf(path, sizeof(path), "%s/mem.img", shm);
+	snprintf(path, sizeof(path), "%s/wb.img", dir);
 	assert_int_equal(vp_image_create(path, 1 << 20, &err), 0);
 	assert_int_equal(vp_image_open(path, 0, &img, &err), 0);
-	assert_non_null(img->mem);
-	assert_int_equal(img->mem_len, 1 << 20);
-	/* First writes of a range go through write(); the next map it in. */
-	assert_false(vp_image_mem_ready(img, 4096, 2 * G));
-	assert_int_equal(img->mem_written[0], 2); /* granule 1 only is wholly inside */
-	assert_int_equal(img->mem_mapped[0], 0);
-	assert_true(vp_image_mem_ready(img, 4096, 2 * G));
-	assert_int_equal(img->mem_mapped[0], 2);
-	assert_false(vp_image_mem_ready(img, 0, 3 * G)); /* granules 0 and 2 are new */
-	assert_true(vp_image_mem_ready(img, 0, 3 * G));
-	assert_int_equal(img->mem_mapped[0], 7);
-	assert_false(vp_image_mem_ready(img, 0, G - 1)); /* less than a granule */
-	vp_image_mem_forget(img, 100, 2 * G);
-	assert_int_equal(img->mem_mapped[0], 5);
-	assert_int_equal(img->mem_written[0], 5);
-
-	for (size_t i = 0; i < sizeof(data); i++)
-		data[i] = (char)(i * 7 + 1);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(send(sv[0], data, sizeof(data), 0), sizeof(data));
-	assert_int_equal(recv(sv[1], img->mem + 4096, sizeof(data), MSG_WAITALL), sizeof(data));
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, back, sizeof(back), 4096), sizeof(back));
-	assert_memory_equal(back, data, sizeof(data));
-
-	assert_int_equal(truncate(path, 4096), 0); /* the mapping now outlives the file */
-	assert_false(vp_image_mem_ready(img, 4 * G, G));
-	assert_false(vp_image_mem_ready(img, 4 * G, G)); /* the pages are gone */
-	assert_int_equal(img->mem_mapped[0], 5);
-	assert_int_equal(send(sv[0], data, sizeof(data), 0), sizeof(data));
-	assert_int_equal(recv(sv[1], img->mem + 65536, sizeof(data), MSG_DONTWAIT), -1);
-	assert_int_equal(errno, EFAULT);
-	assert_int_equal(recv(sv[1], back, sizeof(back), MSG_DONTWAIT), sizeof(back));
-	assert_memory_equal(back, data, sizeof(data)); /* still in the socket */
-	close(sv[0]);
-	close(sv[1]);
-	close(fd);
+	assert_int_equal(vp_image_wb_error(img), 0);
+	vp_image_wb_fail(img, -ENOSPC);
+	vp_image_wb_fail(img, -EIO);
+	assert_int_equal(vp_image_wb_error(img), -EIO);
+	assert_int_equal(img->wb_err, ENOSPC); /* the first error is kept */
 	vp_image_close(img);
-
-	assert_int_equal(vp_image_open(path, VP_IMAGE_READONLY, &img, &err), 0);
-	assert_null(img->mem);
+	assert_int_equal(vp_image_open(path, 0, &img, &err), 0);
+	assert_int_equal(vp_image_wb_error(img), 0);
 	vp_image_close(img);
 	unlink(path);
-	rmdir(shm);
-
-	snprintf(path, sizeof(path), "%s/disk.img", dir);
-	assert_int_equal(vp_image_create(path, 1 << 20, &err), 0);
-	assert_int_equal(vp_image_open(path, 0, &img, &err), 0);
-	assert_true(vp_fd_memory_backed(img->fd) == (img->mem != NULL)); /* dir: /tmp, a disk here */
-	vp_image_close(img);
 }
 
 /* A writer in another process keeps the image claimed until it is gone;
@@ -245,8 +196,8 @@ int main(void)
 		cmocka_unit_test(test_create_open),
 		cmocka_unit_test(test_direct_needs_alignment),
 		cmocka_unit_test(test_extent_map),
-		cmocka_unit_test(test_memory_image_mapped),
 		cmocka_unit_test(test_claim_waits_for_other_writers),
+		cmocka_unit_test(test_writeback_error_sticks),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

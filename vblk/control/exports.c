@@ -135,9 +135,29 @@ static int cmd_export_add(struct vp_control *ctl, const json_t *req, json_t *res
 	return 0;
 }
 
+/* fdatasync the image of the export just removed and put the result in
+ * the reply: "synced", and on failure "sync_errno" and "sync_error" (also
+ * an event).  Connections still draining may write after it: the image is
+ * synced once more when the last one ends (export.closed). */
+static void sync_removed(struct vp_control *ctl, json_t *resp, const char *name,
+			 const struct vp_image *img)
+{
+	int ret = vp_image_sync(img);
+
+	json_object_set_new(resp, "synced", json_boolean(ret == 0));
+	if (ret == 0)
+		return;
+	json_object_set_new(resp, "sync_errno", json_integer(-ret));
+	json_object_set_new(resp, "sync_error", json_string(strerror(-ret)));
+	vp_event(&ctl->cfg.events, "export.sync-failed", "name=%s errno=%d error=\"%s\"", name, -ret,
+		 strerror(-ret));
+}
+
 static int cmd_export_remove(struct vp_control *ctl, const json_t *req, json_t *resp,
 			     struct vp_error *err)
 {
+	const struct vp_nbd_export *e;
+	struct vp_nbd_snapshot *snap;
 	struct vp_control_vhost v;
 	const char *name;
 	unsigned attached = 0;
@@ -149,11 +169,19 @@ static int cmd_export_remove(struct vp_control *ctl, const json_t *req, json_t *
 	if (ret == 0 && vp_control_vhost_get(ctl, name, &v) == 0)
 		return vp_error_code(err, 0, EBUSY, "export %s has a vhost-user server on %s: "
 				     "vhost-remove it first", name, v.socket);
-	ret = ret ?: vp_nbd_table_remove(ctl->cfg.table, name, force, &attached, err);
 	if (ret)
 		return ret;
-	if (attached && ctl->cfg.kick)
+	/* This snapshot keeps the image open for the sync below. */
+	snap = vp_nbd_table_acquire(ctl->cfg.table);
+	e = vp_control_find_export(snap, name);
+	ret = vp_nbd_table_remove(ctl->cfg.table, name, force, &attached, err);
+	if (ret == 0 && attached && ctl->cfg.kick)
 		ctl->cfg.kick(ctl->cfg.kick_ctx);
+	if (ret == 0 && e)
+		sync_removed(ctl, resp, name, e->img);
+	vp_nbd_snapshot_put(snap); /* closes the image (synced again) unless connections drain */
+	if (ret)
+		return ret;
 	json_object_set_new(resp, "draining", json_integer(attached));
 	vp_event(&ctl->cfg.events, "export.removed", "name=%s draining=%u", name, attached);
 	return 0;

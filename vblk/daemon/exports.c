@@ -38,6 +38,7 @@ int vp_vblkd_exports_open(struct daemon *d, struct vp_error *err)
 
 	if (ret)
 		return ret;
+	d->table.events = (struct vp_event_sink){ vp_vblkd_log_event, NULL };
 	d->table_ready = true;
 	d->table.image_root = d->image_root;
 	ret = claim_images(d, err);
@@ -55,15 +56,10 @@ int vp_vblkd_exports_open(struct daemon *d, struct vp_error *err)
 
 void vp_vblkd_exports_close(struct daemon *d)
 {
-	struct vp_nbd_snapshot *snap;
-
-	if (!d->table_ready)
-		return;
-	snap = vp_nbd_table_acquire(&d->table);
-	for (size_t i = 0; i < snap->n; i++)
-		vp_vblkd_image_sync(snap->exports[i].name, snap->exports[i].img);
-	vp_nbd_snapshot_put(snap);
-	vp_nbd_table_fini(&d->table);
+	/* With the workers gone the table holds the last references: each
+	 * image is synced and closed, and the result logged (table.h). */
+	if (d->table_ready)
+		vp_nbd_table_fini(&d->table);
 }
 
 const struct vp_nbd_export_spec *vp_vblkd_exports_find(const struct daemon *d, const char *name)
@@ -76,6 +72,9 @@ const struct vp_nbd_export_spec *vp_vblkd_exports_find(const struct daemon *d, c
 
 void vp_vblkd_image_sync(const char *name, const struct vp_image *img)
 {
-	if (img && !img->readonly && fdatasync(img->fd))
-		vp_log(VP_LOG_ERROR, "export.sync-failed", "name=%s errno=%d", name, errno);
+	int ret = img ? vp_image_sync(img) : 0;
+
+	if (ret)
+		vp_log(VP_LOG_ERROR, "export.sync-failed", "name=%s errno=%d error=\"%s\"", name, -ret,
+		       strerror(-ret));
 }

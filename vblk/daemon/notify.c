@@ -15,7 +15,8 @@
 void vp_vblkd_log_event(void *ctx, const char *event, const char *detail)
 {
 	(void)ctx;
-	vp_log(strstr(event, "error") ? VP_LOG_WARN : VP_LOG_INFO, event, "%s", detail);
+	vp_log(strstr(event, "error") || strstr(event, "failed") ? VP_LOG_WARN : VP_LOG_INFO, event,
+	       "%s", detail);
 }
 
 /* $NOTIFY_SOCKET names a datagram socket; "@name" is an abstract one. */

@@ -8,8 +8,8 @@
  *   negotiate.c  the handshake on the ring (greeting, options until GO), then
  *                entering transmission (export, pipes, slots)
  *   rx.c         transmission input: request headers, WRITE data (buffered,
- *                received into the slot, or into the image's pages)
- *   exec.c       running a request's operations on the image
+ *                or received into the slot)
+ *   exec.c       running a request on the image (vblk/blkreq.h)
  *   tx.c         replies: encoding, batched sendmsg, READ data spliced from a
  *                memory-backed image
  *
@@ -43,18 +43,9 @@
  * the socket, not when the request completed; only a WRITE in flight at the
  * same time (whose order against the READ NBD leaves open) can tell.
  *
- * Large WRITEs into a memory-backed image are not copied through a buffer
- * either: the image is mapped (struct vp_image's mem) and the data of a
- * range written before is received straight into its pages, as nbdkit's
- * null plugin receives into its buffer; only the kernel touches the
- * mapping.  write() of a 1 MiB buffer costs a page cache lookup, lock and
- * dirtying per 4 KiB page, which made it twice the copy; splicing socket
- * -> pipe -> image kept that cost.  A range's first write still goes
- * through write(): mapping pages in costs more than one write of them
- * (vp_image_mem_ready).  A page the image cannot provide (tmpfs full, the
- * file shrank) fails the recv with EFAULT and leaves the data in the
- * socket: the rest then goes through the slot's buffer and write(), whose
- * error the reply carries.
+ * A WRITE is executed only once all of its data is in the slot's buffer
+ * (or the input buffer): a client that dies half-way through the data
+ * leaves the image as it was, never a sector partly new.
  * Slot buffers of an O_DIRECT image are registered with the ring, which
  * spares the kernel pinning their pages on every request.
  */
@@ -68,6 +59,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "vblk/blkreq.h"
 #include "vblk/engine.h"
 #include "vblk/nbd/proto.h"
 #include "vblk/nbd/server.h"
@@ -79,42 +71,29 @@
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
-/* Steps of a request that takes more than one operation. */
 /* Where the pending transmission receive puts its bytes. */
 enum rx_target {
 	RX_INPUT,         /* the input buffer: request headers, small WRITE data */
 	RX_SLOT,          /* rx_slot's buffer: the rest of a large WRITE's data */
-	RX_IMAGE,         /* the image's pages at rx_slot's offset (memory-backed) */
-};
-
-enum slot_step {
-	STEP_IO,          /* read/write (resubmitted on short I/O), flush, cache */
-	STEP_ZERO_RANGE,  /* WRITE_ZEROES with NO_HOLE */
-	STEP_PUNCH,       /* TRIM, or WRITE_ZEROES allowed to leave a hole */
-	STEP_PUNCH_ALLOC, /* NO_HOLE fallback: punch, then allocate */
-	STEP_ALLOC,
-	STEP_SYNC,        /* FUA after a zeroing step */
 };
 
 struct nbd_conn;
 
 struct nbd_slot {
-	struct vp_engine_op op;
+	struct vp_engine_op op; /* CACHE's fadvise */
+	struct vp_blkreq blk;   /* READ, WRITE, FLUSH, TRIM, WRITE_ZEROES */
 	struct nbd_conn *c;
 	struct vp_nbd_request req;
 	unsigned char *buf;     /* BUF_ALIGN-aligned, grows to the largest request */
 	size_t cap;
 	int buf_idx;            /* buf's registered index (O_DIRECT images), else < 0 */
-	uint32_t done;          /* bytes of data I/O completed (BLOCK_STATUS: descriptors) */
+	uint32_t done;          /* BLOCK_STATUS: descriptors in buf */
 	uint32_t nbd_err;       /* error to reply with (0 = success) */
-	enum slot_step step;
 	unsigned char hdr[32];  /* reply header */
 	struct iovec iov[2];
 	struct nbd_slot *next;  /* free list or send queue */
 	uint64_t t0;            /* CLOCK_MONOTONIC ns when the header arrived */
 	uint32_t payload;       /* WRITE data bytes following the header */
-	uint32_t streamed;      /* of which already in the image (received into its pages) */
-	bool into_image;        /* WRITE data received into the image's pages (mem) */
 	bool splice;            /* READ whose data is spliced from the image when sent */
 };
 
@@ -272,7 +251,7 @@ void vp_nbd_rx_on_recv(struct vp_engine_op *op, int res);
  * refused or has nothing to do); its reply is queued when it completes. */
 void vp_nbd_slot_exec(struct nbd_slot *s);
 
-/* Completion of a slot's image operation (op of struct nbd_slot). */
+/* Completion of a slot's CACHE fadvise (op of struct nbd_slot). */
 void vp_nbd_exec_on_disk(struct vp_engine_op *op, int res);
 
 /* ---- tx.c ---- */

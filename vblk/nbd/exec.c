@@ -1,92 +1,98 @@
-/* exec.c - running an admitted NBD request on the image through the
- * worker's ring: read/write (resumed after short I/O), flush, cache,
- * TRIM and WRITE_ZEROES as fallocate steps, FUA as a final sync,
- * BLOCK_STATUS answered at once; the reply is queued (tx.c) when the last
- * step completes.
+/* exec.c - running an admitted NBD request: READ, WRITE, FLUSH, TRIM and
+ * WRITE_ZEROES go to the shared block-request layer (vblk/blkreq.h) with
+ * the NBD flags translated, CACHE is an fadvise, BLOCK_STATUS is answered
+ * at once; the reply is queued (tx.c) when the request completes.
  */
 #include "vblk/nbd/conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 
-/* Queue the data I/O for what is left of a READ or WRITE. */
-static int slot_data_io(struct nbd_slot *s)
+/* The request s ended with res (0 or -errno): reply, or just release the
+ * slot when c died meanwhile. */
+static void slot_finished(struct nbd_slot *s, int res)
+{
+	struct nbd_conn *c = s->c;
+
+	c->inflight--;
+	if (c->dead)
+		vp_nbd_slot_put(c, s);
+	else if (res < 0)
+		vp_nbd_slot_fail(s, -res);
+	else
+		vp_nbd_slot_reply(s);
+	vp_nbd_conn_settle(c);
+}
+
+static void on_blkreq(struct vp_blkreq *b, int res)
+{
+	slot_finished(container_of(b, struct nbd_slot, blk), res);
+}
+
+void vp_nbd_exec_on_disk(struct vp_engine_op *op, int res)
+{
+	slot_finished(container_of(op, struct nbd_slot, op), res < 0 ? res : 0);
+}
+
+/* Hand s to the block-request layer as a request of type with the NBD
+ * request flags translated. */
+static int slot_blkreq(struct nbd_slot *s, enum vp_blkreq_type type)
 {
 	struct nbd_conn *c = s->c;
 	const struct vp_nbd_request *r = &s->req;
-	int fua = (r->flags & NBD_CMD_FLAG_FUA) ? RWF_DSYNC : 0;
+	struct vp_blkreq *b = &s->blk;
 
-	if (s->buf_idx >= 0 && r->type == NBD_CMD_READ)
-		return vp_engine_read_fixed(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
-					    r->length - s->done, r->offset + s->done, s->buf_idx);
-	if (s->buf_idx >= 0)
-		return vp_engine_write_fixed(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
-					     r->length - s->done, r->offset + s->done, fua,
-					     s->buf_idx);
-	if (r->type == NBD_CMD_READ)
-		return vp_engine_read(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
-				      r->length - s->done, r->offset + s->done);
-	return vp_engine_write(&c->w->eng, &s->op, c->img_file, s->buf + s->done,
-			       r->length - s->done, r->offset + s->done, fua);
+	b->eng = &c->w->eng;
+	b->img = c->img;
+	b->file = c->img_file;
+	b->done = on_blkreq;
+	b->type = type;
+	b->flags = (r->flags & NBD_CMD_FLAG_FUA) ? VP_BLKREQ_FUA : 0;
+	if (type == VP_BLKREQ_WRITE_ZEROES) {
+		if (!(r->flags & NBD_CMD_FLAG_NO_HOLE))
+			b->flags |= VP_BLKREQ_MAY_UNMAP;
+		if (r->flags & NBD_CMD_FLAG_FAST_ZERO)
+			b->flags |= VP_BLKREQ_FAST_ZERO;
+	}
+	b->offset = r->offset;
+	b->len = r->length;
+	b->buf = s->buf;
+	b->buf_idx = s->buf_idx;
+	b->iov = NULL;
+	b->iovcnt = 0;
+	return vp_blkreq_start(b);
 }
 
-static int slot_falloc(struct nbd_slot *s, enum slot_step step)
-{
-	static const int modes[] = {
-		[STEP_ZERO_RANGE] = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-		[STEP_PUNCH] = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		[STEP_PUNCH_ALLOC] = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		[STEP_ALLOC] = 0,
-	};
-
-	s->step = step;
-	if (step == STEP_PUNCH || step == STEP_PUNCH_ALLOC)
-		vp_image_mem_forget(s->c->img, s->req.offset, s->req.length);
-	return vp_engine_fallocate(&s->c->w->eng, &s->op, s->c->img_file, modes[step],
-				   s->req.offset, s->req.length);
-}
-
-/* Start the first operation of a checked request; 0 or -errno (the caller
- * replies with the error). */
+/* Start a checked request: 0 when queued, 1 when answered at once, or
+ * -errno (the caller replies with the error). */
 static int slot_start(struct nbd_slot *s)
 {
 	struct nbd_conn *c = s->c;
 	const struct vp_nbd_request *r = &s->req;
 	int ret;
 
-	s->done = s->streamed; /* a WRITE's data received into the image already */
-	s->step = STEP_IO;
 	switch (r->type) {
 	case NBD_CMD_READ:
-		if (s->splice) { /* the data is taken from the image when sent */
-			vp_nbd_slot_reply(s);
+		if (s->splice) /* the data is taken from the image when sent */
 			return 1;
-		}
-		return slot_data_io(s);
+		return slot_blkreq(s, VP_BLKREQ_READ);
 	case NBD_CMD_WRITE:
-		if (s->done < r->length)
-			return slot_data_io(s);
-		s->step = STEP_SYNC; /* in the image already: FUA still syncs */
-		if (r->flags & NBD_CMD_FLAG_FUA)
-			return vp_engine_fdatasync(&c->w->eng, &s->op, c->img_file);
-		vp_nbd_slot_reply(s);
-		return 1;
+		return slot_blkreq(s, VP_BLKREQ_WRITE);
 	case NBD_CMD_FLUSH:
-		return vp_engine_fdatasync(&c->w->eng, &s->op, c->img_file);
+		return slot_blkreq(s, VP_BLKREQ_FLUSH);
+	case NBD_CMD_TRIM:
+		return slot_blkreq(s, VP_BLKREQ_DISCARD);
+	case NBD_CMD_WRITE_ZEROES:
+		return slot_blkreq(s, VP_BLKREQ_WRITE_ZEROES);
 	case NBD_CMD_CACHE:
 		return vp_engine_fadvise(&c->w->eng, &s->op, c->img_file, r->offset, r->length,
 					 POSIX_FADV_WILLNEED);
-	case NBD_CMD_TRIM:
-		return slot_falloc(s, STEP_PUNCH);
-	case NBD_CMD_WRITE_ZEROES:
-		return slot_falloc(s, (r->flags & NBD_CMD_FLAG_NO_HOLE) ? STEP_ZERO_RANGE : STEP_PUNCH);
 	default: /* BLOCK_STATUS: lseek on the image, answered at once */
 		ret = vp_nbd_block_status(c->img, r->offset, r->length, s->buf,
 					  (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : VP_NBD_MAX_EXTENTS);
 		if (ret < 0)
 			return ret;
 		s->done = (uint32_t)ret;
-		vp_nbd_slot_reply(s);
 		return 1;
 	}
 }
@@ -104,66 +110,6 @@ void vp_nbd_slot_exec(struct nbd_slot *s)
 		vp_nbd_slot_fail(s, -ret);
 	else if (ret == 0)
 		s->c->inflight++;
-}
-
-/* The next step of s after an operation returned res; 0 when queued, 1 when
- * the request is complete, -errno on failure. */
-static int slot_step(struct nbd_slot *s, int res)
-{
-	bool fua = s->req.flags & NBD_CMD_FLAG_FUA;
-
-	switch (s->step) {
-	case STEP_IO:
-		if (res < 0)
-			return res;
-		if (s->req.type != NBD_CMD_READ && s->req.type != NBD_CMD_WRITE)
-			return 1;
-		if (res == 0)
-			return -EIO; /* the image shrank under us */
-		s->done += (uint32_t)res;
-		return s->done < s->req.length ? slot_data_io(s) : 1;
-	case STEP_ZERO_RANGE:
-		if (res == -EOPNOTSUPP) /* e.g. tmpfs: punch, then allocate */
-			return slot_falloc(s, STEP_PUNCH_ALLOC);
-		break;
-	case STEP_PUNCH_ALLOC:
-		if (res == 0)
-			return slot_falloc(s, STEP_ALLOC);
-		break;
-	case STEP_PUNCH:
-		if (res == -EOPNOTSUPP && s->req.type == NBD_CMD_TRIM)
-			res = 0; /* TRIM is advisory */
-		break;
-	case STEP_ALLOC:
-		break;
-	case STEP_SYNC:
-		return res < 0 ? res : 1;
-	}
-	if (res < 0)
-		return res;
-	if (!fua)
-		return 1;
-	s->step = STEP_SYNC;
-	return vp_engine_fdatasync(&s->c->w->eng, &s->op, s->c->img_file);
-}
-
-void vp_nbd_exec_on_disk(struct vp_engine_op *op, int res)
-{
-	struct nbd_slot *s = container_of(op, struct nbd_slot, op);
-	struct nbd_conn *c = s->c;
-	int ret;
-
-	c->inflight--;
-	if (c->dead) {
-		vp_nbd_slot_put(c, s);
-	} else {
-		ret = slot_step(s, res);
-		if (ret == 0)
-			c->inflight++;
-		else if (ret < 0)
-			vp_nbd_slot_fail(s, -ret);
-		else
-			vp_nbd_slot_reply(s);
-	}
-	vp_nbd_conn_settle(c);
+	else
+		vp_nbd_slot_reply(s);
 }

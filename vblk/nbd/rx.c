@@ -1,22 +1,22 @@
 /* rx.c - the transmission receive path of an NBD connection: one receive
  * at a time into the input buffer, parsed into request headers and small
- * WRITE data; a large WRITE's data goes straight into its slot's buffer,
- * or into the pages of a memory-backed image.  A request admitted to a
- * slot (with its buffer, within the memory budget) is executed (exec.c).
+ * WRITE data; a large WRITE's data goes straight into its slot's buffer.
+ * A request admitted to a slot (with its buffer, within the memory budget)
+ * is executed (exec.c) once all of its data is in hand, so a client that
+ * dies half-way through a WRITE leaves the image untouched.
  */
 #include "vblk/nbd/conn.h"
 
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #define DIRECT_RECV_MIN (16U << 10) /* WRITE data left over this skips the input buffer */
 #define SPLICE_MIN (64U << 10)    /* READs from a memory-backed image this large splice */
 
 /* Post the connection's one receive: the rest of rx_slot's WRITE data
- * straight into the image's pages (RX_IMAGE) or into the slot's buffer
- * (RX_SLOT), or more input into the input buffer (RX_INPUT, after moving
- * what is left of a partial header to its start). */
+ * straight into the slot's buffer (RX_SLOT), or more input into the input
+ * buffer (RX_INPUT, after moving what is left of a partial header to its
+ * start). */
 static void rx_post(struct nbd_conn *c, enum rx_target to)
 {
 	struct nbd_slot *s = c->rx_slot;
@@ -33,9 +33,7 @@ static void rx_post(struct nbd_conn *c, enum rx_target to)
 		c->in_tail = left;
 		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, c->in + left, room, 0);
 	} else {
-		unsigned char *dst = to == RX_IMAGE ? c->img->mem + s->req.offset : s->buf;
-
-		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, dst + c->pay_got,
+		ret = vp_engine_recv(&c->w->eng, &c->recv_op, c->file, s->buf + c->pay_got,
 				     s->payload - c->pay_got, MSG_WAITALL);
 	}
 	if (ret) {
@@ -45,35 +43,6 @@ static void rx_post(struct nbd_conn *c, enum rx_target to)
 	c->rx_to = to;
 	c->inflight++;
 	c->rx_pending = true;
-}
-
-/* Whether the large WRITE s receives its data into the image's pages (a
- * memory-backed image, a range written before), rather than into its
- * buffer. */
-static bool rx_image_ok(const struct nbd_conn *c, const struct nbd_slot *s)
-{
-	const struct vp_image *img = c->img;
-
-	return img->mem && !s->nbd_err && s->payload >= DIRECT_RECV_MIN &&
-	       s->req.offset + s->payload <= img->mem_len &&
-	       vp_image_mem_ready(img, s->req.offset, s->payload);
-}
-
-/* Before the rest of s's data is received into the image's pages, write
- * what the input buffer held of it (the image is in memory: no waiting). */
-static void rx_head_to_image(struct nbd_conn *c, struct nbd_slot *s)
-{
-	uint32_t len = c->pay_got - s->streamed;
-	ssize_t n;
-
-	if (len == 0)
-		return;
-	n = pwrite(c->img->fd, s->buf + s->streamed, len, (off_t)(s->req.offset + s->streamed));
-	if (n != (ssize_t)len) { /* short on tmpfs: out of space */
-		s->nbd_err = vp_nbd_errno(n < 0 ? errno : ENOSPC);
-		s->into_image = false;
-	}
-	s->streamed = c->pay_got;
 }
 
 /* Move buffered WRITE data into rx_slot and execute it once complete.
@@ -89,14 +58,7 @@ static bool rx_payload(struct nbd_conn *c)
 	c->in_head += n;
 	c->pay_got += n;
 	if (c->pay_got < s->payload) {
-		if (s->payload - c->pay_got < DIRECT_RECV_MIN)
-			rx_post(c, RX_INPUT);
-		else if (!s->into_image)
-			rx_post(c, RX_SLOT);
-		else {
-			rx_head_to_image(c, s);
-			rx_post(c, s->into_image ? RX_IMAGE : RX_SLOT);
-		}
+		rx_post(c, s->payload - c->pay_got < DIRECT_RECV_MIN ? RX_INPUT : RX_SLOT);
 		return false;
 	}
 	c->rx_slot = NULL;
@@ -140,7 +102,6 @@ static bool rx_admit(struct nbd_conn *c, struct nbd_slot *s)
 	} else if (s->payload) {
 		c->rx_slot = s;
 		c->pay_got = 0;
-		s->into_image = rx_image_ok(c, s);
 	} else {
 		vp_nbd_slot_exec(s);
 	}
@@ -156,7 +117,6 @@ static struct nbd_slot *rx_header(struct nbd_conn *c)
 
 	c->free_slots = s->next;
 	c->busy++;
-	s->streamed = 0;
 	if (c->stats)
 		s->t0 = vp_nbd_now_ns();
 	if (vp_nbd_request_parse(c->in + c->in_head, &s->req))
@@ -194,7 +154,7 @@ void vp_nbd_rx_process(struct nbd_conn *c)
 		if (c->rx_stopped || !c->free_slots)
 			return;
 		if (c->in_tail - c->in_head < NBD_REQUEST_SIZE) {
-			rx_post(c, false);
+			rx_post(c, RX_INPUT);
 			return;
 		}
 		s = rx_header(c);
@@ -207,7 +167,6 @@ void vp_nbd_rx_on_recv(struct vp_engine_op *op, int res)
 {
 	struct nbd_conn *c = container_of(op, struct nbd_conn, recv_op);
 	bool between = !c->rx_slot && c->in_tail == c->in_head;
-	bool refused = res == -EFAULT && c->rx_to == RX_IMAGE; /* full, or shrank */
 
 	c->inflight--;
 	c->rx_pending = false;
@@ -215,20 +174,15 @@ void vp_nbd_rx_on_recv(struct vp_engine_op *op, int res)
 		;
 	else if ((res == -ECANCELED || res == 0) && between)
 		c->rx_stopped = true; /* drain, or the client left between requests */
-	else if (refused)
-		c->rx_slot->into_image = false; /* write() will say why */
 	else if (res < 0)
 		vp_nbd_conn_drop(c, res == -ECANCELED ? "shutdown" : "recv-error");
 	else if (res == 0)
 		vp_nbd_conn_drop(c, "truncated-message");
 	else if (c->rx_to == RX_INPUT)
 		c->in_tail += (uint32_t)res;
-	else {
+	else
 		c->pay_got += (uint32_t)res;
-		if (c->rx_to == RX_IMAGE)
-			c->rx_slot->streamed = c->pay_got;
-	}
-	if ((res > 0 || refused) && !c->dead)
+	if (res > 0 && !c->dead)
 		vp_nbd_rx_process(c);
 	vp_nbd_conn_settle(c);
 }

@@ -19,11 +19,29 @@ static void shared_put(struct vp_nbd_shared *sh)
 	free(sh);
 }
 
+/* Sync e's image (writable only) and close it, reporting the sync. */
+static void entry_close_image(struct vp_nbd_entry *e)
+{
+	int ret;
+
+	if (!e->img || e->img->readonly) {
+		vp_image_close(e->img);
+		return;
+	}
+	ret = vp_image_sync(e->img);
+	vp_image_close(e->img);
+	if (ret)
+		vp_event(e->sh->events, "export.sync-failed", "name=%s errno=%d error=\"%s\"",
+			 e->sh->name, -ret, strerror(-ret));
+	else
+		vp_event(e->sh->events, "export.closed", "name=%s synced=1", e->sh->name);
+}
+
 static void entry_put(struct vp_nbd_entry *e)
 {
 	if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	vp_image_close(e->img);
+	entry_close_image(e);
 	shared_put(e->sh);
 	free(e);
 }
@@ -156,6 +174,7 @@ static int shared_new(struct vp_nbd_table *t, const struct vp_nbd_export_spec *s
 		return vp_error_set(err, ENOMEM, "export %s", spec->name);
 	atomic_init(&sh->refs, 1);
 	sh->flags = spec->flags;
+	sh->events = &t->events;
 	sh->name = strdup(spec->name);
 	sh->path = strdup(spec->path);
 	sh->description = spec->description ? strdup(spec->description) : NULL;
@@ -240,9 +259,18 @@ int vp_nbd_table_add(struct vp_nbd_table *t, const struct vp_nbd_export_spec *sp
 	return ret;
 }
 
+/* A reference on e, so that its image is not synced and closed with the
+ * table lock held (workers take it to accept). */
+static struct vp_nbd_entry *entry_get(struct vp_nbd_entry *e)
+{
+	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+	return e;
+}
+
 int vp_nbd_table_remove(struct vp_nbd_table *t, const char *name, bool force,
 			unsigned *attached, struct vp_error *err)
 {
+	struct vp_nbd_entry *gone = NULL;
 	struct vp_nbd_snapshot *next;
 	struct vp_nbd_shared *sh;
 	unsigned conns;
@@ -270,15 +298,18 @@ int vp_nbd_table_remove(struct vp_nbd_table *t, const char *name, bool force,
 		goto out;
 	}
 	atomic_store(&sh->removed, true);
+	gone = entry_get(t->cur->exports[i].entry);
 	publish(t, next);
 out:
 	pthread_mutex_unlock(&t->lock);
+	entry_put(gone); /* the last reference when no connection holds it */
 	return ret;
 }
 
 /* Open a second handle on e's image, resize it, and publish it in slot i
- * (caller holds t->lock). */
-static int resize_locked(struct vp_nbd_table *t, long i, uint64_t size, struct vp_error *err)
+ * (caller holds t->lock); *gone gets a reference on the replaced entry. */
+static int resize_locked(struct vp_nbd_table *t, long i, uint64_t size,
+			 struct vp_nbd_entry **gone, struct vp_error *err)
 {
 	struct vp_nbd_entry *old = t->cur->exports[i].entry, *e = NULL;
 	struct vp_nbd_snapshot *next = NULL;
@@ -293,6 +324,9 @@ static int resize_locked(struct vp_nbd_table *t, long i, uint64_t size, struct v
 	ret = ret ?: vp_image_resize(img, size, err);
 	if (ret)
 		goto out;
+	/* A second handle on the same file: data lost before is lost for it too. */
+	if (vp_image_wb_error(old->img))
+		vp_image_wb_fail(img, -__atomic_load_n(&old->img->wb_err, __ATOMIC_ACQUIRE));
 	e = entry_new(old->sh, img);
 	next = e ? snap_copy(t->cur, -1, 0) : NULL;
 	if (!next) {
@@ -300,7 +334,7 @@ static int resize_locked(struct vp_nbd_table *t, long i, uint64_t size, struct v
 		goto out;
 	}
 	img = NULL;
-	entry_put(next->exports[i].entry);
+	*gone = next->exports[i].entry; /* the copy's reference */
 	snap_set(next, (size_t)i, e);
 	publish(t, next);
 out:
@@ -312,14 +346,16 @@ out:
 int vp_nbd_table_resize(struct vp_nbd_table *t, const char *name, uint64_t size,
 			struct vp_error *err)
 {
+	struct vp_nbd_entry *gone = NULL;
 	long i;
 	int ret;
 
 	pthread_mutex_lock(&t->lock);
 	i = snap_find(t->cur, name);
 	ret = i < 0 ? vp_error_code(err, 0, ENOENT, "no export named %s", name) :
-		      resize_locked(t, i, size, err);
+		      resize_locked(t, i, size, &gone, err);
 	pthread_mutex_unlock(&t->lock);
+	entry_put(gone); /* the old image: closed here unless connections hold it */
 	if (ret && i >= 0)
 		vp_error_prefix(err, "export %s", name);
 	return ret;

@@ -10,6 +10,12 @@
  * already chose one.  Everything a snapshot points to is reference counted
  * and freed with the last snapshot that uses it.
  *
+ * An entry's image is closed with its last reference (a removed or resized
+ * export: when its last connection ends; any export: at vp_nbd_table_fini
+ * once no connection is left); a writable one is synced first, on the
+ * thread that drops the reference, and the result reported as an event:
+ * export.closed (synced) or export.sync-failed (errno and error).
+ *
  * Two levels: a vp_nbd_shared is the export as the user named it (name,
  * path, options, stats, connection count, removed flag) and lives across
  * resizes; a vp_nbd_entry is one opened image of it (the vp_image whose
@@ -26,6 +32,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/event.h"
 #include "vblk/nbd/nbd.h"
 #include "vblk/stats.h"
 
@@ -38,6 +45,7 @@ struct vp_nbd_shared {
 	char *name, *path, *description;
 	unsigned flags;         /* VP_IMAGE_* */
 	struct vp_stats *stats;
+	const struct vp_event_sink *events; /* the table's */
 };
 
 struct vp_nbd_entry {
@@ -59,6 +67,7 @@ struct vp_nbd_table {
 	/* Export paths are opened beneath it (vblk/image_path.h); NULL: no
 	 * root.  Set after vp_nbd_table_init, before the first add. */
 	const struct vp_image_root *image_root;
+	struct vp_event_sink events;  /* set after init: images closed (see above) */
 };
 
 /* What export-add needs. */

@@ -3,8 +3,6 @@
 #include "vblk/ublk/queue.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stddef.h>
@@ -14,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vblk/blkreq.h"
 #include "vblk/engine.h"
 #include "vblk/ublk/desc.h"
 
@@ -23,12 +22,11 @@ struct tag {
 	/* Commands go straight onto the engine's ring with this op as their
 	 * user data; it is never used for engine I/O, so it is never inline. */
 	struct vp_engine_op cmd_op;
-	struct vp_engine_op io_op;        /* image I/O through the engine */
+	struct vp_blkreq blk;             /* image I/O (vblk/blkreq.h) */
 	struct vp_ublk_queue *q;
 	uint16_t tag;
 	void *buf;
 	struct vp_ublk_req req;
-	uint64_t done;                    /* READ/WRITE bytes done so far */
 };
 
 struct vp_ublk_queue {
@@ -87,60 +85,49 @@ static void io_finish(struct tag *t, int result)
 	send_cmd(t, UBLK_IO_COMMIT_AND_FETCH_REQ, result);
 }
 
-/* Queue the (rest of the) image operation for t->req. */
-static void submit_io(struct tag *t)
+static void on_blkreq(struct vp_blkreq *b, int res)
 {
-	struct vp_ublk_queue *q = t->q;
-	const struct vp_ublk_req *r = &t->req;
-	char *buf = (char *)t->buf + t->done;
-	uint32_t len = (uint32_t)(r->len - t->done);
-	uint64_t off = r->offset + t->done;
-	int ret;
-
-	switch (r->kind) {
-	case VP_UBLK_READ:
-		ret = vp_engine_read(&q->eng, &t->io_op, q->file, buf, len, off);
-		break;
-	case VP_UBLK_WRITE:
-		ret = vp_engine_write(&q->eng, &t->io_op, q->file, buf, len, off, r->fua ? RWF_DSYNC : 0);
-		break;
-	case VP_UBLK_FLUSH:
-		ret = q->cfg.img->readonly ? -EALREADY : vp_engine_fdatasync(&q->eng, &t->io_op, q->file);
-		break;
-	case VP_UBLK_DISCARD:
-		ret = vp_engine_fallocate(&q->eng, &t->io_op, q->file,
-					  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, r->offset, r->len);
-		break;
-	default: /* VP_UBLK_WRITE_ZEROES: a hole reads as zeroes unless asked to keep it allocated */
-		ret = vp_engine_fallocate(&q->eng, &t->io_op, q->file,
-					  (r->no_unmap ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE) |
-						  FALLOC_FL_KEEP_SIZE, r->offset, r->len);
-		break;
-	}
-	if (ret)
-		io_finish(t, ret == -EALREADY ? 0 : ret);
-}
-
-static void on_io(struct vp_engine_op *op, int res)
-{
-	struct tag *t = (struct tag *)((char *)op - offsetof(struct tag, io_op));
+	struct tag *t = (struct tag *)((char *)b - offsetof(struct tag, blk));
 	bool rw = t->req.kind == VP_UBLK_READ || t->req.kind == VP_UBLK_WRITE;
 
-	if (!rw || res < 0) {
-		io_finish(t, res < 0 ? res : 0);
+	io_finish(t, res < 0 ? res : rw ? (int)t->req.len : 0);
+}
+
+/* Run t->req on the block-request layer. */
+static void submit_io(struct tag *t)
+{
+	static const enum vp_blkreq_type types[] = {
+		[VP_UBLK_READ] = VP_BLKREQ_READ,
+		[VP_UBLK_WRITE] = VP_BLKREQ_WRITE,
+		[VP_UBLK_FLUSH] = VP_BLKREQ_FLUSH,
+		[VP_UBLK_DISCARD] = VP_BLKREQ_DISCARD,
+		[VP_UBLK_WRITE_ZEROES] = VP_BLKREQ_WRITE_ZEROES,
+	};
+	struct vp_ublk_queue *q = t->q;
+	const struct vp_ublk_req *r = &t->req;
+	struct vp_blkreq *b = &t->blk;
+	int ret;
+
+	if (r->kind == VP_UBLK_FLUSH && q->cfg.img->readonly) {
+		io_finish(t, 0);
 		return;
 	}
-	if (res == 0 && t->req.kind == VP_UBLK_WRITE) {
-		io_finish(t, -EIO);
-		return;
-	}
-	if (res == 0) /* end of file: the image shrank under the request */
-		memset((char *)t->buf + t->done, 0, t->req.len - t->done);
-	t->done = res == 0 ? t->req.len : t->done + (uint64_t)res;
-	if (t->done < t->req.len)
-		submit_io(t);
-	else
-		io_finish(t, (int)t->req.len);
+	b->eng = &q->eng;
+	b->img = q->cfg.img;
+	b->file = q->file;
+	b->done = on_blkreq;
+	b->type = types[r->kind];
+	b->flags = (r->fua ? VP_BLKREQ_FUA : 0) |
+		   (r->kind == VP_UBLK_WRITE_ZEROES && !r->no_unmap ? VP_BLKREQ_MAY_UNMAP : 0);
+	b->offset = r->offset;
+	b->len = r->len;
+	b->buf = t->buf;
+	b->buf_idx = -1;
+	b->iov = NULL;
+	b->iovcnt = 0;
+	ret = vp_blkreq_start(b);
+	if (ret)
+		on_blkreq(b, ret < 0 ? ret : 0);
 }
 
 /* A FETCH_REQ or COMMIT_AND_FETCH_REQ completed: the kernel has a request
@@ -164,7 +151,6 @@ static void on_cmd(struct vp_engine_op *op, int res)
 		io_finish(t, ret);
 		return;
 	}
-	t->done = 0;
 	submit_io(t);
 }
 
@@ -249,7 +235,6 @@ static int queue_alloc(struct vp_ublk_queue *q, struct vp_error *err)
 		t->q = q;
 		t->tag = (uint16_t)i;
 		t->cmd_op.done = on_cmd;
-		t->io_op.done = on_io;
 	}
 	q->stop_fd = eventfd(0, EFD_CLOEXEC);
 	return q->stop_fd < 0 ? vp_error_set(err, errno, "ublk queue %u: eventfd", q->cfg.qid) : 0;

@@ -1,15 +1,13 @@
-/* blk.c - virtio-blk request decode and execution on the engine. */
+/* blk.c - virtio-blk request decode, run on the block-request layer
+ * (vblk/blkreq.h). */
 #include "vblk/vhost/blk.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
 #include <linux/virtio_config.h>
+#include <stddef.h>
 #include <string.h>
 
 #define SECTOR 512U
-
-enum { STEP_RW, STEP_ONE, STEP_ZERO_FALLBACK };
 
 uint64_t vp_blk_features(const struct vp_blk_dev *bd)
 {
@@ -103,62 +101,48 @@ static void finish(struct vp_blk_req *r, uint8_t status)
 	r->complete(r);
 }
 
-static int submit(struct vp_blk_req *r);
-
-static void on_done(struct vp_engine_op *op, int res)
+static void on_blkreq(struct vp_blkreq *b, int res)
 {
-	struct vp_blk_req *r = (struct vp_blk_req *)op;
+	struct vp_blk_req *r = (struct vp_blk_req *)((char *)b - offsetof(struct vp_blk_req, blk));
 
-	if (r->step == STEP_ZERO_FALLBACK && res == -EOPNOTSUPP) {
-		/* ZERO_RANGE unsupported (e.g. some block devices): the caller
-		 * allowed no unmap, but punching is still correct data-wise. */
-		r->step = STEP_ONE;
-		if (vp_engine_fallocate(r->eng, &r->op, r->file,
-					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, r->offset, r->len))
-			finish(r, VIRTIO_BLK_S_IOERR);
-		return;
-	}
-	if (res < 0 || (r->step == STEP_RW && res == 0)) {
-		finish(r, VIRTIO_BLK_S_IOERR);
-		return;
-	}
-	if (r->step == STEP_RW) {
-		r->done += (uint64_t)res;
-		if (r->type == VIRTIO_BLK_T_IN)
-			r->written += (uint32_t)res;
-		if (r->done < r->len) { /* short I/O: go on with the rest */
-			r->data = advance(r->data, &r->ndata, (uint64_t)res);
-			if (submit(r))
-				finish(r, VIRTIO_BLK_S_IOERR);
-			return;
-		}
-	}
-	finish(r, VIRTIO_BLK_S_OK);
+	if (res == 0 && r->type == VIRTIO_BLK_T_IN)
+		r->written += (uint32_t)r->len;
+	finish(r, res == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
 }
 
-static int submit(struct vp_blk_req *r)
+/* Run the decoded request on the block-request layer; the status to report
+ * right away, or 0xff when it was queued. */
+static uint8_t submit(struct vp_blk_req *r)
 {
-	uint64_t off = r->offset + r->done;
-	int dsync = __atomic_load_n(&r->bd->writeback, __ATOMIC_RELAXED) ? 0 : RWF_DSYNC;
+	static const enum vp_blkreq_type types[] = {
+		[VIRTIO_BLK_T_IN] = VP_BLKREQ_READ,
+		[VIRTIO_BLK_T_OUT] = VP_BLKREQ_WRITE,
+		[VIRTIO_BLK_T_FLUSH] = VP_BLKREQ_FLUSH,
+		[VIRTIO_BLK_T_DISCARD] = VP_BLKREQ_DISCARD,
+		[VIRTIO_BLK_T_WRITE_ZEROES] = VP_BLKREQ_WRITE_ZEROES,
+	};
+	struct vp_blkreq *b = &r->blk;
+	int ret;
 
-	r->op.done = on_done;
-	switch (r->type) {
-	case VIRTIO_BLK_T_IN:
-		return vp_engine_readv(r->eng, &r->op, r->file, r->data, r->ndata, off);
-	case VIRTIO_BLK_T_OUT:
-		return vp_engine_writev(r->eng, &r->op, r->file, r->data, r->ndata, off, dsync);
-	case VIRTIO_BLK_T_FLUSH:
-		return vp_engine_fdatasync(r->eng, &r->op, r->file);
-	case VIRTIO_BLK_T_DISCARD:
-		return vp_engine_fallocate(r->eng, &r->op, r->file,
-					   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, r->offset, r->len);
-	default: /* WRITE_ZEROES; step says whether unmapping is allowed */
-		return vp_engine_fallocate(r->eng, &r->op, r->file,
-					   (r->step == STEP_ONE ? FALLOC_FL_PUNCH_HOLE :
-								  FALLOC_FL_ZERO_RANGE) |
-						   FALLOC_FL_KEEP_SIZE,
-					   r->offset, r->len);
-	}
+	b->eng = r->eng;
+	b->img = r->bd->img;
+	b->file = r->file;
+	b->done = on_blkreq;
+	b->type = types[r->type];
+	b->offset = r->offset;
+	b->len = r->len;
+	b->buf = NULL;
+	b->buf_idx = -1;
+	b->iov = r->data;
+	b->iovcnt = r->ndata;
+	/* a write-through cache (wce = 0) makes every write FUA */
+	if ((r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_WRITE_ZEROES) &&
+	    !__atomic_load_n(&r->bd->writeback, __ATOMIC_RELAXED))
+		b->flags |= VP_BLKREQ_FUA;
+	ret = vp_blkreq_start(b);
+	if (ret == 0)
+		return 0xff;
+	return ret > 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
 }
 
 static bool in_range(const struct vp_blk_req *r, uint64_t sector, uint64_t bytes)
@@ -186,8 +170,8 @@ static uint8_t decode_range(struct vp_blk_req *r)
 		return VIRTIO_BLK_S_IOERR;
 	r->offset = seg.sector * SECTOR;
 	r->len = (uint64_t)seg.num_sectors * SECTOR;
-	if (r->type == VIRTIO_BLK_T_WRITE_ZEROES)
-		r->step = (seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ? STEP_ONE : STEP_ZERO_FALLBACK;
+	if (seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+		r->blk.flags |= VP_BLKREQ_MAY_UNMAP;
 	return r->len ? 0xff : VIRTIO_BLK_S_OK;
 }
 
@@ -196,7 +180,7 @@ static uint8_t decode_range(struct vp_blk_req *r)
 static uint8_t decode(struct vp_blk_req *r, const struct virtio_blk_outhdr *h)
 {
 	r->type = h->type;
-	r->step = STEP_RW;
+	r->blk.flags = 0;
 	switch (h->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
@@ -207,7 +191,6 @@ static uint8_t decode(struct vp_blk_req *r, const struct virtio_blk_outhdr *h)
 		r->offset = h->sector * SECTOR;
 		return r->len ? 0xff : VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_FLUSH:
-		r->step = STEP_ONE;
 		return r->bd->img->readonly ? VIRTIO_BLK_S_OK : 0xff;
 	case VIRTIO_BLK_T_GET_ID: {
 		char id[VP_BLK_ID_BYTES] = { 0 };
@@ -226,7 +209,6 @@ static uint8_t decode(struct vp_blk_req *r, const struct virtio_blk_outhdr *h)
 	}
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		r->step = STEP_ONE;
 		return decode_range(r);
 	default:
 		return VIRTIO_BLK_S_UNSUPP;
@@ -242,7 +224,6 @@ int vp_blk_start(struct vp_blk_req *r)
 	uint8_t st;
 
 	r->written = 0;
-	r->done = 0;
 	if (e->n_in == 0)
 		return -EPROTO;
 	last = &r->iov[e->n_out + e->n_in - 1];
@@ -264,11 +245,9 @@ int vp_blk_start(struct vp_blk_req *r)
 		r->ndata = nout;
 	}
 	st = decode(r, &h);
-	if (st != 0xff) {
+	if (st == 0xff)
+		st = submit(r);
+	if (st != 0xff)
 		finish(r, st);
-		return 0;
-	}
-	if (submit(r))
-		finish(r, VIRTIO_BLK_S_IOERR);
 	return 0;
 }

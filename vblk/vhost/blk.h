@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vblk/blkreq.h"
 #include "vblk/engine.h"
 #include "vblk/image.h"
 #include "vblk/vhost/vring.h"
@@ -34,7 +35,7 @@ struct vp_blk_req;
 typedef void (*vp_blk_complete_fn)(struct vp_blk_req *r);
 
 struct vp_blk_req {
-	struct vp_engine_op op;
+	struct vp_blkreq blk;          /* the request as the block layer runs it */
 	const struct vp_blk_dev *bd;
 	struct vp_engine *eng;
 	int file;                      /* image's registered index on eng */
@@ -48,9 +49,7 @@ struct vp_blk_req {
 	unsigned ndata;
 	uint64_t offset;               /* bytes */
 	uint64_t len;                  /* data bytes, or range bytes for discard/zeroes */
-	uint64_t done;
 	uint32_t written;              /* bytes written into guest buffers (used len) */
-	int step;
 };
 
 /* Virtio feature bits this export offers (without transport bits). */
