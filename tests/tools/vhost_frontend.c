@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -286,12 +287,45 @@ static int evil_message(struct fe *fe, const char *c)
 		struct vp_vhost_inflight_desc d = { 64, 0, 1, 128, 0 };
 
 		CHECK(fe_send(fe, VHOST_USER_SET_INFLIGHT_FD, 0, &d, sizeof(d), &fd, 1) == 0, "send");
+	} else if (!strcmp(c, "region-past-fd")) {
+		/* a region 1 MiB longer than the memfd behind it */
+		mt.regions[0] = (struct vp_vhost_region){ FE_GPA_BASE, fe->memsize + (1 << 20),
+							  (uintptr_t)fe->mem, 0 };
+		CHECK(fe_send(fe, VHOST_USER_SET_MEM_TABLE, 0, &mt, 8 + 32, &fd, 1) == 0, "send");
+	} else if (!strcmp(c, "addreg-past-fd")) {
+		struct vp_vhost_mem_reg r = { 0, { FE_GPA_BASE, 1 << 20, (uintptr_t)fe->mem,
+						   fe->memsize - 4096 } };
+
+		CHECK(fe_send(fe, VHOST_USER_ADD_MEM_REG, 0, &r, sizeof(r), &fd, 1) == 0, "send");
+	} else if (!strcmp(c, "inflight-past-fd")) {
+		struct vp_vhost_inflight_desc d = { 1 << 20, 0, 1, 128, 0 };
+		int small = memfd_create("fe-small", MFD_CLOEXEC);
+
+		CHECK(small >= 0 && ftruncate(small, 4096) == 0, "memfd");
+		CHECK(fe_send(fe, VHOST_USER_SET_INFLIGHT_FD, 0, &d, sizeof(d), &small, 1) == 0, "send");
+		close(small);
 	} else if (!strcmp(c, "truncated")) {
 		CHECK(write(fe->sock, big, 6) == 6, "send");
 		shutdown(fe->sock, SHUT_WR);
 	} else
 		return 0;
 	return 1;
+}
+
+/* The daemon's own inflight fd is sealed (it cannot be shrunk); hand it a
+ * memfd of ours instead, over a reconnect.  Returns that memfd. */
+static int swap_inflight(struct fe *fe)
+{
+	int own = memfd_create("fe-inflight", MFD_CLOEXEC);
+
+	CHECK(fe->inflight_fd >= 0 && ftruncate(fe->inflight_fd, 0) < 0 && errno == EPERM,
+	      "the daemon's inflight memfd is not sealed against shrinking");
+	CHECK(own >= 0 && ftruncate(own, (off_t)fe->inflight_size) == 0, "memfd");
+	fe_disconnect(fe);
+	close(fe->inflight_fd);
+	fe->inflight_fd = own;
+	CHECK(fe_connect(fe, 2000) == 0, "reconnect with our inflight fd");
+	return own;
 }
 
 /* Ring-level cases, after a full handshake: build a bad chain in queue 0
@@ -303,6 +337,7 @@ static int evil_ring(struct fe *fe, const char *c)
 	struct vring_desc *ind = (void *)(fe_slot_data(fe, 0, 1));
 	uint64_t ind_gpa = fe_slot_data_gpa(0, 1);
 	uint16_t head = 0;
+	int shrink = -1;
 
 	memset(fe_slot_data(fe, 0, 0), 0, 16); /* a valid IN header */
 	q->desc[0] = (struct vring_desc){ hdr_gpa, 16, VRING_DESC_F_NEXT, 1 };
@@ -330,6 +365,10 @@ static int evil_ring(struct fe *fe, const char *c)
 		q->desc[2].flags = 0;
 	else if (!strcmp(c, "avail-jump")) {
 		q->avail_idx += 1000;
+	} else if (!strcmp(c, "shrink-mem")) {
+		shrink = fe->memfd;
+	} else if (!strcmp(c, "shrink-inflight")) {
+		shrink = swap_inflight(fe);
 	} else if (!strncmp(c, "indirect-", 9)) {
 		ind[0] = (struct vring_desc){ hdr_gpa, 16, VRING_DESC_F_NEXT, 1 };
 		ind[1] = (struct vring_desc){ data_gpa, 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2 };
@@ -363,6 +402,9 @@ static int evil_ring(struct fe *fe, const char *c)
 		return 0;
 	q->avail->ring[q->avail_idx % FE_QSIZE] = head;
 	__atomic_store_n(&q->avail->idx, ++q->avail_idx, __ATOMIC_RELEASE);
+	/* Pull the pages from under the daemon's mapping: its next access
+	 * to them would be a SIGBUS (we do not touch them any more). */
+	CHECK(shrink < 0 || ftruncate(shrink, 0) == 0, "shrink");
 	fe_kick(fe, 0);
 	return 1;
 }
@@ -374,7 +416,8 @@ static int test_evil(struct fe *fe, const char *c)
 
 	if (!strncmp(c, "desc-", 5) || !strncmp(c, "indirect-", 9) || !strncmp(c, "addr-", 5) ||
 	    !strcmp(c, "head-oob") || !strcmp(c, "len-past-region") || !strcmp(c, "long-chain") ||
-	    !strcmp(c, "no-status") || !strcmp(c, "read-after-write") || !strcmp(c, "avail-jump")) {
+	    !strcmp(c, "no-status") || !strcmp(c, "read-after-write") || !strcmp(c, "avail-jump") ||
+	    !strncmp(c, "shrink-", 7)) {
 		CHECK(fe_connect(fe, 2000) == 0, "connect");
 		CHECK(evil_ring(fe, c), "unknown case '%s'", c);
 	} else {

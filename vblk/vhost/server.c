@@ -62,6 +62,8 @@ struct vp_vhost_server {
 	pthread_t ctl_tid;
 	bool started;
 	int stop_req, resize_req, broken_req;   /* atomic flags for the control thread */
+	int fault_req;                          /* set by the SIGBUS guard (guestmap.h) */
+	struct vp_guestmap_sink fault;          /* { &fault_req, ctl_efd } */
 	struct vp_blk_dev bd;
 	struct vp_vhost_dev dev;
 	struct vq vqs[VP_VHOST_MAX_QUEUES];
@@ -350,6 +352,8 @@ static const struct vp_vhost_dev_ops blk_ops = {
 static void disconnect(struct vp_vhost_server *srv, const char *why)
 {
 	vp_vhost_dev_close(&srv->dev);
+	/* Its mappings are gone: a fault noticed late is not the next one's. */
+	__atomic_store_n(&srv->fault_req, 0, __ATOMIC_SEQ_CST);
 	close(srv->conn_fd);
 	srv->conn_fd = -1;
 	event(srv, "vhost.disconnected", "reason=\"%s\"", why);
@@ -365,6 +369,8 @@ static void on_control(struct vp_vhost_server *srv)
 	}
 	if (__atomic_exchange_n(&srv->broken_req, 0, __ATOMIC_SEQ_CST) && srv->conn_fd >= 0)
 		disconnect(srv, "malformed virtqueue");
+	if (__atomic_load_n(&srv->fault_req, __ATOMIC_SEQ_CST) && srv->conn_fd >= 0)
+		disconnect(srv, "front end shrank the file under guest memory (SIGBUS)");
 	if (__atomic_exchange_n(&srv->resize_req, 0, __ATOMIC_SEQ_CST) && srv->conn_fd >= 0) {
 		if (vp_vhost_dev_config_changed(&srv->dev, &err))
 			event(srv, "vhost.resize-notice-failed", "error=\"%s\"", err.msg);
@@ -398,7 +404,8 @@ static void on_accept(struct vp_vhost_server *srv)
 		return;
 	srv->conn_fd = fd;
 	srv->bd.writeback = 1;
-	vp_vhost_dev_init(&srv->dev, &blk_ops, srv, fd, vp_blk_features(&srv->bd), srv->cfg.queues);
+	vp_vhost_dev_init(&srv->dev, &blk_ops, srv, fd, vp_blk_features(&srv->bd), srv->cfg.queues,
+			  &srv->fault);
 	event(srv, "vhost.connected", "queues=%u", srv->cfg.queues);
 }
 
@@ -481,6 +488,7 @@ int vp_vhost_server_new(const struct vp_vhost_server_config *cfg, struct vp_vhos
 	srv->name = strdup(cfg->name);
 	srv->path = strdup(cfg->socket_path);
 	srv->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	srv->fault = (struct vp_guestmap_sink){ &srv->fault_req, srv->ctl_efd };
 	if (!srv->name || !srv->path || srv->ctl_efd < 0) {
 		ret = vp_error_set(err, ENOMEM, "vhost-user server");
 		goto fail;
