@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <linux/virtio_config.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TRANSPORT_FEATURES                                                                         \
@@ -331,6 +334,38 @@ static int get_vring_base(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, stru
 	return reply(dev, m, sizeof(m->p.state), err);
 }
 
+/* Kick, call and err fds must be eventfds: the queue thread reads kicks on
+ * its io_uring and writes calls, and a regular file (reads at EOF at once:
+ * a spinning queue thread), a pipe or a socket (a write that blocks for as
+ * long as the peer wants) would let the front end spin or hold it.  An
+ * eventfd is an anonymous inode; only its /proc/self/fd link names the
+ * kind.  The call fd is also made non-blocking (QEMU's already is): a
+ * write then fails instead of waiting when the peer saturated the counter. */
+static int check_eventfd(int fd, bool call, const char *what, struct vp_error *err)
+{
+	static const char want[] = "anon_inode:[eventfd]";
+	char path[40], link[sizeof(want) + 1];
+	ssize_t n;
+	int fl;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	if (n < 0)
+		return vp_error_set(err, errno, "%s: cannot tell the fd's type (%s)", what, path);
+	if ((size_t)n != sizeof(want) - 1 || memcmp(link, want, sizeof(want) - 1))
+		return vp_error_set(err, EINVAL, "%s: fd is not an eventfd (%.*s)", what, (int)n, link);
+	fl = fcntl(fd, F_GETFL);
+	if (call && (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK)))
+		return vp_error_set(err, errno, "%s: make the fd non-blocking", what);
+	return 0;
+}
+
+static const char *vring_fd_name(uint32_t request)
+{
+	return request == VHOST_USER_SET_VRING_KICK ? "SET_VRING_KICK" :
+	       request == VHOST_USER_SET_VRING_CALL ? "SET_VRING_CALL" : "SET_VRING_ERR";
+}
+
 /* SET_VRING_KICK/CALL/ERR: index in bits 0-7, bit 8 = no fd. */
 static int set_vring_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, struct vp_error *err)
 {
@@ -347,6 +382,9 @@ static int set_vring_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, struct
 		return vp_error_set(err, EINVAL, "vring fd message: reserved bits set");
 	if (nofd && m->hdr.request == VHOST_USER_SET_VRING_KICK)
 		return vp_error_set(err, ENOTSUP, "SET_VRING_KICK without fd (polling) unsupported");
+	if (!nofd && (ret = check_eventfd(m->fds[0], m->hdr.request == VHOST_USER_SET_VRING_CALL,
+					  vring_fd_name(m->hdr.request), err)))
+		return ret;
 	q = &dev->q[i];
 	slot = m->hdr.request == VHOST_USER_SET_VRING_KICK ? &q->kick_fd :
 	       m->hdr.request == VHOST_USER_SET_VRING_CALL ? &q->call_fd : &q->err_fd;
@@ -468,9 +506,12 @@ static int set_backend_req_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m,
 			      struct vp_error *err)
 {
 	int ret = vp_vhost_msg_expect(m, 0, 1, 1, err);
+	struct stat st;
 
 	if (ret)
 		return ret;
+	if (fstat(m->fds[0], &st) || !S_ISSOCK(st.st_mode))
+		return vp_error_set(err, EINVAL, "SET_BACKEND_REQ_FD: fd is not a socket");
 	close_fd(&dev->backend_fd);
 	dev->backend_fd = vp_vhost_msg_take_fd(m, 0);
 	return 0;

@@ -2,12 +2,14 @@
 #include "vblk/vhost/guestmap.h"
 
 #include <errno.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_LIVE };
@@ -89,16 +91,24 @@ static int slot_claim(void)
 }
 
 /* fd must hold [offset, offset+len): a mapping past the end of the file
- * faults (SIGBUS) on first access. */
+ * faults (SIGBUS) on first access.  And it must live in memory (tmpfs,
+ * which memfds are, or hugetlbfs): a page fault on a file of a FUSE
+ * file system the front end serves would wait for as long as it likes,
+ * holding a queue thread that the device's teardown waits for. */
 static int check_fd(int fd, uint64_t offset, uint64_t len, const char *what, struct vp_error *err)
 {
 	struct stat st;
+	struct statfs fs;
 
-	if (fstat(fd, &st))
+	if (fstat(fd, &st) || fstatfs(fd, &fs))
 		return vp_error_set(err, errno, "%s: fstat", what);
 	if (!S_ISREG(st.st_mode))
 		return vp_error_set(err, EINVAL, "%s: fd is not a regular file (mode 0%o)", what,
 				    (unsigned)(st.st_mode & S_IFMT));
+	if (fs.f_type != TMPFS_MAGIC && fs.f_type != HUGETLBFS_MAGIC)
+		return vp_error_set(err, EINVAL,
+				    "%s: fd is not on tmpfs or hugetlbfs (file system 0x%lx)", what,
+				    (unsigned long)fs.f_type);
 	if (len == 0 || len > SIZE_MAX || offset > (uint64_t)st.st_size ||
 	    len > (uint64_t)st.st_size - offset)
 		return vp_error_set(err, EINVAL,

@@ -45,9 +45,9 @@ struct vp_guestmap {
 };
 
 /* Map bytes [offset, offset+len) of fd read-write shared.  fd must be a
- * regular file holding the whole range (fstat; overflow-safe); offset must
- * be page-aligned.  Installs the SIGBUS handler on first use.  Returns 0,
- * or -EINVAL (not a regular file, range outside the file, len 0), -ENOSPC
+ * regular file on tmpfs or hugetlbfs (memfds are) holding the whole range
+ * (fstat; overflow-safe); offset must be page-aligned.  Installs the SIGBUS handler on first use.  Returns 0,
+ * or -EINVAL (not a regular file in memory, range outside it, len 0), -ENOSPC
  * (too many mappings), -errno from fstat/mmap; nothing is left mapped on
  * failure.  `what` names the mapping in err. */
 VP_MUST_CHECK int vp_guestmap_open(struct vp_guestmap *m, int fd, uint64_t offset, uint64_t len,
