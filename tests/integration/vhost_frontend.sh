@@ -47,7 +47,7 @@ CASES="desc-loop desc-oob head-oob addr-oob addr-wrap len-past-region long-chain
        indirect-huge indirect-next indirect-many short-payload huge-size missing-fd extra-fd
        too-many-regions region-overlap region-wrap bad-version queue-index bad-num
        unknown-request kick-no-fd config-range inflight-small truncated
-       region-past-fd addreg-past-fd inflight-past-fd"
+       region-past-fd addreg-past-fd inflight-past-fd region-huge inflight-huge"
 # A front end stays connected to disk0 through all of it.
 fe "$S0" "$D0" disk0 smoke 1 >/dev/null || vp_fail "disk0 before hostile inputs"
 for c in $CASES; do
@@ -60,7 +60,9 @@ for what in "memory region" "inflight region"; do
 	grep -q "$what: bytes .* outside its fd" "$VP_TMP/vblkd.1.log" ||
 		vp_fail "no 'outside its fd' refusal logged for the $what"
 done
-vp_ok "memory regions and inflight fds larger than their fd refused"
+grep -q "memory regions would map more than" "$VP_TMP/vblkd.1.log" || vp_fail "2 TiB region not refused"
+grep -q "SET_INFLIGHT_FD: region of 1073741824 bytes" "$VP_TMP/vblkd.1.log" || vp_fail "1 GiB inflight region not refused"
+vp_ok "memory regions and inflight fds larger than their fd, or than the caps, refused"
 
 # A front end that shrinks its memfd (guest memory, or an inflight fd of its
 # own; the daemon's inflight memfd is sealed) after handing it over and then

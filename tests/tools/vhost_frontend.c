@@ -297,8 +297,24 @@ static int evil_message(struct fe *fe, const char *c)
 						   fe->memsize - 4096 } };
 
 		CHECK(fe_send(fe, VHOST_USER_ADD_MEM_REG, 0, &r, sizeof(r), &fd, 1) == 0, "send");
+	} else if (!strcmp(c, "region-huge")) {
+		/* a sparse 2 TiB memfd: mapping it whole would take a sixty-fourth
+		 * of the daemon's address space */
+		int huge = memfd_create("fe-huge", MFD_CLOEXEC);
+
+		CHECK(huge >= 0 && ftruncate(huge, 2LL << 40) == 0, "memfd");
+		mt.regions[0] = (struct vp_vhost_region){ FE_GPA_BASE, 2ULL << 40, (uintptr_t)fe->mem, 0 };
+		CHECK(fe_send(fe, VHOST_USER_SET_MEM_TABLE, 0, &mt, 8 + 32, &huge, 1) == 0, "send");
+		close(huge);
+	} else if (!strcmp(c, "inflight-huge")) {
+		struct vp_vhost_inflight_desc d = { 1ULL << 30, 0, 1, 128, 0 };
+		int huge = memfd_create("fe-huge", MFD_CLOEXEC);
+
+		CHECK(huge >= 0 && ftruncate(huge, 1LL << 30) == 0, "memfd");
+		CHECK(fe_send(fe, VHOST_USER_SET_INFLIGHT_FD, 0, &d, sizeof(d), &huge, 1) == 0, "send");
+		close(huge);
 	} else if (!strcmp(c, "inflight-past-fd")) {
-		struct vp_vhost_inflight_desc d = { 1 << 20, 0, 1, 128, 0 };
+		struct vp_vhost_inflight_desc d = { 65536, 0, 1, 128, 0 };
 		int small = memfd_create("fe-small", MFD_CLOEXEC);
 
 		CHECK(small >= 0 && ftruncate(small, 4096) == 0, "memfd");

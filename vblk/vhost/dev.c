@@ -491,10 +491,13 @@ static int set_inflight_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, str
 
 	if (ret || (ret = check_inflight_geometry(d, err)))
 		return ret;
+	/* Between what the geometry needs and what the largest one would. */
 	if (d->mmap_size < vp_inflight_queue_bytes(d->queue_size) * d->num_queues ||
-	    d->mmap_size > SIZE_MAX || (d->mmap_offset & 4095))
-		return vp_error_set(err, EINVAL, "SET_INFLIGHT_FD: region of %llu bytes too small",
-				    (unsigned long long)d->mmap_size);
+	    d->mmap_size > vp_inflight_queue_bytes(VP_VRING_MAX_SIZE) * VP_VHOST_MAX_QUEUES ||
+	    (d->mmap_offset & 4095))
+		return vp_error_set(err, EINVAL, "SET_INFLIGHT_FD: region of %llu bytes at %llu",
+				    (unsigned long long)d->mmap_size,
+				    (unsigned long long)d->mmap_offset);
 	ret = map_inflight(dev, vp_vhost_msg_take_fd(m, 0), d->mmap_offset, d->mmap_size,
 			   d->num_queues, d->queue_size, err);
 	if (ret)

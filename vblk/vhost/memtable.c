@@ -43,6 +43,9 @@ int vp_memtable_add(struct vp_memtable *mt, const struct vp_vhost_region *desc, 
 				    (unsigned long long)desc->gpa, (unsigned long long)desc->size);
 	if (!r)
 		return vp_error_set(err, ENOSPC, "memory table full (%d regions)", VP_MEMTABLE_MAX);
+	if (len > VP_MEMTABLE_MAX_BYTES - mt->mapped)
+		return vp_error_set(err, E2BIG, "memory regions would map more than %llu bytes",
+				    (unsigned long long)VP_MEMTABLE_MAX_BYTES);
 	/* Map from offset 0 like libvhost-user: mmap_offset need not be
 	 * page-aligned; the fd must hold offset + size bytes. */
 	ret = vp_guestmap_open(&r->map, fd, 0, len, mt->sink, "memory region", err);
@@ -52,6 +55,7 @@ int vp_memtable_add(struct vp_memtable *mt, const struct vp_vhost_region *desc, 
 	r->size = desc->size;
 	r->uva = desc->uva;
 	r->host = (unsigned char *)r->map.addr + desc->mmap_offset;
+	mt->mapped += len;
 	mt->n++;
 	return 0;
 }
@@ -74,6 +78,7 @@ int vp_memtable_add_host(struct vp_memtable *mt, uint64_t gpa, uint64_t uva, voi
 
 static void drop(struct vp_memtable *mt, struct vp_mem_region *r)
 {
+	mt->mapped -= r->map.len;
 	vp_guestmap_close(&r->map);
 	memset(r, 0, sizeof(*r));
 	mt->n--;

@@ -14,6 +14,10 @@
 #include "vblk/vhost/proto.h"
 
 #define VP_MEMTABLE_MAX 32   /* regions (GET_MAX_MEM_SLOTS) */
+/* Bytes mapped for one table: each region maps its fd from offset 0, and a
+ * sparse memfd can claim any size, so without a cap one front end could
+ * take the daemon's address space (47 bits: 64 tables of 1 TiB fit). */
+#define VP_MEMTABLE_MAX_BYTES (1ULL << 40)
 
 struct vp_mem_region {
 	uint64_t gpa, size, uva;
@@ -24,6 +28,7 @@ struct vp_mem_region {
 struct vp_memtable {
 	struct vp_mem_region r[VP_MEMTABLE_MAX];
 	unsigned n;
+	uint64_t mapped;         /* bytes of all region mappings */
 	const struct vp_guestmap_sink *sink; /* told when a region's fd shrinks */
 };
 
@@ -31,7 +36,8 @@ struct vp_memtable {
  * it.  Rejects empty or wrapping ranges, ranges overlapping an existing
  * region in guest-physical space, and fds that are not regular files
  * holding mmap_offset + size bytes (vblk/vhost/guestmap.h).  Returns 0,
- * -ENOSPC (table full), -EINVAL, or -errno from fstat/mmap. */
+ * -ENOSPC (table full), -E2BIG (past VP_MEMTABLE_MAX_BYTES mapped),
+ * -EINVAL, or -errno from fstat/mmap. */
 VP_MUST_CHECK int vp_memtable_add(struct vp_memtable *mt, const struct vp_vhost_region *desc,
 				  int fd, struct vp_error *err);
 
