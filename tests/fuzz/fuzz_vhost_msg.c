@@ -5,7 +5,7 @@
  *     u8 region count, regions (gpa u64, uva u64, offset u16, size u16),
  *     then queries (addr u64, len u64, mode u8) until the input ends.
  * The message bytes and fds (of /dev/null) go through a socketpair into
- * vp_vhost_msg_recv, then vp_vhost_msg_expect; the regions (slices of one
+ * vp_vhost_rx_read, then vp_vhost_msg_expect; the regions (slices of one
  * buffer) make a memory table that every query is translated against.
  * A translation must land inside the buffer.
  */
@@ -66,8 +66,10 @@ static int send_raw(int sock, const uint8_t *msg, size_t len, unsigned nfds)
 
 static void fuzz_msg(struct input *in)
 {
-	struct vp_vhost_msg msg;
+	struct vp_vhost_rx rx;
+	struct vp_vhost_msg *m = &rx.msg;
 	struct vp_error err = { 0 };
+	int ret;
 	unsigned nfds = take(in, 1) % 12;
 	size_t len = take(in, 2) % 1024, want;
 	unsigned want_fds;
@@ -83,20 +85,26 @@ static void fuzz_msg(struct input *in)
 		in->pos += len;
 		want = take(in, 1);
 		want_fds = take(in, 1);
-		if (vp_vhost_msg_recv(sv[1], &msg, &err) == 0) {
-			if (msg.hdr.size > sizeof(msg.p) || msg.nfds > VHOST_USER_MAX_FDS)
+		/* Everything is queued and the writer shut down: the reads end
+		 * in a message or an error, never in "more needed". */
+		vp_vhost_rx_init(&rx);
+		ret = vp_vhost_rx_read(sv[1], &rx, &err);
+		if (ret == 0)
+			abort();
+		if (ret == 1) {
+			if (m->hdr.size > sizeof(m->p) || m->nfds > VHOST_USER_MAX_FDS)
 				abort();
-			if (vp_vhost_msg_expect(&msg, want, want_fds & 0x80, want_fds & 0xf, &err) == 0 &&
-			    msg.nfds != (want_fds & 0xf))
+			if (vp_vhost_msg_expect(m, want, want_fds & 0x80, want_fds & 0xf, &err) == 0 &&
+			    m->nfds != (want_fds & 0xf))
 				abort();
-			if (msg.nfds) {
-				int fd0 = vp_vhost_msg_take_fd(&msg, 0);
+			if (m->nfds) {
+				int fd0 = vp_vhost_msg_take_fd(m, 0);
 
 				if (fd0 < 0)
 					abort();
 				close(fd0);
 			}
-			vp_vhost_msg_close_fds(&msg);
+			vp_vhost_msg_close_fds(m);
 		}
 	}
 	close(sv[0]);

@@ -46,7 +46,8 @@ CASES="desc-loop desc-oob head-oob addr-oob addr-wrap len-past-region long-chain
        read-after-write avail-jump indirect-loop indirect-nested indirect-len indirect-oob
        indirect-huge indirect-next indirect-many short-payload huge-size missing-fd extra-fd
        too-many-regions region-overlap region-wrap bad-version queue-index bad-num
-       unknown-request kick-no-fd config-range inflight-small truncated"
+       unknown-request kick-no-fd config-range inflight-small truncated
+       region-past-fd addreg-past-fd inflight-past-fd region-huge inflight-huge"
 # A front end stays connected to disk0 through all of it.
 fe "$S0" "$D0" disk0 smoke 1 >/dev/null || vp_fail "disk0 before hostile inputs"
 for c in $CASES; do
@@ -55,6 +56,29 @@ for c in $CASES; do
 done
 fe "$S0" "$D0" disk0 smoke 2 >/dev/null || vp_fail "disk0 after hostile inputs"
 vp_ok "$(wc -w <<<"$CASES") hostile inputs: error status or clean disconnect; daemon keeps serving"
+for what in "memory region" "inflight region"; do
+	grep -q "$what: bytes .* outside its fd" "$VP_TMP/vblkd.1.log" ||
+		vp_fail "no 'outside its fd' refusal logged for the $what"
+done
+grep -q "memory regions would map more than" "$VP_TMP/vblkd.1.log" || vp_fail "2 TiB region not refused"
+grep -q "SET_INFLIGHT_FD: region of 1073741824 bytes" "$VP_TMP/vblkd.1.log" || vp_fail "1 GiB inflight region not refused"
+vp_ok "memory regions and inflight fds larger than their fd, or than the caps, refused"
+
+# A front end that shrinks its memfd (guest memory, or an inflight fd of its
+# own; the daemon's inflight memfd is sealed) after handing it over and then
+# kicks: the daemon takes the SIGBUS, drops that front end, and disk0's
+# front end, busy meanwhile, never notices.
+fe "$S0" "$D0" disk0 smoke 2 >"$VP_TMP/smoke-bg.out" 2>&1 &
+BG=$!
+for c in shrink-mem shrink-inflight; do
+	fe "$S1" "$D1" disk1 evil "$c" >"$VP_TMP/evil.out" 2>&1 || { cat "$VP_TMP/evil.out"; vp_fail "case $c"; }
+	grep -q "ok - evil $c (disconnected)" "$VP_TMP/evil.out" || vp_fail "$c: front end not dropped"
+	kill -0 "$DAEMON" 2>/dev/null || vp_fail "vblkd died on $c"
+done
+wait $BG || { cat "$VP_TMP/smoke-bg.out"; vp_fail "disk0 failed while disk1's memory shrank"; }
+[[ $(grep -c "reason=\"front end shrank the file under guest memory (SIGBUS)\"" "$VP_TMP/vblkd.1.log") -eq 2 ]] ||
+	vp_fail "the SIGBUS disconnects were not logged twice"
+vp_ok "memfd shrunk under guest memory or the inflight region: that front end dropped, disk0 unaffected"
 
 fe "$S1" "$D1" disk1 inflight-sim || vp_fail "inflight resubmission"
 grep -q "event=vhost.resubmitted export=disk1 queue=0 requests=3" "$VP_TMP/vblkd.1.log" ||

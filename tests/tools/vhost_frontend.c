@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -308,12 +309,92 @@ static int evil_message(struct fe *fe, const char *c)
 		struct vp_vhost_inflight_desc d = { 64, 0, 1, 128, 0 };
 
 		CHECK(fe_send(fe, VHOST_USER_SET_INFLIGHT_FD, 0, &d, sizeof(d), &fd, 1) == 0, "send");
+	} else if (!strcmp(c, "region-past-fd")) {
+		/* a region 1 MiB longer than the memfd behind it */
+		mt.regions[0] = (struct vp_vhost_region){ FE_GPA_BASE, fe->memsize + (1 << 20),
+							  (uintptr_t)fe->mem, 0 };
+		CHECK(fe_send(fe, VHOST_USER_SET_MEM_TABLE, 0, &mt, 8 + 32, &fd, 1) == 0, "send");
+	} else if (!strcmp(c, "addreg-past-fd")) {
+		struct vp_vhost_mem_reg r = { 0, { FE_GPA_BASE, 1 << 20, (uintptr_t)fe->mem,
+						   fe->memsize - 4096 } };
+
+		CHECK(fe_send(fe, VHOST_USER_ADD_MEM_REG, 0, &r, sizeof(r), &fd, 1) == 0, "send");
+	} else if (!strcmp(c, "region-huge")) {
+		/* a sparse 2 TiB memfd: mapping it whole would take a sixty-fourth
+		 * of the daemon's address space */
+		int huge = memfd_create("fe-huge", MFD_CLOEXEC);
+
+		CHECK(huge >= 0 && ftruncate(huge, 2LL << 40) == 0, "memfd");
+		mt.regions[0] = (struct vp_vhost_region){ FE_GPA_BASE, 2ULL << 40, (uintptr_t)fe->mem, 0 };
+		CHECK(fe_send(fe, VHOST_USER_SET_MEM_TABLE, 0, &mt, 8 + 32, &huge, 1) == 0, "send");
+		close(huge);
+	} else if (!strcmp(c, "inflight-huge")) {
+		struct vp_vhost_inflight_desc d = { 1ULL << 30, 0, 1, 128, 0 };
+		int huge = memfd_create("fe-huge", MFD_CLOEXEC);
+
+		CHECK(huge >= 0 && ftruncate(huge, 1LL << 30) == 0, "memfd");
+		CHECK(fe_send(fe, VHOST_USER_SET_INFLIGHT_FD, 0, &d, sizeof(d), &huge, 1) == 0, "send");
+		close(huge);
+	} else if (!strcmp(c, "inflight-past-fd")) {
+		struct vp_vhost_inflight_desc d = { 65536, 0, 1, 128, 0 };
+		int small = memfd_create("fe-small", MFD_CLOEXEC);
+
+		CHECK(small >= 0 && ftruncate(small, 4096) == 0, "memfd");
+		CHECK(fe_send(fe, VHOST_USER_SET_INFLIGHT_FD, 0, &d, sizeof(d), &small, 1) == 0, "send");
+		close(small);
+	} else if (!strcmp(c, "kick-pipe") || !strcmp(c, "call-pipe") || !strcmp(c, "kick-socket") ||
+		   !strcmp(c, "call-file") || !strcmp(c, "backend-pipe")) {
+		int p[2];
+		uint64_t idx = 0;
+		uint32_t req = c[0] == 'k' ? VHOST_USER_SET_VRING_KICK :
+			       c[0] == 'c' ? VHOST_USER_SET_VRING_CALL : VHOST_USER_SET_BACKEND_REQ_FD;
+
+		if (strstr(c, "socket"))
+			CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) == 0, "socketpair");
+		else if (strstr(c, "file"))
+			p[0] = p[1] = open(g_image, O_RDWR | O_CLOEXEC);
+		else
+			CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
+		CHECK(p[0] >= 0, "fd");
+		CHECK(fe_send(fe, req, 0, &idx, req == VHOST_USER_SET_BACKEND_REQ_FD ? 0 : 8, &p[0], 1) == 0,
+		      "send");
+		close(p[0]);
+		if (p[1] != p[0])
+			close(p[1]);
+	} else if (!strcmp(c, "region-on-disk")) {
+		/* guest memory in a file on the image's (disk) file system */
+		char path[4096];
+		int disk;
+
+		snprintf(path, sizeof(path), "%s.guestmem", g_image);
+		disk = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		CHECK(disk >= 0 && ftruncate(disk, 1 << 20) == 0, "create %s", path);
+		unlink(path);
+		mt.regions[0] = (struct vp_vhost_region){ FE_GPA_BASE, 1 << 20, (uintptr_t)fe->mem, 0 };
+		CHECK(fe_send(fe, VHOST_USER_SET_MEM_TABLE, 0, &mt, 8 + 32, &disk, 1) == 0, "send");
+		close(disk);
 	} else if (!strcmp(c, "truncated")) {
 		CHECK(write(fe->sock, big, 6) == 6, "send");
 		shutdown(fe->sock, SHUT_WR);
 	} else
 		return 0;
 	return 1;
+}
+
+/* The daemon's own inflight fd is sealed (it cannot be shrunk); hand it a
+ * memfd of ours instead, over a reconnect.  Returns that memfd. */
+static int swap_inflight(struct fe *fe)
+{
+	int own = memfd_create("fe-inflight", MFD_CLOEXEC);
+
+	CHECK(fe->inflight_fd >= 0 && ftruncate(fe->inflight_fd, 0) < 0 && errno == EPERM,
+	      "the daemon's inflight memfd is not sealed against shrinking");
+	CHECK(own >= 0 && ftruncate(own, (off_t)fe->inflight_size) == 0, "memfd");
+	fe_disconnect(fe);
+	close(fe->inflight_fd);
+	fe->inflight_fd = own;
+	CHECK(fe_connect(fe, 2000) == 0, "reconnect with our inflight fd");
+	return own;
 }
 
 /* Ring-level cases, after a full handshake: build a bad chain in queue 0
@@ -325,6 +406,7 @@ static int evil_ring(struct fe *fe, const char *c)
 	struct vring_desc *ind = (void *)(fe_slot_data(fe, 0, 1));
 	uint64_t ind_gpa = fe_slot_data_gpa(0, 1);
 	uint16_t head = 0;
+	int shrink = -1;
 
 	memset(fe_slot_data(fe, 0, 0), 0, 16); /* a valid IN header */
 	q->desc[0] = (struct vring_desc){ hdr_gpa, 16, VRING_DESC_F_NEXT, 1 };
@@ -352,6 +434,31 @@ static int evil_ring(struct fe *fe, const char *c)
 		q->desc[2].flags = 0;
 	else if (!strcmp(c, "avail-jump")) {
 		q->avail_idx += 1000;
+	} else if (!strcmp(c, "shrink-mem")) {
+		shrink = fe->memfd;
+	} else if (!strcmp(c, "shrink-inflight")) {
+		shrink = swap_inflight(fe);
+	} else if (!strcmp(c, "call-saturated")) {
+		/* the call eventfd made blocking again and one short of full:
+		 * the daemon's interrupt for this request cannot be written */
+		uint64_t most = 0xfffffffffffffffeULL, v;
+		int fl = fcntl(q->call, F_GETFL);
+
+		/* a round trip: the daemon has handled SET_VRING_CALL (and set
+		 * O_NONBLOCK) before we clear it */
+		CHECK(fe_get_u64(fe, VHOST_USER_GET_FEATURES, &v) == 0, "round trip");
+		fe_slot_data(fe, 0, 0)[4096 + 512] = 0xee; /* the status byte */
+		CHECK(fl >= 0 && fcntl(q->call, F_SETFL, fl & ~O_NONBLOCK) == 0 &&
+			      write(q->call, &most, sizeof(most)) == sizeof(most), "saturate call fd");
+	} else if (!strcmp(c, "kick-file-running")) {
+		/* a regular file reads EOF at once: a queue thread reading its
+		 * kicks from it would spin */
+		int file = open(g_image, O_RDONLY | O_CLOEXEC);
+		uint64_t idx = 0;
+
+		CHECK(file >= 0 && fe_send(fe, VHOST_USER_SET_VRING_KICK, 0, &idx, 8, &file, 1) == 0,
+		      "send");
+		close(file);
 	} else if (!strncmp(c, "indirect-", 9)) {
 		ind[0] = (struct vring_desc){ hdr_gpa, 16, VRING_DESC_F_NEXT, 1 };
 		ind[1] = (struct vring_desc){ data_gpa, 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2 };
@@ -385,6 +492,9 @@ static int evil_ring(struct fe *fe, const char *c)
 		return 0;
 	q->avail->ring[q->avail_idx % FE_QSIZE] = head;
 	__atomic_store_n(&q->avail->idx, ++q->avail_idx, __ATOMIC_RELEASE);
+	/* Pull the pages from under the daemon's mapping: its next access
+	 * to them would be a SIGBUS (we do not touch them any more). */
+	CHECK(shrink < 0 || ftruncate(shrink, 0) == 0, "shrink");
 	fe_kick(fe, 0);
 	return 1;
 }
@@ -396,7 +506,9 @@ static int test_evil(struct fe *fe, const char *c)
 
 	if (!strncmp(c, "desc-", 5) || !strncmp(c, "indirect-", 9) || !strncmp(c, "addr-", 5) ||
 	    !strcmp(c, "head-oob") || !strcmp(c, "len-past-region") || !strcmp(c, "long-chain") ||
-	    !strcmp(c, "no-status") || !strcmp(c, "read-after-write") || !strcmp(c, "avail-jump")) {
+	    !strcmp(c, "no-status") || !strcmp(c, "read-after-write") || !strcmp(c, "avail-jump") ||
+	    !strncmp(c, "shrink-", 7) || !strcmp(c, "kick-file-running") ||
+	    !strcmp(c, "call-saturated")) {
 		CHECK(fe_connect(fe, 2000) == 0, "connect");
 		CHECK(evil_ring(fe, c), "unknown case '%s'", c);
 	} else {
@@ -408,7 +520,10 @@ static int test_evil(struct fe *fe, const char *c)
 	if (!closed) { /* the alternative to a disconnect: an error status */
 		uint8_t st = ((uint8_t *)fe_slot_data(fe, 0, 0))[4096 + 512];
 
-		CHECK(st == VIRTIO_BLK_S_IOERR || st == VIRTIO_BLK_S_UNSUPP,
+		/* call-saturated: a good request, completed without interrupt;
+		 * what counts is that the daemon can still stop its queue */
+		CHECK(st == VIRTIO_BLK_S_IOERR || st == VIRTIO_BLK_S_UNSUPP ||
+			      (st == VIRTIO_BLK_S_OK && !strcmp(c, "call-saturated")),
 		      "case %s: neither a disconnect nor an error status", c);
 	}
 	fe_fini(fe);

@@ -283,34 +283,52 @@ static void test_inflight_recover(void **state)
 static void test_msg_validation(void **state)
 {
 	int sp[2];
-	struct vp_vhost_msg m;
+	struct vp_vhost_rx rx;
+	struct vp_vhost_msg *m = &rx.msg;
 	struct vp_vhost_hdr h = { VHOST_USER_SET_VRING_NUM, VHOST_USER_VERSION, 1000 };
 	uint8_t junk[16] = { 0 };
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	vp_vhost_rx_init(&rx);
 	/* oversized payload */
 	assert_int_equal(write(sp[0], &h, sizeof(h)), sizeof(h));
-	assert_int_equal(vp_vhost_msg_recv(sp[1], &m, NULL), -EPROTO);
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), -EPROTO);
 	/* bad version */
 	h = (struct vp_vhost_hdr){ 1, 0x2, 0 };
 	assert_int_equal(write(sp[0], &h, sizeof(h)), sizeof(h));
-	assert_int_equal(vp_vhost_msg_recv(sp[1], &m, NULL), -EPROTO);
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), -EPROTO);
 	/* a good one, then expectations on it */
 	h = (struct vp_vhost_hdr){ VHOST_USER_SET_VRING_NUM, VHOST_USER_VERSION, 8 };
 	assert_int_equal(write(sp[0], &h, sizeof(h)), sizeof(h));
 	assert_int_equal(write(sp[0], junk, 8), 8);
-	assert_int_equal(vp_vhost_msg_recv(sp[1], &m, NULL), 0);
-	assert_int_equal(vp_vhost_msg_expect(&m, 8, 0, 0, NULL), 0);
-	assert_int_equal(vp_vhost_msg_expect(&m, 16, 0, 0, NULL), -EPROTO);
-	assert_int_equal(vp_vhost_msg_expect(&m, 8, 0, 1, NULL), -EPROTO);  /* missing fd */
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), 1);
+	assert_int_equal(vp_vhost_msg_expect(m, 8, 0, 0, NULL), 0);
+	assert_int_equal(vp_vhost_msg_expect(m, 16, 0, 0, NULL), -EPROTO);
+	assert_int_equal(vp_vhost_msg_expect(m, 8, 0, 1, NULL), -EPROTO);  /* missing fd */
+	/* nothing there: "more needed" at once, not a wait */
+	vp_vhost_rx_init(&rx);
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), 0);
+	assert_false(vp_vhost_rx_partial(&rx));
+	/* a message arriving in pieces: partial until its last byte */
+	assert_int_equal(write(sp[0], &h, 5), 5);
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), 0);
+	assert_true(vp_vhost_rx_partial(&rx));
+	assert_int_equal(write(sp[0], (char *)&h + 5, sizeof(h) - 5), sizeof(h) - 5);
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), 0);
+	assert_int_equal(write(sp[0], junk, 7), 7);
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), 0);
+	assert_int_equal(write(sp[0], junk, 1), 1);
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), 1);
+	assert_int_equal(m->hdr.size, 8);
 	/* truncated payload, then EOF */
-	h.size = 8;
+	vp_vhost_rx_init(&rx);
 	assert_int_equal(write(sp[0], &h, sizeof(h)), sizeof(h));
 	assert_int_equal(write(sp[0], junk, 3), 3);
 	close(sp[0]);
-	assert_int_equal(vp_vhost_msg_recv(sp[1], &m, NULL), -EPROTO);
-	assert_int_equal(vp_vhost_msg_recv(sp[1], &m, NULL), -ECONNRESET);
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), -EPROTO);
+	assert_false(vp_vhost_rx_partial(&rx));
+	assert_int_equal(vp_vhost_rx_read(sp[1], &rx, NULL), -ECONNRESET);
 	close(sp[1]);
 }
 

@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <linux/virtio_config.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TRANSPORT_FEATURES                                                                         \
@@ -37,9 +39,12 @@ static void reset_queue(struct vp_vhost_queue *q)
 }
 
 void vp_vhost_dev_init(struct vp_vhost_dev *dev, const struct vp_vhost_dev_ops *ops, void *ctx,
-		       int sock, uint64_t dev_features, unsigned nqueues)
+		       int sock, uint64_t dev_features, unsigned nqueues,
+		       const struct vp_guestmap_sink *fault)
 {
 	memset(dev, 0, sizeof(*dev));
+	dev->mt.sink = fault;
+	dev->inflight.slot = -1;
 	dev->ops = ops;
 	dev->ctx = ctx;
 	dev->sock = sock;
@@ -86,11 +91,11 @@ static int prepare_ring(struct vp_vhost_dev *dev, unsigned i, struct vp_error *e
 	vr->event_idx = dev->features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
 	vr->indirect = dev->features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 	vr->inflight = NULL;
-	if (dev->inflight_map) {
+	if (dev->inflight.addr) {
 		if (i >= dev->inflight_nq || q->num > dev->inflight_qsize)
 			return vp_error_set(err, EINVAL, "queue %u (size %u) outside the inflight region",
 					    i, q->num);
-		vr->inflight = vp_inflight_queue(dev->inflight_map, dev->inflight_size, i,
+		vr->inflight = vp_inflight_queue(dev->inflight.addr, dev->inflight.len, i,
 						 dev->inflight_qsize);
 		if (!vr->inflight)
 			return vp_error_set(err, EINVAL, "inflight region too small for queue %u", i);
@@ -186,10 +191,29 @@ static int set_protocol_features(struct vp_vhost_dev *dev, struct vp_vhost_msg *
 
 static void drop_inflight(struct vp_vhost_dev *dev)
 {
-	if (dev->inflight_map)
-		munmap(dev->inflight_map, dev->inflight_size);
-	dev->inflight_map = NULL;
+	vp_guestmap_close(&dev->inflight);
 	close_fd(&dev->inflight_fd);
+}
+
+/* Map an inflight region the front end may share (GET_INFLIGHT_FD's own
+ * memfd or SET_INFLIGHT_FD's fd) in place of the current one; takes fd. */
+static int map_inflight(struct vp_vhost_dev *dev, int fd, uint64_t offset, uint64_t size,
+			uint16_t nq, uint16_t qsize, struct vp_error *err)
+{
+	struct vp_guestmap m;
+	int ret = vp_guestmap_open(&m, fd, offset, size, dev->mt.sink, "inflight region", err);
+
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	stop_all(dev);
+	drop_inflight(dev);
+	dev->inflight = m;
+	dev->inflight_fd = fd;
+	dev->inflight_nq = nq;
+	dev->inflight_qsize = qsize;
+	return 0;
 }
 
 /* RESET_OWNER / RESET_DEVICE: back to the state after connecting (the
@@ -310,6 +334,38 @@ static int get_vring_base(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, stru
 	return reply(dev, m, sizeof(m->p.state), err);
 }
 
+/* Kick, call and err fds must be eventfds: the queue thread reads kicks on
+ * its io_uring and writes calls, and a regular file (reads at EOF at once:
+ * a spinning queue thread), a pipe or a socket (a write that blocks for as
+ * long as the peer wants) would let the front end spin or hold it.  An
+ * eventfd is an anonymous inode; only its /proc/self/fd link names the
+ * kind.  The call fd is also made non-blocking (QEMU's already is): a
+ * write then fails instead of waiting when the peer saturated the counter. */
+static int check_eventfd(int fd, bool call, const char *what, struct vp_error *err)
+{
+	static const char want[] = "anon_inode:[eventfd]";
+	char path[40], link[sizeof(want) + 1];
+	ssize_t n;
+	int fl;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	if (n < 0)
+		return vp_error_set(err, errno, "%s: cannot tell the fd's type (%s)", what, path);
+	if ((size_t)n != sizeof(want) - 1 || memcmp(link, want, sizeof(want) - 1))
+		return vp_error_set(err, EINVAL, "%s: fd is not an eventfd (%.*s)", what, (int)n, link);
+	fl = fcntl(fd, F_GETFL);
+	if (call && (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK)))
+		return vp_error_set(err, errno, "%s: make the fd non-blocking", what);
+	return 0;
+}
+
+static const char *vring_fd_name(uint32_t request)
+{
+	return request == VHOST_USER_SET_VRING_KICK ? "SET_VRING_KICK" :
+	       request == VHOST_USER_SET_VRING_CALL ? "SET_VRING_CALL" : "SET_VRING_ERR";
+}
+
 /* SET_VRING_KICK/CALL/ERR: index in bits 0-7, bit 8 = no fd. */
 static int set_vring_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, struct vp_error *err)
 {
@@ -326,6 +382,9 @@ static int set_vring_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, struct
 		return vp_error_set(err, EINVAL, "vring fd message: reserved bits set");
 	if (nofd && m->hdr.request == VHOST_USER_SET_VRING_KICK)
 		return vp_error_set(err, ENOTSUP, "SET_VRING_KICK without fd (polling) unsupported");
+	if (!nofd && (ret = check_eventfd(m->fds[0], m->hdr.request == VHOST_USER_SET_VRING_CALL,
+					  vring_fd_name(m->hdr.request), err)))
+		return ret;
 	q = &dev->q[i];
 	slot = m->hdr.request == VHOST_USER_SET_VRING_KICK ? &q->kick_fd :
 	       m->hdr.request == VHOST_USER_SET_VRING_CALL ? &q->call_fd : &q->err_fd;
@@ -404,18 +463,17 @@ static int get_inflight_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, str
 {
 	struct vp_vhost_inflight_desc *d = &m->p.inflight;
 	int ret = vp_vhost_msg_expect(m, VHOST_USER_INFLIGHT_MIN, 1, 0, err);
+	size_t size;
+	int fd;
 
 	if (ret || (ret = check_inflight_geometry(d, err)))
 		return ret;
-	stop_all(dev);
-	drop_inflight(dev);
-	ret = vp_inflight_create(d->num_queues, d->queue_size, &dev->inflight_fd,
-				 &dev->inflight_map, &dev->inflight_size, err);
+	ret = vp_inflight_create(d->num_queues, d->queue_size, &fd, &size, err);
+	ret = ret ?: map_inflight(dev, fd, 0, size, d->num_queues, d->queue_size, err);
 	if (ret)
 		return ret;
-	dev->inflight_nq = d->num_queues;
-	dev->inflight_qsize = d->queue_size;
-	d->mmap_size = dev->inflight_size;
+	vp_inflight_format(dev->inflight.addr, dev->inflight.len, d->num_queues, d->queue_size);
+	d->mmap_size = dev->inflight.len;
 	d->mmap_offset = 0;
 	m->fds[0] = dev->inflight_fd;
 	m->nfds = 1;
@@ -430,25 +488,20 @@ static int set_inflight_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m, str
 {
 	struct vp_vhost_inflight_desc *d = &m->p.inflight;
 	int ret = vp_vhost_msg_expect(m, VHOST_USER_INFLIGHT_MIN, 1, 1, err);
-	void *map;
 
 	if (ret || (ret = check_inflight_geometry(d, err)))
 		return ret;
+	/* Between what the geometry needs and what the largest one would. */
 	if (d->mmap_size < vp_inflight_queue_bytes(d->queue_size) * d->num_queues ||
-	    d->mmap_size > SIZE_MAX || (d->mmap_offset & 4095))
-		return vp_error_set(err, EINVAL, "SET_INFLIGHT_FD: region of %llu bytes too small",
-				    (unsigned long long)d->mmap_size);
-	map = mmap(NULL, (size_t)d->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0],
-		   (off_t)d->mmap_offset);
-	if (map == MAP_FAILED)
-		return vp_error_set(err, errno, "SET_INFLIGHT_FD: mmap");
-	stop_all(dev);
-	drop_inflight(dev);
-	dev->inflight_map = map;
-	dev->inflight_size = (size_t)d->mmap_size;
-	dev->inflight_fd = vp_vhost_msg_take_fd(m, 0);
-	dev->inflight_nq = d->num_queues;
-	dev->inflight_qsize = d->queue_size;
+	    d->mmap_size > vp_inflight_queue_bytes(VP_VRING_MAX_SIZE) * VP_VHOST_MAX_QUEUES ||
+	    (d->mmap_offset & 4095))
+		return vp_error_set(err, EINVAL, "SET_INFLIGHT_FD: region of %llu bytes at %llu",
+				    (unsigned long long)d->mmap_size,
+				    (unsigned long long)d->mmap_offset);
+	ret = map_inflight(dev, vp_vhost_msg_take_fd(m, 0), d->mmap_offset, d->mmap_size,
+			   d->num_queues, d->queue_size, err);
+	if (ret)
+		return ret;
 	return refresh_all(dev, err);
 }
 
@@ -456,9 +509,12 @@ static int set_backend_req_fd(struct vp_vhost_dev *dev, struct vp_vhost_msg *m,
 			      struct vp_error *err)
 {
 	int ret = vp_vhost_msg_expect(m, 0, 1, 1, err);
+	struct stat st;
 
 	if (ret)
 		return ret;
+	if (fstat(m->fds[0], &st) || !S_ISSOCK(st.st_mode))
+		return vp_error_set(err, EINVAL, "SET_BACKEND_REQ_FD: fd is not a socket");
 	close_fd(&dev->backend_fd);
 	dev->backend_fd = vp_vhost_msg_take_fd(m, 0);
 	return 0;

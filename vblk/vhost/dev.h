@@ -53,8 +53,7 @@ struct vp_vhost_dev {
 	unsigned nqueues;             /* GET_QUEUE_NUM */
 	bool owner;
 	struct vp_memtable mt;
-	void *inflight_map;
-	size_t inflight_size;
+	struct vp_guestmap inflight;  /* the inflight region (addr NULL: none) */
 	int inflight_fd;
 	uint16_t inflight_qsize, inflight_nq;
 	struct vp_vhost_queue q[VP_VHOST_MAX_QUEUES];
@@ -65,9 +64,13 @@ uint64_t vp_vhost_dev_protocol_features(void);
 
 /* Prepare dev for a new connection on sock: no features, empty memory
  * table, all queues stopped.  dev_features are the device's virtio feature
- * bits (transport bits are added here); nqueues in 1..VP_VHOST_MAX_QUEUES. */
+ * bits (transport bits are added here); nqueues in 1..VP_VHOST_MAX_QUEUES.
+ * fault (may be NULL; must outlive dev) is told when the front end shrinks
+ * a file under guest memory or the inflight region (vblk/vhost/guestmap.h):
+ * the caller should then drop the connection. */
 void vp_vhost_dev_init(struct vp_vhost_dev *dev, const struct vp_vhost_dev_ops *ops, void *ctx,
-		       int sock, uint64_t dev_features, unsigned nqueues);
+		       int sock, uint64_t dev_features, unsigned nqueues,
+		       const struct vp_guestmap_sink *fault);
 
 /* Handle one received message: validate its size and fds, apply it, send
  * the reply (or REPLY_ACK) on dev->sock.  msg's fds are consumed (kept or

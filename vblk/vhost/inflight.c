@@ -2,6 +2,7 @@
 #include "vblk/vhost/inflight.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -15,42 +16,40 @@ size_t vp_inflight_queue_bytes(uint16_t queue_size)
 	return (n + INFLIGHT_ALIGN - 1) & ~(size_t)(INFLIGHT_ALIGN - 1);
 }
 
-int vp_inflight_create(uint16_t num_queues, uint16_t queue_size, int *fd, void **map,
-		       size_t *size, struct vp_error *err)
+int vp_inflight_create(uint16_t num_queues, uint16_t queue_size, int *fd, size_t *size,
+		       struct vp_error *err)
 {
 	size_t len = vp_inflight_queue_bytes(queue_size) * num_queues;
-	int mfd;
-	void *m;
+	int mfd, e;
 
 	if (!num_queues || !queue_size)
 		return vp_error_set(err, EINVAL, "inflight region: %u queues of %u entries",
 				    num_queues, queue_size);
-	mfd = memfd_create("vblkd-inflight", MFD_CLOEXEC);
+	mfd = memfd_create("vblkd-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0)
 		return vp_error_set(err, errno, "inflight region: memfd_create");
-	if (ftruncate(mfd, (off_t)len)) {
-		int e = errno;
-
+	/* Sealed so that the front end cannot shrink it under our mapping. */
+	if (ftruncate(mfd, (off_t)len) ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		e = errno;
 		close(mfd);
-		return vp_error_set(err, e, "inflight region: size %zu", len);
+		return vp_error_set(err, e, "inflight region: size %zu and seals", len);
 	}
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	if (m == MAP_FAILED) {
-		int e = errno;
+	*fd = mfd;
+	*size = len;
+	return 0;
+}
 
-		close(mfd);
-		return vp_error_set(err, e, "inflight region: mmap");
-	}
+void vp_inflight_format(void *map, size_t size, uint16_t num_queues, uint16_t queue_size)
+{
 	for (unsigned q = 0; q < num_queues; q++) {
-		struct vp_inflight_queue *r = vp_inflight_queue(m, len, q, queue_size);
+		struct vp_inflight_queue *r = vp_inflight_queue(map, size, q, queue_size);
 
+		if (!r)
+			return;
 		r->version = 1;
 		r->desc_num = queue_size;
 	}
-	*fd = mfd;
-	*map = m;
-	*size = len;
-	return 0;
 }
 
 struct vp_inflight_queue *vp_inflight_queue(void *map, size_t size, unsigned q, uint16_t queue_size)

@@ -32,11 +32,15 @@ struct vp_inflight_queue {
 /* Bytes of one queue region for a ring of queue_size entries (64-aligned). */
 size_t vp_inflight_queue_bytes(uint16_t queue_size);
 
-/* Create a zeroed memfd for num_queues regions, map it and initialise each
- * queue region (version 1, desc_num).  *fd, *map, *size are set on success;
- * nothing is left open on failure. */
+/* Create a zeroed memfd sized for num_queues regions, sealed against
+ * shrinking and growing (the front end gets this fd and maps it too).
+ * *fd and *size are set on success; nothing is left open on failure. */
 VP_MUST_CHECK int vp_inflight_create(uint16_t num_queues, uint16_t queue_size, int *fd,
-				     void **map, size_t *size, struct vp_error *err);
+				     size_t *size, struct vp_error *err);
+
+/* Initialise each queue region of a fresh (zeroed) mapping: version 1,
+ * desc_num = queue_size. */
+void vp_inflight_format(void *map, size_t size, uint16_t num_queues, uint16_t queue_size);
 
 /* Queue region q of a mapping of `size` bytes for rings of queue_size, or
  * NULL when it does not fit. */

@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 static int overlaps(const struct vp_memtable *mt, uint64_t gpa, uint64_t size)
 {
@@ -37,7 +35,6 @@ int vp_memtable_add(struct vp_memtable *mt, const struct vp_vhost_region *desc, 
 {
 	struct vp_mem_region *r = free_slot(mt);
 	uint64_t len = desc->mmap_offset + desc->size;
-	void *map;
 	int ret = check_range(mt, desc->gpa, desc->uva, desc->size);
 
 	if (ret || len < desc->size || len > SIZE_MAX)
@@ -46,17 +43,19 @@ int vp_memtable_add(struct vp_memtable *mt, const struct vp_vhost_region *desc, 
 				    (unsigned long long)desc->gpa, (unsigned long long)desc->size);
 	if (!r)
 		return vp_error_set(err, ENOSPC, "memory table full (%d regions)", VP_MEMTABLE_MAX);
+	if (len > VP_MEMTABLE_MAX_BYTES - mt->mapped)
+		return vp_error_set(err, E2BIG, "memory regions would map more than %llu bytes",
+				    (unsigned long long)VP_MEMTABLE_MAX_BYTES);
 	/* Map from offset 0 like libvhost-user: mmap_offset need not be
-	 * page-aligned, and the front end sized the fd to cover it. */
-	map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	if (map == MAP_FAILED)
-		return vp_error_set(err, errno, "mmap memory region (%llu bytes)", (unsigned long long)len);
+	 * page-aligned; the fd must hold offset + size bytes. */
+	ret = vp_guestmap_open(&r->map, fd, 0, len, mt->sink, "memory region", err);
+	if (ret)
+		return ret;
 	r->gpa = desc->gpa;
 	r->size = desc->size;
 	r->uva = desc->uva;
-	r->map = map;
-	r->map_len = (size_t)len;
-	r->host = (unsigned char *)map + desc->mmap_offset;
+	r->host = (unsigned char *)r->map.addr + desc->mmap_offset;
+	mt->mapped += len;
 	mt->n++;
 	return 0;
 }
@@ -71,15 +70,16 @@ int vp_memtable_add_host(struct vp_memtable *mt, uint64_t gpa, uint64_t uva, voi
 		return ret;
 	if (!r)
 		return -ENOSPC;
-	*r = (struct vp_mem_region){ .gpa = gpa, .size = size, .uva = uva, .host = host };
+	*r = (struct vp_mem_region){ .gpa = gpa, .size = size, .uva = uva, .host = host,
+				     .map = { .slot = -1 } };
 	mt->n++;
 	return 0;
 }
 
 static void drop(struct vp_memtable *mt, struct vp_mem_region *r)
 {
-	if (r->map)
-		munmap(r->map, r->map_len);
+	mt->mapped -= r->map.len;
+	vp_guestmap_close(&r->map);
 	memset(r, 0, sizeof(*r));
 	mt->n--;
 }

@@ -10,26 +10,34 @@
 #include <sys/uio.h>
 
 #include "common/error.h"
+#include "vblk/vhost/guestmap.h"
 #include "vblk/vhost/proto.h"
 
 #define VP_MEMTABLE_MAX 32   /* regions (GET_MAX_MEM_SLOTS) */
+/* Bytes mapped for one table: each region maps its fd from offset 0, and a
+ * sparse memfd can claim any size, so without a cap one front end could
+ * take the daemon's address space (47 bits: 64 tables of 1 TiB fit). */
+#define VP_MEMTABLE_MAX_BYTES (1ULL << 40)
 
 struct vp_mem_region {
 	uint64_t gpa, size, uva;
 	unsigned char *host;     /* gpa maps to host; NULL = unused slot */
-	void *map;               /* what munmap takes */
-	size_t map_len;
+	struct vp_guestmap map;  /* the fd's mapping (not for add_host buffers) */
 };
 
 struct vp_memtable {
 	struct vp_mem_region r[VP_MEMTABLE_MAX];
 	unsigned n;
+	uint64_t mapped;         /* bytes of all region mappings */
+	const struct vp_guestmap_sink *sink; /* told when a region's fd shrinks */
 };
 
 /* Map region desc from fd (the fd is not kept; the caller closes it) and add
- * it.  Rejects empty or wrapping ranges and ranges overlapping an existing
- * region in guest-physical space.  Returns 0, -ENOSPC (table full), -EINVAL,
- * or -errno from mmap. */
+ * it.  Rejects empty or wrapping ranges, ranges overlapping an existing
+ * region in guest-physical space, and fds that are not regular files
+ * holding mmap_offset + size bytes (vblk/vhost/guestmap.h).  Returns 0,
+ * -ENOSPC (table full), -E2BIG (past VP_MEMTABLE_MAX_BYTES mapped),
+ * -EINVAL, or -errno from fstat/mmap. */
 VP_MUST_CHECK int vp_memtable_add(struct vp_memtable *mt, const struct vp_vhost_region *desc,
 				  int fd, struct vp_error *err);
 

@@ -6,25 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Read exactly len bytes (no fds).  Returns 0, -ECONNRESET on EOF, -errno. */
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
 /* Collect SCM_RIGHTS fds from mh into msg; fails (closing all) on too many
  * fds or truncated control data. */
 static int take_rights(struct msghdr *mh, struct vp_vhost_msg *msg)
@@ -52,45 +33,92 @@ static int take_rights(struct msghdr *mh, struct vp_vhost_msg *msg)
 	return ret;
 }
 
-int vp_vhost_msg_recv(int fd, struct vp_vhost_msg *msg, struct vp_error *err)
+void vp_vhost_rx_init(struct vp_vhost_rx *rx)
+{
+	rx->got = 0;
+	rx->msg.nfds = 0;
+}
+
+bool vp_vhost_rx_partial(const struct vp_vhost_rx *rx)
+{
+	return rx->got || rx->msg.nfds;
+}
+
+void vp_vhost_rx_reset(struct vp_vhost_rx *rx)
+{
+	vp_vhost_msg_close_fds(&rx->msg);
+	vp_vhost_rx_init(rx);
+}
+
+/* Where the next bytes of the message go, and how many are still due. */
+static size_t next_piece(struct vp_vhost_rx *rx, void **at)
+{
+	const size_t hs = sizeof(rx->msg.hdr);
+
+	if (rx->got < hs) {
+		*at = (char *)&rx->msg.hdr + rx->got;
+		return hs - rx->got;
+	}
+	*at = (char *)&rx->msg.p + (rx->got - hs);
+	return rx->msg.hdr.size - (rx->got - hs);
+}
+
+/* The header just became complete: check it before reading a payload. */
+static int check_header(struct vp_vhost_rx *rx, struct vp_error *err)
+{
+	const struct vp_vhost_hdr *h = &rx->msg.hdr;
+
+	if ((h->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION || h->size > sizeof(rx->msg.p))
+		return vp_error_set(err, EPROTO, "vhost-user: request %u: bad version or size %u",
+				    h->request, h->size);
+	memset(&rx->msg.p, 0, sizeof(rx->msg.p));
+	return 0;
+}
+
+/* One recvmsg of the next piece: 1 when bytes came, 0 on EAGAIN, -errno. */
+static int read_piece(int fd, struct vp_vhost_rx *rx, struct vp_error *err)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-	struct iovec iov = { &msg->hdr, sizeof(msg->hdr) };
+	struct iovec iov;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	ssize_t n;
-	int ret;
 
-	msg->nfds = 0;
+	iov.iov_len = next_piece(rx, &iov.iov_base);
 	do
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
 	if (n < 0)
 		return vp_error_set(err, errno, "vhost-user: receive");
+	if (take_rights(&mh, &rx->msg))
+		return vp_error_set(err, EPROTO, "vhost-user: bad ancillary data or too many fds");
 	if (n == 0)
-		return -ECONNRESET;
-	ret = take_rights(&mh, msg);
-	if (ret == 0 && (size_t)n < sizeof(msg->hdr))
-		ret = read_full(fd, (char *)&msg->hdr + n, sizeof(msg->hdr) - (size_t)n);
-	if (ret) {
-		vp_vhost_msg_close_fds(msg);
-		return vp_error_set(err, -ret == ECONNRESET ? EPROTO : -ret,
-				    "vhost-user: truncated header or bad ancillary data");
+		return vp_vhost_rx_partial(rx) ?
+			       vp_error_set(err, EPROTO, "vhost-user: connection closed inside a message") :
+			       -ECONNRESET;
+	rx->got += (size_t)n;
+	return 1;
+}
+
+int vp_vhost_rx_read(int fd, struct vp_vhost_rx *rx, struct vp_error *err)
+{
+	const size_t hs = sizeof(rx->msg.hdr);
+
+	for (;;) {
+		bool had_header = rx->got >= hs;
+		int ret = read_piece(fd, rx, err);
+
+		if (ret == 1 && !had_header && rx->got == hs)
+			ret = check_header(rx, err) ?: 1;
+		if (ret < 0)
+			vp_vhost_rx_reset(rx);
+		if (ret <= 0)
+			return ret;
+		if (rx->got >= hs && rx->got == hs + rx->msg.hdr.size)
+			return 1;
 	}
-	if ((msg->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
-	    msg->hdr.size > sizeof(msg->p)) {
-		vp_vhost_msg_close_fds(msg);
-		return vp_error_set(err, EPROTO, "vhost-user: request %u: bad version or size %u",
-				    msg->hdr.request, msg->hdr.size);
-	}
-	memset(&msg->p, 0, sizeof(msg->p));
-	ret = read_full(fd, &msg->p, msg->hdr.size);
-	if (ret) {
-		vp_vhost_msg_close_fds(msg);
-		return vp_error_set(err, EPROTO, "vhost-user: request %u: truncated payload",
-				    msg->hdr.request);
-	}
-	return 0;
 }
 
 int vp_vhost_msg_send(int fd, const struct vp_vhost_msg *msg, struct vp_error *err)
@@ -117,12 +145,12 @@ int vp_vhost_msg_send(int fd, const struct vp_vhost_msg *msg, struct vp_error *e
 		memcpy(CMSG_DATA(c), msg->fds, sizeof(int) * msg->nfds);
 	}
 	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return vp_error_set(err, errno, "vhost-user: send request %u", msg->hdr.request);
 	/* Messages are small; a short send on a stream socket means the peer
-	 * is gone or the buffer is full, and neither is recoverable here. */
+	 * is gone or leaves its buffer full, and neither is recoverable here. */
 	if ((size_t)n != total)
 		return vp_error_set(err, EPIPE, "vhost-user: short send of request %u",
 				    msg->hdr.request);

@@ -4,6 +4,7 @@
 #ifndef VP_VBLK_VHOST_MSG_H
 #define VP_VBLK_VHOST_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/error.h"
@@ -16,14 +17,35 @@ struct vp_vhost_msg {
 	unsigned nfds;
 };
 
-/* Receive one message from the connected socket fd (blocking).  The
- * payload size is checked against the largest known payload and the
- * version bits against 1; received fds are owned by msg (close them with
- * vp_vhost_msg_close_fds).  Returns 0, -ECONNRESET on orderly EOF before a
- * header, or -errno (-EPROTO for a malformed message; no fds are left open). */
-VP_MUST_CHECK int vp_vhost_msg_recv(int fd, struct vp_vhost_msg *msg, struct vp_error *err);
+/* A message being received from a non-blocking socket, a piece at a time,
+ * so that a front end that stops half-way through a message never blocks
+ * the receiving thread (its caller puts a deadline on partial messages). */
+struct vp_vhost_rx {
+	struct vp_vhost_msg msg;
+	size_t got;                   /* header + payload bytes received so far */
+};
 
-/* Send hdr + hdr.size payload bytes and nfds fds (may be 0). */
+/* Start empty (no bytes, no fds). */
+void vp_vhost_rx_init(struct vp_vhost_rx *rx);
+
+/* Read what the socket fd has of the current message, never blocking.
+ * Returns 1 when rx->msg is complete (the caller owns its fds and calls
+ * vp_vhost_rx_init before the next message), 0 when more bytes are needed
+ * (EAGAIN), -ECONNRESET on orderly EOF before a message, or -errno
+ * (-EPROTO: bad version, a payload larger than any known one, too many
+ * fds, EOF inside a message); on error no fds are left open.  The payload
+ * past hdr.size is zeroed. */
+VP_MUST_CHECK int vp_vhost_rx_read(int fd, struct vp_vhost_rx *rx, struct vp_error *err);
+
+/* True when part of a message (a byte or an fd) has arrived. */
+bool vp_vhost_rx_partial(const struct vp_vhost_rx *rx);
+
+/* Forget a partial message, closing its fds. */
+void vp_vhost_rx_reset(struct vp_vhost_rx *rx);
+
+/* Send hdr + hdr.size payload bytes and nfds fds (may be 0), without
+ * blocking: a peer that leaves its socket buffer full gets -EAGAIN (and
+ * should be dropped) instead of holding the sending thread. */
 VP_MUST_CHECK int vp_vhost_msg_send(int fd, const struct vp_vhost_msg *msg, struct vp_error *err);
 
 /* Check that msg carries exactly `size` payload bytes (or at least `size`

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vblk/engine.h"
@@ -27,6 +29,8 @@
 #include "vblk/vhost/dev.h"
 
 #define QUEUE_DEPTH 256
+#define QUEUE_WAKE_SIGNAL SIGURG  /* interrupts a queue thread's blocked call write */
+#define QUEUE_WAKE_MS 100         /* how often queue_stop interrupts it */
 #define RESIZE_POLL_MS 1000  /* how often the image size is checked */
 
 struct vq;
@@ -58,9 +62,13 @@ struct vp_vhost_server {
 	struct vp_vhost_server_config cfg;
 	char *name, *path;
 	int listen_fd, conn_fd, ctl_efd;
+	struct vp_vhost_rx rx;                  /* the message arriving on conn_fd */
+	int64_t rx_deadline;                    /* ms (monotonic) by which it must be whole */
 	pthread_t ctl_tid;
 	bool started;
 	int stop_req, resize_req, broken_req;   /* atomic flags for the control thread */
+	int fault_req;                          /* set by the SIGBUS guard (guestmap.h) */
+	struct vp_guestmap_sink fault;          /* { &fault_req, ctl_efd } */
 	struct vp_blk_dev bd;
 	struct vp_vhost_dev dev;
 	struct vq vqs[VP_VHOST_MAX_QUEUES];
@@ -305,16 +313,52 @@ fail:
 	return ret;
 }
 
+static void on_wake_signal(int sig)
+{
+	(void)sig; /* only there to make a blocking syscall fail with EINTR */
+}
+
+/* Once per process: a handler without SA_RESTART for QUEUE_WAKE_SIGNAL. */
+static void install_wake_signal(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_wake_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(QUEUE_WAKE_SIGNAL, &sa, NULL);
+}
+
+/* Stop the thread and wait for it, without letting the front end hold the
+ * wait: the one syscall of a queue thread that a front end can block is
+ * the write of the call eventfd (it saturates the counter and clears the
+ * O_NONBLOCK that dev.c set on the file description they share), so the
+ * thread is interrupted every QUEUE_WAKE_MS until it has exited.  Image
+ * I/O still in flight is waited for: it is not the front end's to hold. */
 static void queue_stop(struct vp_vhost_dev *dev, unsigned q)
 {
+	static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
 	struct vp_vhost_server *srv = dev->ctx;
 	struct vq *vq = &srv->vqs[q];
 	uint64_t one = 1;
 
+	pthread_once(&wake_once, install_wake_signal);
 	if (write(vq->stop_efd, &one, sizeof(one)) < 0) {
 		/* cannot fail for a fresh eventfd with a small counter */
 	}
-	pthread_join(vq->tid, NULL);
+	for (;;) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += QUEUE_WAKE_MS * 1000000L;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(vq->tid, NULL, &t) != ETIMEDOUT)
+			break;
+		pthread_kill(vq->tid, QUEUE_WAKE_SIGNAL);
+	}
 	queue_free(vq);
 }
 
@@ -346,9 +390,20 @@ static const struct vp_vhost_dev_ops blk_ops = {
 
 /* ---- control thread ---- */
 
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void disconnect(struct vp_vhost_server *srv, const char *why)
 {
+	vp_vhost_rx_reset(&srv->rx);
 	vp_vhost_dev_close(&srv->dev);
+	/* Its mappings are gone: a fault noticed late is not the next one's. */
+	__atomic_store_n(&srv->fault_req, 0, __ATOMIC_SEQ_CST);
 	close(srv->conn_fd);
 	srv->conn_fd = -1;
 	event(srv, "vhost.disconnected", "reason=\"%s\"", why);
@@ -364,6 +419,8 @@ static void on_control(struct vp_vhost_server *srv)
 	}
 	if (__atomic_exchange_n(&srv->broken_req, 0, __ATOMIC_SEQ_CST) && srv->conn_fd >= 0)
 		disconnect(srv, "malformed virtqueue");
+	if (__atomic_load_n(&srv->fault_req, __ATOMIC_SEQ_CST) && srv->conn_fd >= 0)
+		disconnect(srv, "front end shrank the file under guest memory (SIGBUS)");
 	if (__atomic_exchange_n(&srv->resize_req, 0, __ATOMIC_SEQ_CST) && srv->conn_fd >= 0) {
 		if (vp_vhost_dev_config_changed(&srv->dev, &err))
 			event(srv, "vhost.resize-notice-failed", "error=\"%s\"", err.msg);
@@ -391,7 +448,9 @@ static void check_size(struct vp_vhost_server *srv)
 
 static void on_accept(struct vp_vhost_server *srv)
 {
-	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	/* Non-blocking: a front end must never hold this thread (it also
+	 * serves the stop request and the export's removal). */
+	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	uid_t uid;
 	gid_t gid;
 
@@ -403,23 +462,55 @@ static void on_accept(struct vp_vhost_server *srv)
 		return;
 	}
 	srv->conn_fd = fd;
+	vp_vhost_rx_init(&srv->rx);
 	srv->bd.writeback = 1;
-	vp_vhost_dev_init(&srv->dev, &blk_ops, srv, fd, vp_blk_features(&srv->bd), srv->cfg.queues);
+	vp_vhost_dev_init(&srv->dev, &blk_ops, srv, fd, vp_blk_features(&srv->bd), srv->cfg.queues,
+			  &srv->fault);
 	event(srv, "vhost.connected", "queues=%u", srv->cfg.queues);
 }
 
 static void on_message(struct vp_vhost_server *srv)
 {
-	struct vp_vhost_msg msg;
 	struct vp_error err = { 0 };
-	int ret = vp_vhost_msg_recv(srv->conn_fd, &msg, &err);
+	bool partial = vp_vhost_rx_partial(&srv->rx);
+	int ret = vp_vhost_rx_read(srv->conn_fd, &srv->rx, &err);
 
-	if (ret == 0)
-		ret = vp_vhost_dev_handle(&srv->dev, &msg, &err);
+	if (ret == 0 && !partial && vp_vhost_rx_partial(&srv->rx))
+		srv->rx_deadline = now_ms() + VP_VHOST_MSG_TIMEOUT_MS;
+	if (ret == 1) {
+		ret = vp_vhost_dev_handle(&srv->dev, &srv->rx.msg, &err);
+		vp_vhost_rx_init(&srv->rx);
+	}
 	if (ret == -ECONNRESET)
 		disconnect(srv, "front end closed the connection");
-	else if (ret)
+	else if (ret < 0)
 		disconnect(srv, err.msg);
+}
+
+/* How long poll may wait: the resize poll, or less while a message is
+ * half received. */
+static int poll_timeout(const struct vp_vhost_server *srv)
+{
+	int64_t left;
+
+	if (srv->conn_fd < 0 || !vp_vhost_rx_partial(&srv->rx))
+		return RESIZE_POLL_MS;
+	left = srv->rx_deadline - now_ms();
+	return left <= 0 ? 0 : left < RESIZE_POLL_MS ? (int)left : RESIZE_POLL_MS;
+}
+
+/* Drop a front end that stopped inside a message; true when it did. */
+static bool drop_stalled(struct vp_vhost_server *srv)
+{
+	char why[96];
+
+	if (srv->conn_fd < 0 || !vp_vhost_rx_partial(&srv->rx) || now_ms() < srv->rx_deadline)
+		return false;
+	snprintf(why, sizeof(why), "front end stalled inside request %u for %d ms",
+		 srv->rx.got >= sizeof(srv->rx.msg.hdr) ? srv->rx.msg.hdr.request : 0,
+		 VP_VHOST_MSG_TIMEOUT_MS);
+	disconnect(srv, why);
+	return true;
 }
 
 static void *control_main(void *arg)
@@ -429,8 +520,11 @@ static void *control_main(void *arg)
 	while (!__atomic_load_n(&srv->stop_req, __ATOMIC_SEQ_CST)) {
 		struct pollfd p[2] = { { srv->ctl_efd, POLLIN, 0 },
 				       { srv->conn_fd >= 0 ? srv->conn_fd : srv->listen_fd, POLLIN, 0 } };
+		int n = poll(p, 2, poll_timeout(srv));
 
-		if (poll(p, 2, RESIZE_POLL_MS) <= 0) {
+		if (drop_stalled(srv))
+			continue;
+		if (n <= 0) {
 			check_size(srv);
 			continue;
 		}
@@ -476,6 +570,7 @@ int vp_vhost_server_new(const struct vp_vhost_server_config *cfg, struct vp_vhos
 	srv->name = strdup(cfg->name);
 	srv->path = strdup(cfg->socket_path);
 	srv->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	srv->fault = (struct vp_guestmap_sink){ &srv->fault_req, srv->ctl_efd };
 	if (!srv->name || !srv->path || srv->ctl_efd < 0) {
 		ret = vp_error_set(err, ENOMEM, "vhost-user server");
 		goto fail;

@@ -12,6 +12,10 @@
 #include "common/unix_listen.h"
 #include "vblk/image.h"
 
+/* A front end that sent part of a message has this long to send the rest
+ * before it is dropped (QEMU sends each message in one sendmsg). */
+#define VP_VHOST_MSG_TIMEOUT_MS 2000
+
 struct vp_vhost_server_config {
 	const char *name;            /* export name; also the GET_ID serial */
 	struct vp_image *img;        /* outlives the server; its own fd (the
