@@ -59,9 +59,9 @@ int vnetctl_addr_ensure(struct vnetctl *c, const struct vnetctl_addr *a, struct 
 	vp_prefix_str(&a->prefix, p);
 	ret = addr_link(c, a, &ns, &l, err);
 	/* In a dry run the link may be one apply would create first. */
-	if (ret == -ENODEV && c->dry_run) {
+	if ((ret == -ENODEV || ret == -ENOENT) && c->dry_run) {
 		vp_error_clear(err);
-		vnetctl_done(c, "added", "address %s on %s", p, a->link);
+		vnetctl_done(c, "added", "address %s on %s%s%s", p, a->link, IN_NS(a->netns));
 		return 0;
 	}
 	if (ret < 0)
@@ -70,7 +70,7 @@ int vnetctl_addr_ensure(struct vnetctl *c, const struct vnetctl_addr *a, struct 
 	if (ret < 0)
 		return ret;
 	if (ret == 1) {
-		vnetctl_already(c, "present", "address %s on %s", p, a->link);
+		vnetctl_already(c, "present", "address %s on %s%s%s", p, a->link, IN_NS(a->netns));
 		return 0;
 	}
 	if (!c->dry_run) {
@@ -80,7 +80,7 @@ int vnetctl_addr_ensure(struct vnetctl *c, const struct vnetctl_addr *a, struct 
 		if (ret < 0)
 			return ret;
 	}
-	vnetctl_done(c, "added", "address %s on %s", p, a->link);
+	vnetctl_done(c, "added", "address %s on %s%s%s", p, a->link, IN_NS(a->netns));
 	return 0;
 }
 

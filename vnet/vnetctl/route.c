@@ -22,9 +22,9 @@ static void route_str(const struct vnetctl_route *r, char *buf, size_t size)
 {
 	char d[VP_PREFIX_STRLEN], g[VP_IP_STRLEN];
 
-	snprintf(buf, size, "route %s%s%s%s%s", r->dst.len ? vp_prefix_str(&r->dst, d) : "default",
+	snprintf(buf, size, "route %s%s%s%s%s%s%s", r->dst.len ? vp_prefix_str(&r->dst, d) : "default",
 		 r->via.family ? " via " : "", r->via.family ? vp_ip_str(&r->via, g) : "",
-		 r->link ? " dev " : "", r->link ? r->link : "");
+		 r->link ? " dev " : "", r->link ? r->link : "", IN_NS(r->netns));
 }
 
 /* The vnet route of r, its link resolved in ns. */

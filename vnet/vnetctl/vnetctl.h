@@ -73,6 +73,9 @@ void vnetctl_done(struct vnetctl *c, const char *verb, const char *fmt, ...)
 void vnetctl_already(struct vnetctl *c, const char *state, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* " in NS" as two %s arguments, nothing for the host namespace. */
+#define IN_NS(ns) (ns) ? " in " : "", (ns) ? (ns) : ""
+
 /* Print a show's JSON (and consume it). */
 void vnetctl_print_json(json_t *v);
 
