@@ -132,3 +132,11 @@ vp_assert_match "$OUT" "bridges\[0\]\.stp: unknown field" "unknown field"
 run 1 apply "$VP_TMP/missing.json"
 vp_assert_match "$OUT" "missing.json: No such file" "missing file"
 vp_ok "bad topology files exit 2, a missing one 1"
+
+# --- the shipped example parses, and its diff changes nothing ---
+snapshot "$VP_TMP/before-example"
+run 0 diff "$VP_SOURCE/deploy/vnetctl/two-namespaces.json"
+vp_assert_match "$OUT" "topology lab: apply would make" "example diff"
+snapshot "$VP_TMP/after-example"
+diff -u "$VP_TMP/before-example" "$VP_TMP/after-example" || vp_fail "diff of the example changed the host"
+vp_ok "deploy/vnetctl/two-namespaces.json is a valid topology"
