@@ -56,6 +56,10 @@ vp_assert_eq "$(vp_link_attr "$NS2" eth0 operstate | tr A-Z a-z)" up "peer eth0 
 vp_assert_eq "$(vp_link_attr "" vpt-vco-a master)" $BR "veth on the bridge"
 vp_assert_eq "$(vp_link_attr "" vpt-vco-a ifalias)" "vplumb:vnetctl" "ownership alias"
 expect 1 "is a veth link, not a bridge" bridge del vpt-vco-a
+# The bridge keeps the MTU it was given when a port with a larger one joins.
+expect 0 "created" veth add vpt-vco-j --peer vpt-vco-k --mtu 9000 --bridge $BR
+expect 0 "bridge $BR: already present" bridge add $BR --mtu 1500
+expect 0 "deleted" veth del vpt-vco-j
 vp_ok "bridge, netns and veth: idempotent, mismatches named"
 
 # --- addresses, routes, ping ---

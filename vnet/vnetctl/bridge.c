@@ -6,9 +6,27 @@
 
 #include "vnet/vnetctl/vnetctl.h"
 
+/* A bridge follows the smallest MTU of its ports unless its MTU was changed
+ * after creation (the kernel's "set by user" flag; the MTU given at creation
+ * does not count, and a change to the current value is ignored), so pin it
+ * with a real change, by way of a neighbouring value when it already has it. */
+static int bridge_pin_mtu(struct vnetctl *c, struct vp_link_info *l, unsigned mtu,
+			  struct vp_error *err)
+{
+	int ret = 0;
+
+	if (l->mtu == mtu)
+		ret = vp_link_set_mtu(c->ns[0].nl, l->ifindex, mtu > 68 ? mtu - 1 : mtu + 1, err);
+	if (ret == 0)
+		ret = vp_link_set_mtu(c->ns[0].nl, l->ifindex, mtu, err);
+	if (ret == 0)
+		l->mtu = mtu;
+	return ret;
+}
+
 int vnetctl_bridge_ensure(struct vnetctl *c, const struct vnetctl_bridge *b, struct vp_error *err)
 {
-	struct vp_bridge_config cfg = { .name = b->name, .mtu = b->mtu };
+	struct vp_bridge_config cfg = { .name = b->name };
 	struct vp_link_info l;
 	int ret;
 
@@ -31,6 +49,8 @@ int vnetctl_bridge_ensure(struct vnetctl *c, const struct vnetctl_bridge *b, str
 		ret = vp_bridge_ensure(c->ns[0].nl, &cfg, &l, err);
 		if (ret == 0)
 			ret = vnetctl_link_created(c, &c->ns[0], &l, NULL, err);
+		if (ret == 0 && b->mtu)
+			ret = bridge_pin_mtu(c, &l, b->mtu, err);
 		if (ret < 0)
 			return ret;
 	}

@@ -33,7 +33,7 @@ static const struct {
 
 static bool is_help(const char *arg)
 {
-	return !strcmp(arg, "--help") || !strcmp(arg, "-h") || !strcmp(arg, "help");
+	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
 }
 
 static void usage_main(FILE *f)
@@ -62,11 +62,15 @@ static void usage_verb(FILE *f, const struct vnetctl_family *fam, const struct v
 	fprintf(f, "usage: vnetctl %s %s %s\n\n%s\n", fam->name, v->name, v->synopsis, v->help);
 	if (v->opts && v->opts[0].name)
 		fprintf(f, "\noptions:\n");
-	for (const struct vnetctl_optdef *o = v->opts; o && o->name; o++)
-		fprintf(f, "  --%s%s%-*s %s\n", o->name, o->arg ? " " : "", o->arg ? 14 - (int)strlen(o->name) : 15 - (int)strlen(o->name),
-			o->arg ? o->arg : "", o->help);
+	for (const struct vnetctl_optdef *o = v->opts; o && o->name; o++) {
+		char left[48];
+
+		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		fprintf(f, "  %-17s %s\n", left, o->help);
+	}
 	if (!strcmp(v->name, "show"))
-		fprintf(f, "  --json          print JSON instead of text\n");
+		fprintf(f, "  %-17s print JSON instead of text\n", "--json");
 }
 
 /* Drop --json from argv (any position), noting it. */

@@ -11,6 +11,7 @@ static int tap_check(struct vnetctl *c, const struct vnetctl_tap *t, const struc
 		     struct vp_error *err)
 {
 	bool mq = t->multi_queue || t->queues > 1;
+	char what[IFNAMSIZ + 8];
 	struct vp_tap_state st;
 	int ret;
 
@@ -35,8 +36,6 @@ static int tap_check(struct vnetctl *c, const struct vnetctl_tap *t, const struc
 	if (t->mtu && l->mtu != t->mtu)
 		return vp_error_code(err, 0, EEXIST, "tap %s: mtu is %u, want %u", t->name, l->mtu,
 				    t->mtu);
-	char what[IFNAMSIZ + 8];
-
 	snprintf(what, sizeof(what), "tap %s", t->name);
 	ret = vnetctl_check_master(&c->ns[0], what, l, t->bridge, err);
 	return ret ? ret : vnetctl_check_owner(c, what, l, err);

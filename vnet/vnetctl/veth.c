@@ -14,6 +14,7 @@
 static int veth_check(struct vnetctl *c, struct vnetctl_ns *peer_ns, const struct vnetctl_veth *v,
 		      const struct vp_link_info *l, struct vp_error *err)
 {
+	char what[IFNAMSIZ + 8];
 	struct vp_link_info p;
 	int ret;
 
@@ -29,8 +30,6 @@ static int veth_check(struct vnetctl *c, struct vnetctl_ns *peer_ns, const struc
 	if (v->mtu && l->mtu != v->mtu)
 		return vp_error_code(err, 0, EEXIST, "veth %s: mtu is %u, want %u", v->name, l->mtu,
 				    v->mtu);
-	char what[IFNAMSIZ + 8];
-
 	snprintf(what, sizeof(what), "veth %s", v->name);
 	ret = vnetctl_check_master(&c->ns[0], what, l, v->bridge, err);
 	return ret ? ret : vnetctl_check_owner(c, what, l, err);
