@@ -52,7 +52,7 @@ static int redirect_state(struct redirect *r, bool *both, struct vp_error *err)
 static int redirect_add(struct vnetctl *c, const struct vnetctl_args *args, struct vp_error *err)
 {
 	struct redirect r;
-	bool both;
+	bool both = false;
 	int ret;
 
 	ret = redirect_args(c, args, &r, err);
@@ -93,7 +93,7 @@ static int redirect_del(struct vnetctl *c, const struct vnetctl_args *args, stru
 static int redirect_show(struct vnetctl *c, const struct vnetctl_args *args, struct vp_error *err)
 {
 	struct redirect r;
-	bool both;
+	bool both = false;
 	int ret;
 
 	ret = redirect_args(c, args, &r, err);
