@@ -38,9 +38,10 @@ cat >"$TOPO" <<JSON
   "nat": [{"name": "out", "sources": ["10.198.91.2", "10.198.91.3"], "exclude": "10.198.91.0/24"}]
 }
 JSON
-# The same with a last NAT entry nftables refuses (an IPv6 source with an
-# IPv4 exclusion), failing after every other object is up.
-jq '.nat += [{"name": "bad", "sources": ["2001:db8::2"], "exclude": "10.198.91.0/24"}]' "$TOPO" >"$BAD"
+# The same with a last NAT entry whose source another owner's NAT (set up
+# below) already masquerades: nftables refuses the map element, after every
+# other object of the topology is up.
+jq '.nat += [{"name": "late", "sources": ["10.198.91.9"], "exclude": "10.198.91.0/24"}]' "$TOPO" >"$BAD"
 vp_on_exit "'$VNETCTL' destroy '$TOPO'"
 
 # Host state, leaving out other scripts' vpt- objects (they may run in
@@ -105,12 +106,18 @@ vp_assert_match "$OUT" "already down" "second destroy"
 vp_ok "destroy restores links, addresses, routes and the nft ruleset"
 
 # --- a failure half way leaves nothing ---
+run 0 nat add vpt-vca-blocker --source 10.198.91.9 --exclude 10.198.91.0/24
+vp_on_exit "'$VNETCTL' nat del vpt-vca-blocker"
+snapshot "$VP_TMP/before-bad"
 run 1 apply "$BAD"
-vp_assert_match "$OUT" "masquerade entry 0: address and network must be of one family" "the failing step is named"
+vp_assert_match "$OUT" "adding element 10.198.91.9 .* File exists" "the failing step is named"
 vp_assert_match "$OUT" "rolled back" "rollback reported"
 vp_assert_match "$OUT" "nat out: created" "the failure came after every other step"
 snapshot "$VP_TMP/after-bad"
-diff -u "$VP_TMP/before" "$VP_TMP/after-bad" || vp_fail "a failed apply left something behind"
+diff -u "$VP_TMP/before-bad" "$VP_TMP/after-bad" || vp_fail "a failed apply left something behind"
+run 0 nat del vpt-vca-blocker
+snapshot "$VP_TMP/after-blocker"
+diff -u "$VP_TMP/before" "$VP_TMP/after-blocker" || vp_fail "the host is not as it was"
 vp_ok "a failed apply rolls back everything it created"
 
 # --- what vnetctl did not make is never taken ---

@@ -86,6 +86,10 @@ static void test_bad_json(void **state)
 		"nat[0].sources: expected 1 to 16");
 	refused("{\"name\": \"x\", \"nat\": [{\"name\": \"n\", \"sources\": [\"a\"], \"exclude\": \"10.0.0.0/8\"}]}",
 		"nat[0].sources[0]: expected an IP address");
+	refused("{\"name\": \"x\", \"nat\": [{\"name\": \"n\", \"sources\": [\"2001:db8::2\"], \"exclude\": \"10.0.0.0/8\"}]}",
+		"nat[0].sources[0]: 2001:db8::2 is not of the family of \"exclude\"");
+	refused("{\"name\": \"x\", \"nat\": [{\"name\": \"n\", \"sources\": [\"10.0.0.2\", \"10.0.0.2\"], \"exclude\": \"10.0.0.0/8\"}]}",
+		"nat[0].sources[1]: 10.0.0.2 listed twice");
 	refused("{\"name\": \"a/b\"}", "name: \"a/b\" must be non-empty, without '/'");
 }
 

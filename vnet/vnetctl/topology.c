@@ -265,6 +265,11 @@ static int parse_nat(struct vnetctl_topology *t, const json_t *e, const char *pa
 		s = json_string_value(v);
 		if (!s || vp_ip_parse(s, &n->sources[j]) < 0)
 			return fail(err, q, "expected an IP address%s", "");
+		if (n->sources[j].family != n->exclude.ip.family)
+			return fail(err, q, "%s is not of the family of \"exclude\"", s);
+		for (size_t k = 0; k < j; k++)
+			if (vp_ip_equal(&n->sources[k], &n->sources[j]))
+				return fail(err, q, "%s listed twice", s);
 		n->n_sources++;
 	}
 	return 0;
