@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/inet.h"
+#include "common/undo.h"
 
 struct vp_nl;
 
@@ -22,6 +23,11 @@ int vp_addr_del(struct vp_nl *nl, int ifindex, const struct vp_prefix *p,
  * array in *out (caller frees). */
 int vp_addr_list(struct vp_nl *nl, int ifindex, int family, struct vp_prefix **out,
 		 size_t *n, struct vp_error *err) VP_MUST_CHECK;
+
+/* Push "delete p from ifindex through nl" onto undo; if that fails p is
+ * deleted at once and err set. */
+int vp_addr_push_undo(struct vp_nl *nl, int ifindex, const struct vp_prefix *p,
+		      struct vp_undo *undo, struct vp_error *err) VP_MUST_CHECK;
 
 struct vp_route {
 	struct vp_prefix dst;   /* len 0: default route */
@@ -44,5 +50,14 @@ int vp_route_del(struct vp_nl *nl, const struct vp_route *r, struct vp_error *er
 /* True when a route to r->dst via r->gw on r->ifindex exists (main table unless set). */
 int vp_route_exists(struct vp_nl *nl, const struct vp_route *r, bool *exists,
 		    struct vp_error *err) VP_MUST_CHECK;
+
+/* The same for a route added through nl. */
+int vp_route_push_undo(struct vp_nl *nl, const struct vp_route *r, struct vp_undo *undo,
+		       struct vp_error *err) VP_MUST_CHECK;
+
+/* Routes of table (0: main) in nl's namespace, unicast only, as a malloc'd
+ * array in *out (caller frees). */
+int vp_route_list(struct vp_nl *nl, unsigned table, struct vp_route **out, size_t *n,
+		  struct vp_error *err) VP_MUST_CHECK;
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -35,6 +36,8 @@ static void info_from(struct rtnl_link *link, struct vp_link_info *out)
 	out->link = rtnl_link_get_link(link);
 	out->up = flags & IFF_UP;
 	out->promisc = flags & IFF_PROMISC;
+	snprintf(out->alias, sizeof(out->alias), "%s",
+		 rtnl_link_get_ifalias(link) ? rtnl_link_get_ifalias(link) : "");
 }
 
 /* One RTM_GETLINK by index or name (no dump). */
@@ -188,6 +191,73 @@ int vp_link_set_master(struct vp_nl *nl, int ifindex, int master, struct vp_erro
 	ret = change(nl, ifindex, c, what, err);
 	rtnl_link_put(c);
 	return ret;
+}
+
+int vp_link_set_alias(struct vp_nl *nl, int ifindex, const char *alias, struct vp_error *err)
+{
+	struct rtnl_link *c = changes_alloc(err);
+	int ret;
+
+	if (!c)
+		return -ENOMEM;
+	if (strlen(alias) >= VP_LINK_ALIAS_MAX) {
+		rtnl_link_put(c);
+		return vp_error_set(err, ENAMETOOLONG, "alias \"%s\": longer than %d bytes",
+				    alias, VP_LINK_ALIAS_MAX - 1);
+	}
+	rtnl_link_set_ifalias(c, alias);
+	ret = change(nl, ifindex, c, "setting the alias", err);
+	rtnl_link_put(c);
+	return ret;
+}
+
+struct link_list {
+	const char *kind;
+	struct vp_link_info *v;
+	size_t n, cap;
+	int err;
+};
+
+static void link_list_add(struct nl_object *obj, void *arg)
+{
+	struct link_list *l = arg;
+	struct rtnl_link *link = (struct rtnl_link *)obj;
+	const char *kind = rtnl_link_get_type(link);
+	struct vp_link_info *grown;
+
+	if (l->err || (l->kind && l->kind[0] && (!kind || strcmp(kind, l->kind))))
+		return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		grown = realloc(l->v, l->cap * sizeof(*l->v));
+		if (!grown) {
+			l->err = -ENOMEM;
+			return;
+		}
+		l->v = grown;
+	}
+	info_from(link, &l->v[l->n++]);
+}
+
+int vp_link_list(struct vp_nl *nl, const char *kind, struct vp_link_info **out, size_t *n,
+		 struct vp_error *err)
+{
+	struct link_list l = { .kind = kind };
+	struct nl_cache *cache;
+	int ret;
+
+	ret = rtnl_link_alloc_cache(vp_nl_sock(nl), AF_UNSPEC, &cache);
+	if (ret < 0)
+		return vp_nl_error(err, ret, "listing links");
+	nl_cache_foreach(cache, link_list_add, &l);
+	nl_cache_free(cache);
+	if (l.err) {
+		free(l.v);
+		return vp_error_set(err, -l.err, "listing links");
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
 }
 
 int vp_link_delete(struct vp_nl *nl, int ifindex, struct vp_error *err)

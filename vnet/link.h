@@ -6,11 +6,16 @@
 
 #include <net/if.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/error.h"
 #include "common/inet.h"
+#include "common/undo.h"
 
 struct vp_nl;
+
+/* Longest alias vnet reads back (the kernel allows 255 bytes). */
+#define VP_LINK_ALIAS_MAX 128
 
 struct vp_link_info {
 	int ifindex;
@@ -22,6 +27,7 @@ struct vp_link_info {
 	int link;               /* IFLA_LINK: a veth's peer (ifindex in the peer's netns), 0 if none */
 	bool up;                /* IFF_UP */
 	bool promisc;
+	char alias[VP_LINK_ALIAS_MAX];  /* IFLA_IFALIAS ("" when none) */
 };
 
 /* Look up by name or index.  -ENODEV (err untouched) when absent. */
@@ -39,6 +45,20 @@ int vp_link_set_mac(struct vp_nl *nl, int ifindex, const struct vp_mac *mac,
 int vp_link_set_promisc(struct vp_nl *nl, int ifindex, bool on, struct vp_error *err) VP_MUST_CHECK;
 /* master 0 releases the link from its bridge. */
 int vp_link_set_master(struct vp_nl *nl, int ifindex, int master, struct vp_error *err) VP_MUST_CHECK;
+
+/* Set IFLA_IFALIAS ("" clears it); vplumb records ownership there. */
+int vp_link_set_alias(struct vp_nl *nl, int ifindex, const char *alias,
+		      struct vp_error *err) VP_MUST_CHECK;
+
+/* Every link of the handle's namespace whose kind is kind ("" or NULL: all),
+ * as a malloc'd array in *out (caller frees). */
+int vp_link_list(struct vp_nl *nl, const char *kind, struct vp_link_info **out, size_t *n,
+		 struct vp_error *err) VP_MUST_CHECK;
+
+/* Push "delete link ifindex through nl" onto undo (nl must outlive the
+ * list); if that fails the link is deleted at once and err set. */
+int vp_link_push_undo(struct vp_nl *nl, int ifindex, struct vp_undo *undo,
+		      struct vp_error *err) VP_MUST_CHECK;
 
 /* Delete a link.  -ENODEV (err untouched) when already gone. */
 int vp_link_delete(struct vp_nl *nl, int ifindex, struct vp_error *err) VP_MUST_CHECK;

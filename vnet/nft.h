@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/inet.h"
+#include "common/undo.h"
 
 /* Who an attachment is: CNI network name, container ID and interface name. */
 struct vp_nft_owner {
@@ -40,12 +41,21 @@ struct vp_nft_attachment {
 /* Install the attachment's rules (replacing any it already had). */
 int vp_nft_attach(const struct vp_nft_attachment *a, struct vp_error *err) VP_MUST_CHECK;
 
+/* vp_nft_attach(), then push the owner's detach onto undo (a's owner strings
+ * must outlive the list). */
+int vp_nft_attach_undoable(const struct vp_nft_attachment *a, struct vp_undo *undo,
+			   struct vp_error *err) VP_MUST_CHECK;
+
 /* Remove the owner's rules; nothing there is success. */
 int vp_nft_detach(const struct vp_nft_owner *owner, struct vp_error *err) VP_MUST_CHECK;
 
 /* Check that exactly a's rules are installed; -ENOENT with err describing the
  * first difference otherwise. */
 int vp_nft_verify(const struct vp_nft_attachment *a, struct vp_error *err) VP_MUST_CHECK;
+
+/* Whether the owner has rules (a chain) in either table. */
+int vp_nft_owned_present(const struct vp_nft_owner *owner, bool *present,
+			 struct vp_error *err) VP_MUST_CHECK;
 
 /* Remove the rules of every attachment of network whose owner is not in
  * valid[0..n). */

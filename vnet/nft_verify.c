@@ -178,3 +178,30 @@ int vp_nft_verify(const struct vp_nft_attachment *a, struct vp_error *err)
 {
 	return vp_nft_run(a, verify_fam, VP_NFT_READ, err);
 }
+
+/* vp_nft_run's callbacks see only the attachment: the presence answer
+ * travels in the struct around it. */
+struct presence {
+	struct vp_nft_attachment a;
+	bool present;
+};
+
+static int presence_fam(struct vp_nft_batch *b, const struct nft_fam *f,
+			const struct vp_nft_attachment *a, const struct nft_names *n,
+			const struct nft_owned *cur, bool wanted, struct vp_error *err)
+{
+	(void)b, (void)f, (void)n, (void)wanted, (void)err;
+	if (cur->present)
+		((struct presence *)a)->present = true;
+	return 0;
+}
+
+int vp_nft_owned_present(const struct vp_nft_owner *owner, bool *present, struct vp_error *err)
+{
+	struct presence p = { .a = { .owner = *owner } };
+	int ret;
+
+	ret = vp_nft_run(&p.a, presence_fam, VP_NFT_READ, err);
+	*present = p.present;
+	return ret;
+}

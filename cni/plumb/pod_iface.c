@@ -187,33 +187,6 @@ int vp_pod_iface_default_gateways(struct vp_cni_result *ipam, struct vp_error *e
 	return 0;
 }
 
-struct link_undo {
-	struct vp_nl *nl;
-	int ifindex;
-};
-
-static void link_undo(void *arg)
-{
-	const struct link_undo *u = arg;
-	struct vp_error ignored = {0};
-
-	(void)!vp_link_delete(u->nl, u->ifindex, &ignored);
-}
-
-int vp_pod_iface_push_link_undo(struct vp_nl *nl, int ifindex, struct vp_undo *undo,
-				struct vp_error *err)
-{
-	struct link_undo u = { nl, ifindex };
-	int ret;
-
-	ret = vp_undo_push(undo, link_undo, &u, sizeof(u));
-	if (ret < 0) {
-		link_undo(&u);
-		return vp_error_set(err, -ret, "recording link undo");
-	}
-	return 0;
-}
-
 int vp_pod_iface_veth_create(struct vp_nl *host, const struct vp_pod_iface_ns *ns,
 			     const struct vp_pod_iface_veth *v, struct vp_undo *undo,
 			     struct vp_link_info *hveth, struct vp_link_info *pveth,
@@ -229,7 +202,7 @@ int vp_pod_iface_veth_create(struct vp_nl *host, const struct vp_pod_iface_ns *n
 
 	ret = vp_veth_create(host, &vc, hveth, err);
 	if (ret == 0)
-		ret = vp_pod_iface_push_link_undo(host, hveth->ifindex, undo, err);
+		ret = vp_link_push_undo(host, hveth->ifindex, undo, err);
 	if (ret < 0)
 		return ret;
 	ret = vp_link_by_name(ns->nl, v->ifname, pveth, err);
@@ -240,29 +213,12 @@ int vp_pod_iface_veth_create(struct vp_nl *host, const struct vp_pod_iface_ns *n
 	return ret;
 }
 
-static void nft_undo(void *arg)
-{
-	struct vp_error ignored = {0};
-
-	(void)!vp_nft_detach(arg, &ignored);
-}
-
 int vp_pod_iface_nft_attach(const struct vp_nft_attachment *a, struct vp_undo *undo,
 			    struct vp_error *err)
 {
-	int ret;
-
 	if (!a->n_masq && !a->spoof_ifname)
 		return 0;
-	ret = vp_nft_attach(a, err);
-	if (ret < 0)
-		return ret;
-	ret = vp_undo_push(undo, nft_undo, &a->owner, sizeof(a->owner));
-	if (ret < 0) {
-		nft_undo((void *)&a->owner);
-		return vp_error_set(err, -ret, "recording nft undo");
-	}
-	return 0;
+	return vp_nft_attach_undoable(a, undo, err);
 }
 
 /* The prefix to put on the link: the result's, or a host prefix. */

@@ -90,11 +90,6 @@ int vp_pod_iface_ipam_add_finish(struct vp_pod_iface_ipam *ia, int ret,
 /* Give each ip of ipam without a gateway the first address of its subnet. */
 int vp_pod_iface_default_gateways(struct vp_cni_result *ipam, struct vp_error *err) VP_MUST_CHECK;
 
-/* Push "delete link ifindex through nl" onto undo (nl must outlive the
- * list); if that fails the link is deleted at once and err set. */
-int vp_pod_iface_push_link_undo(struct vp_nl *nl, int ifindex, struct vp_undo *undo,
-				struct vp_error *err) VP_MUST_CHECK;
-
 /* The pod end of a veth pair. */
 struct vp_pod_iface_veth {
 	const char *ifname;         /* CNI_IFNAME */

@@ -67,7 +67,7 @@ static int create_tap(struct tap_call *c, const char *name, unsigned mtu,
 	vp_netns_return(saved);
 	if (ret < 0)
 		return ret;
-	return vp_pod_iface_push_link_undo(c->pod.nl, c->tap.ifindex, undo, err);
+	return vp_link_push_undo(c->pod.nl, c->tap.ifindex, undo, err);
 }
 
 struct tc_undo {

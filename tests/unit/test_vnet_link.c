@@ -16,8 +16,10 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <linux/if_link.h>
 
 #include "vnet/link.h"
+#include "vnet/macvtap.h"
 #include "vnet/netns.h"
 #include "vnet/nl.h"
 
@@ -402,6 +404,45 @@ static void test_bridge_vlan_filtering(void **state)
 	assert_int_equal(vp_bridge_ensure(e->nl, &plain, &info, &err), -EOPNOTSUPP);
 }
 
+/* Aliases read back, listing filters by kind, macvtap create and mode. */
+static void test_alias_list_macvtap(void **state)
+{
+	struct env *e = *state;
+	struct vp_veth_config cfg = veth_cfg(e, "vtl9", "eth0");
+	struct vp_macvtap_config mc = { .name = "vtl9m", .mode = 0 };
+	struct vp_link_info host, info, *v;
+	struct vp_error err = { 0 };
+	unsigned mode;
+	size_t n;
+
+	assert_int_equal(vp_veth_create(e->nl, &cfg, &host, &err), 0);
+	assert_int_equal(vp_link_set_alias(e->nl, host.ifindex, "vplumb:test", &err), 0);
+	assert_int_equal(vp_link_by_index(e->nl, host.ifindex, &info, &err), 0);
+	assert_string_equal(info.alias, "vplumb:test");
+	assert_int_equal(vp_link_list(e->nl, "veth", &v, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].name, "vtl9");
+	free(v);
+	assert_int_equal(vp_link_list(e->nl, NULL, &v, &n, &err), 0);
+	assert_int_equal(n, 2);   /* lo and the veth */
+	free(v);
+
+	assert_int_equal(vp_macvtap_mode_parse("vepa"), MACVLAN_MODE_VEPA);
+	assert_int_equal(vp_macvtap_mode_parse("sideways"), -EINVAL);
+	assert_string_equal(vp_macvtap_mode_name(MACVLAN_MODE_BRIDGE), "bridge");
+	mc.lower = host.ifindex;
+	mc.mode = MACVLAN_MODE_VEPA;
+	assert_int_equal(vp_macvtap_create(e->nl, &mc, &info, &err), 0);
+	assert_string_equal(info.kind, "macvtap");
+	assert_int_equal(info.link, host.ifindex);
+	assert_int_equal(vp_macvtap_get_mode(e->nl, info.ifindex, &mode, &err), 0);
+	assert_int_equal(mode, MACVLAN_MODE_VEPA);
+	assert_int_equal(vp_macvtap_create(e->nl, &mc, NULL, &err), -EEXIST);
+	assert_int_equal(vp_macvtap_get_mode(e->nl, host.ifindex, &mode, &err), -EINVAL);
+	assert_int_equal(vp_link_delete(e->nl, info.ifindex, &err), 0);
+	assert_int_equal(vp_link_delete(e->nl, host.ifindex, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +451,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_veth_collisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_veth_bad_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_set_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alias_list_macvtap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_delete_nowait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bridge_ensure_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bridge_concurrent, setup, teardown),

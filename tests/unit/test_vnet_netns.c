@@ -152,12 +152,40 @@ static void test_sysctl(void **state)
 	assert_int_equal(vp_sysctl_write("net.ipv4.ip_forward", "banana", &err), -EINVAL);
 }
 
+/* Named namespaces under /run/netns: create, refuse a taken name, open,
+ * delete, delete again; bad names.  The name carries the pid so parallel
+ * runs do not meet. */
+static void test_named(void **state)
+{
+	char name[32], path[sizeof(VP_NETNS_DIR) + VP_NETNS_NAME_MAX + 1];
+	struct vp_error err = { 0 };
+	int fd;
+
+	(void)state;
+	snprintf(name, sizeof(name), "vpt-unit-%d", (int)getpid());
+	assert_int_equal(vp_netns_named_path(name, path, sizeof(path), &err), 0);
+	assert_int_equal(vp_netns_create(name, &err), 0);
+	assert_int_equal(vp_netns_create(name, &err), -EEXIST);
+	assert_int_equal(vp_netns_open(path, &fd, &err), 0);
+	assert_false(vp_netns_is_current(fd));
+	close(fd);
+	assert_int_equal(vp_netns_delete(name, &err), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(vp_netns_delete(name, &err), -ENOENT);
+	assert_int_equal(err.errnum, 0);
+	assert_int_equal(vp_netns_create("a/b", &err), -EINVAL);
+	assert_int_equal(vp_netns_create("..", &err), -EINVAL);
+	assert_int_equal(vp_netns_create("", &err), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enter_return_and_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sysctl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_named, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
