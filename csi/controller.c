@@ -14,13 +14,6 @@
 #include "csi/service.h"
 #include "csi/vblkd.h"
 
-#define KEY_SIZE (VP_POOL_NAME_MAX + 8)
-
-static void key_of(char *key, const char *kind, const char *what)
-{
-	snprintf(key, KEY_SIZE, "%s:%s", kind, what);
-}
-
 static void answer_volume(const struct csi_ctx *ctx, const struct vp_volume *v,
 			  struct vp_grpc_reply *r)
 {
@@ -32,11 +25,49 @@ static void answer_volume(const struct csi_ctx *ctx, const struct vp_volume *v,
 	csi_pack(&resp, r);
 }
 
+/* The snapshot or volume a new volume is made from, which must exist and
+ * have its image: VP_GRPC_OK with *src filled (want->source stays "" when
+ * there is no source). */
+static int find_source(struct csi_ctx *ctx, const char *id, bool snapshot, struct vp_volume *src,
+		       struct vp_grpc_reply *r)
+{
+	if (!(snapshot ? vp_pool_is_snapshot_id(id) : vp_pool_is_volume_id(id)) ||
+	    vp_pool_find_id(ctx->pool, id, src) || src->image_missing) {
+		csi_fail(r, VP_GRPC_NOT_FOUND, "volume_content_source: %s %s does not exist",
+			 snapshot ? "snapshot" : "volume", vp_pool_is_id(id) ? id : "(not an ID)");
+		return r->code;
+	}
+	return VP_GRPC_OK;
+}
+
+static int source_request(struct csi_ctx *ctx, const Csi__V1__VolumeContentSource *cs,
+			  struct vp_volume *want, struct vp_volume *src, struct vp_grpc_reply *r)
+{
+	const char *id;
+	bool snapshot;
+
+	if (!cs)
+		return VP_GRPC_OK;
+	if (cs->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_SNAPSHOT)
+		id = cs->snapshot->snapshot_id, snapshot = true;
+	else if (cs->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME)
+		id = cs->volume->volume_id, snapshot = false;
+	else {
+		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume_content_source without a snapshot or volume");
+		return r->code;
+	}
+	if (find_source(ctx, id, snapshot, src, r))
+		return r->code;
+	strcpy(want->source, src->id);
+	return VP_GRPC_OK;
+}
+
 /* What the request asks for, checked: VP_GRPC_OK with *want filled. */
-static int create_request(const struct csi_ctx *ctx, const Csi__V1__CreateVolumeRequest *req,
+static int create_request(struct csi_ctx *ctx, const Csi__V1__CreateVolumeRequest *req,
 			  struct vp_volume *want, struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
+	struct vp_volume src;
 	int code;
 
 	*want = (struct vp_volume){ 0 };
@@ -50,15 +81,18 @@ static int create_request(const struct csi_ctx *ctx, const Csi__V1__CreateVolume
 	    !csi_parse_params((void *const *)req->parameters, req->n_parameters, want, r->msg,
 			      sizeof(r->msg)))
 		return r->code = VP_GRPC_INVALID_ARGUMENT;
-	if (req->volume_content_source) {
-		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume_content_source: snapshots and clones "
-			 "are not supported yet (CLONE_VOLUME is not advertised)");
-		return r->code;
-	}
-	code = csi_capacity(req->capacity_range, CSI_DEFAULT_SIZE, &want->size, r->msg,
-			    sizeof(r->msg));
+	code = source_request(ctx, req->volume_content_source, want, &src, r);
+	if (code)
+		return code;
+	code = csi_capacity(req->capacity_range, *want->source ? src.size : CSI_DEFAULT_SIZE,
+			    &want->size, r->msg, sizeof(r->msg));
 	if (code)
 		return r->code = code;
+	if (*want->source && want->size < src.size) {
+		csi_fail(r, VP_GRPC_OUT_OF_RANGE, "capacity_range: the source %s has %llu bytes; a "
+			 "volume made from it cannot be smaller", src.id, (unsigned long long)src.size);
+		return r->code;
+	}
 	if (!csi_topology_ok(req->accessibility_requirements, ctx->node_id)) {
 		csi_fail(r, VP_GRPC_RESOURCE_EXHAUSTED, "accessibility_requirements: no requisite "
 			 "topology is this node (%s=%s)", CSI_TOPOLOGY_KEY, ctx->node_id);
@@ -73,13 +107,40 @@ static void create_again(const struct csi_ctx *ctx, const Csi__V1__CreateVolumeR
 			 struct vp_grpc_reply *r)
 {
 	if (!csi_capacity_fits(req->capacity_range, have->size) ||
-	    strcmp(have->fs_type, want->fs_type) || have->vm_disk != want->vm_disk) {
+	    strcmp(have->fs_type, want->fs_type) || have->vm_disk != want->vm_disk ||
+	    strcmp(have->source, want->source)) {
 		csi_fail(r, VP_GRPC_ALREADY_EXISTS, "volume %s already exists as %s with "
-			 "%llu bytes, fsType \"%s\", vmDisk %s", req->name, have->id,
-			 (unsigned long long)have->size, have->fs_type, have->vm_disk ? "true" : "false");
+			 "%llu bytes, fsType \"%s\", vmDisk %s, source \"%s\"", req->name, have->id,
+			 (unsigned long long)have->size, have->fs_type, have->vm_disk ? "true" : "false",
+			 have->source);
 		return;
 	}
 	answer_volume(ctx, have, r);
+}
+
+/* Create want, holding its source's key (if any) so the source cannot be
+ * deleted or grown while it is copied. */
+static void create_new(struct csi_ctx *ctx, struct vp_volume *want, struct vp_grpc_reply *r)
+{
+	struct vp_error err = { 0 };
+	char src_key[CSI_KEY_SIZE];
+	struct vp_volume src;
+	bool reflinked;
+
+	csi_key(src_key, "id", want->source);
+	if (*want->source) {
+		vp_keylock_acquire(&ctx->pool->keys, src_key);
+		if (find_source(ctx, want->source, vp_pool_is_snapshot_id(want->source), &src, r))
+			goto out;
+	}
+	if (vp_pool_create(ctx->pool, VP_VOLUME_ID_PREFIX, want, &reflinked, &err))
+		csi_fail(r, err.errnum == ENOSPC ? VP_GRPC_RESOURCE_EXHAUSTED : VP_GRPC_INTERNAL,
+			 "%s", err.msg);
+	else
+		answer_volume(ctx, want, r);
+out:
+	if (*want->source)
+		vp_keylock_release(&ctx->pool->keys, src_key);
 }
 
 static void create_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_reply *r)
@@ -88,8 +149,7 @@ static void create_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	Csi__V1__CreateVolumeRequest *req =
 		csi_unpack(&csi__v1__create_volume_request__descriptor, buf, len, r);
 	struct vp_volume want, have;
-	struct vp_error err = { 0 };
-	char key[KEY_SIZE];
+	char key[CSI_KEY_SIZE];
 
 	if (!req)
 		return;
@@ -98,15 +158,12 @@ static void create_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 		csi_free(req);
 		return;
 	}
-	key_of(key, "name", req->name);
+	csi_key(key, "name", req->name);
 	vp_keylock_acquire(&ctx->pool->keys, key);
-	if (!vp_pool_find_name(ctx->pool, req->name, &have))
+	if (!vp_pool_find_name(ctx->pool, VP_VOLUME_ID_PREFIX, req->name, &have))
 		create_again(ctx, req, &have, &want, r);
-	else if (vp_pool_create(ctx->pool, &want, &err))
-		csi_fail(r, err.errnum == ENOSPC ? VP_GRPC_RESOURCE_EXHAUSTED : VP_GRPC_INTERNAL,
-			 "%s", err.msg);
 	else
-		answer_volume(ctx, &want, r);
+		create_new(ctx, &want, r);
 	if (r->code == VP_GRPC_OK)
 		csi_note(r, want.id[0] ? want.id : have.id);
 	vp_keylock_release(&ctx->pool->keys, key);
@@ -121,7 +178,7 @@ static void delete_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	Csi__V1__DeleteVolumeResponse resp = CSI__V1__DELETE_VOLUME_RESPONSE__INIT;
 	struct vp_error err = { 0 };
 	struct vp_volume v;
-	char key[KEY_SIZE], id_key[KEY_SIZE];
+	char key[CSI_KEY_SIZE], id_key[CSI_KEY_SIZE];
 
 	if (!req)
 		return;
@@ -135,8 +192,8 @@ static void delete_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	if (vp_pool_is_volume_id(req->volume_id) && !vp_pool_find_id(ctx->pool, req->volume_id, &v)) {
 		/* Its name's key (always before an ID's key) so a CreateVolume of
 		 * the same name waits, and its ID's key for ControllerExpandVolume. */
-		key_of(key, "name", v.name);
-		key_of(id_key, "id", v.id);
+		csi_key(key, "name", v.name);
+		csi_key(id_key, "id", v.id);
 		vp_keylock_acquire(&ctx->pool->keys, key);
 		vp_keylock_acquire(&ctx->pool->keys, id_key);
 		if (vp_pool_delete(ctx->pool, req->volume_id, &err))
@@ -190,7 +247,7 @@ static void expand_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	struct csi_ctx *ctx = vctx;
 	Csi__V1__ControllerExpandVolumeRequest *req =
 		csi_unpack(&csi__v1__controller_expand_volume_request__descriptor, buf, len, r);
-	char key[KEY_SIZE];
+	char key[CSI_KEY_SIZE];
 	uint64_t size;
 	int code;
 
@@ -204,7 +261,7 @@ static void expand_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	} else if ((code = csi_capacity(req->capacity_range, 0, &size, r->msg, sizeof(r->msg)))) {
 		r->code = code;
 	} else {
-		key_of(key, "id", req->volume_id);
+		csi_key(key, "id", req->volume_id);
 		vp_keylock_acquire(&ctx->pool->keys, key);
 		expand(ctx, req, size, r);
 		vp_keylock_release(&ctx->pool->keys, key);

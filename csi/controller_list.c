@@ -100,8 +100,8 @@ static void list_volumes(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	if (!req)
 		return;
 	if (!list_request(req, r)) {
-		if (vp_pool_list(ctx->pool, req->starting_token, (size_t)req->max_entries, &vols, &n,
-				 next))
+		if (vp_pool_list(ctx->pool, VP_VOLUME_ID_PREFIX, NULL, req->starting_token,
+				 (size_t)req->max_entries, &vols, &n, next))
 			csi_fail(r, VP_GRPC_INTERNAL, "out of memory listing volumes");
 		else
 			list_answer(ctx, vols, n, next, r);
@@ -190,6 +190,9 @@ static const Csi__V1__ControllerServiceCapability__RPC__Type controller_caps[] =
 	CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME,
 	CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_CONDITION,
 	CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
+	CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_SNAPSHOT,
+	CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_SNAPSHOTS,
+	CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CLONE_VOLUME,
 };
 #define N_CAPS (sizeof(controller_caps) / sizeof(controller_caps[0]))
 

@@ -42,6 +42,7 @@ static size_t methods_for(enum csi_mode mode, struct vp_grpc_method *all)
 	if (mode != CSI_MODE_NODE) {
 		add_methods(all, &n, csi_controller_methods, csi_controller_n_methods);
 		add_methods(all, &n, csi_controller_list_methods, csi_controller_list_n_methods);
+		add_methods(all, &n, csi_snapshot_methods, csi_snapshot_n_methods);
 	}
 	return n;
 }

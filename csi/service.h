@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "csi.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
 #include "csi/grpc/server.h"
 #include "csi/pool/pool.h"
 
@@ -31,6 +32,8 @@ extern const struct vp_grpc_method csi_controller_methods[];
 extern const size_t csi_controller_n_methods;
 extern const struct vp_grpc_method csi_controller_list_methods[];
 extern const size_t csi_controller_list_n_methods;
+extern const struct vp_grpc_method csi_snapshot_methods[];
+extern const size_t csi_snapshot_n_methods;
 
 /* ---- reply.c ---- */
 
@@ -84,10 +87,30 @@ struct csi_volume_msg {
 	Csi__V1__Topology topo, *topos[1];
 	Csi__V1__Topology__SegmentsEntry seg, *segs[1];
 	Csi__V1__Volume__VolumeContextEntry ctx[2], *ctxs[2];
+	Csi__V1__VolumeContentSource src;
+	Csi__V1__VolumeContentSource__SnapshotSource src_snap;
+	Csi__V1__VolumeContentSource__VolumeSource src_vol;
 };
 void csi_volume_msg(struct csi_volume_msg *m, const struct vp_volume *v, const char *node_id);
 
 /* Whether the topology requirement can be met on this node. */
 bool csi_topology_ok(const Csi__V1__TopologyRequirement *req, const char *node_id);
+
+/* Whether every parameter is one of Kubernetes' informative
+ * csi.storage.k8s.io/ keys (CreateSnapshot takes no others): true, or false
+ * with why in msg. */
+bool csi_only_k8s_params(void *const *entries, size_t n, char *msg, size_t size);
+
+/* A CSI Snapshot message built over s (which must outlive it). */
+struct csi_snapshot_msg {
+	Csi__V1__Snapshot snap;
+	Google__Protobuf__Timestamp created;
+};
+void csi_snapshot_msg(struct csi_snapshot_msg *m, const struct vp_volume *s);
+
+/* Keys of pool->keys: a name's key is always taken before an ID's, and an
+ * RPC takes at most one ID key. */
+#define CSI_KEY_SIZE (VP_POOL_NAME_MAX + 16)
+void csi_key(char *key, const char *kind, const char *what);
 
 #endif

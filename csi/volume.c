@@ -166,6 +166,54 @@ void csi_volume_msg(struct csi_volume_msg *m, const struct vp_volume *v, const c
 	n++;
 	m->vol.n_volume_context = n;
 	m->vol.volume_context = m->ctxs;
+	if (v->source[0]) {
+		csi__v1__volume_content_source__init(&m->src);
+		if (vp_pool_is_snapshot_id(v->source)) {
+			csi__v1__volume_content_source__snapshot_source__init(&m->src_snap);
+			m->src_snap.snapshot_id = (char *)v->source;
+			m->src.type_case = CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_SNAPSHOT;
+			m->src.snapshot = &m->src_snap;
+		} else {
+			csi__v1__volume_content_source__volume_source__init(&m->src_vol);
+			m->src_vol.volume_id = (char *)v->source;
+			m->src.type_case = CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME;
+			m->src.volume = &m->src_vol;
+		}
+		m->vol.content_source = &m->src;
+	}
+}
+
+void csi_snapshot_msg(struct csi_snapshot_msg *m, const struct vp_volume *s)
+{
+	csi__v1__snapshot__init(&m->snap);
+	google__protobuf__timestamp__init(&m->created);
+	m->created.seconds = s->created_ns / 1000000000;
+	m->created.nanos = (int32_t)(s->created_ns % 1000000000);
+	m->snap.size_bytes = (int64_t)s->size;
+	m->snap.snapshot_id = (char *)s->id;
+	m->snap.source_volume_id = (char *)s->source;
+	m->snap.creation_time = &m->created;
+	m->snap.ready_to_use = true;  /* the copy is complete when CreateSnapshot returns */
+}
+
+void csi_key(char *key, const char *kind, const char *what)
+{
+	snprintf(key, CSI_KEY_SIZE, "%s:%s", kind, what);
+}
+
+bool csi_only_k8s_params(void *const *entries, size_t n, char *msg, size_t size)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct csi_map_entry *e = entries[i];
+
+		if (strncmp(e->key, K8S_PARAM_PREFIX, strlen(K8S_PARAM_PREFIX)) ||
+		    !vp_pool_utf8_ok(e->key) || !vp_pool_utf8_ok(e->value)) {
+			snprintf(msg, size, "unknown parameter \"%.64s\" (snapshots take none)",
+				 vp_pool_utf8_ok(e->key) ? e->key : "?");
+			return false;
+		}
+	}
+	return true;
 }
 
 static bool topology_here(const Csi__V1__Topology *t, const char *node_id)

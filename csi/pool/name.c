@@ -74,11 +74,11 @@ int vp_pool_check_name(const char *name, struct vp_error *err)
 	return 0;
 }
 
-bool vp_pool_is_volume_id(const char *id)
+static bool id_with_prefix(const char *id, const char *prefix)
 {
-	size_t plen = strlen(VP_VOLUME_ID_PREFIX);
+	size_t plen = strlen(prefix);
 
-	if (strncmp(id, VP_VOLUME_ID_PREFIX, plen) || strlen(id) != plen + VP_POOL_ID_HEX)
+	if (strncmp(id, prefix, plen) || strlen(id) != plen + VP_POOL_ID_HEX)
 		return false;
 	for (const char *p = id + plen; *p; p++)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
@@ -86,12 +86,27 @@ bool vp_pool_is_volume_id(const char *id)
 	return true;
 }
 
-int vp_pool_new_volume_id(char *id, struct vp_error *err)
+bool vp_pool_is_volume_id(const char *id)
+{
+	return id_with_prefix(id, VP_VOLUME_ID_PREFIX);
+}
+
+bool vp_pool_is_snapshot_id(const char *id)
+{
+	return id_with_prefix(id, VP_SNAPSHOT_ID_PREFIX);
+}
+
+bool vp_pool_is_id(const char *id)
+{
+	return vp_pool_is_volume_id(id) || vp_pool_is_snapshot_id(id);
+}
+
+int vp_pool_new_id(char *id, const char *prefix, struct vp_error *err)
 {
 	uint64_t r;
 
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		return vp_error_set(err, errno, "volume ID: getrandom");
-	snprintf(id, VP_POOL_ID_SIZE, VP_VOLUME_ID_PREFIX "%016llx", (unsigned long long)r);
+		return vp_error_set(err, errno, "ID: getrandom");
+	snprintf(id, VP_POOL_ID_SIZE, "%s%016llx", prefix, (unsigned long long)r);
 	return 0;
 }

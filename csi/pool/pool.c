@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/statefile.h"
+#include "csi/pool/copy.h"
 #include "csi/pool/internal.h"
 
 #define IMAGE_MODE 0660
@@ -153,13 +154,19 @@ int vp_pool_find_id(struct vp_pool *p, const char *id, struct vp_volume *out)
 	return found ? 0 : -ENOENT;
 }
 
-int vp_pool_find_name(struct vp_pool *p, const char *name, struct vp_volume *out)
+static bool has_prefix(const char *id, const char *prefix)
+{
+	return !strncmp(id, prefix, strlen(prefix));
+}
+
+int vp_pool_find_name(struct vp_pool *p, const char *prefix, const char *name,
+		      struct vp_volume *out)
 {
 	int ret = -ENOENT;
 
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < p->n && ret; i++)
-		if (!strcmp(p->vols[i].name, name)) {
+		if (has_prefix(p->vols[i].id, prefix) && !strcmp(p->vols[i].name, name)) {
 			*out = p->vols[i];
 			ret = 0;
 		}
@@ -167,27 +174,37 @@ int vp_pool_find_name(struct vp_pool *p, const char *name, struct vp_volume *out
 	return ret;
 }
 
-int vp_pool_list(struct vp_pool *p, const char *start, size_t max, struct vp_volume **out,
-		 size_t *n, char next[VP_POOL_ID_SIZE])
+static bool listed(const struct vp_volume *v, const char *prefix, const char *source)
+{
+	return has_prefix(v->id, prefix) && (!source || !strcmp(v->source, source));
+}
+
+int vp_pool_list(struct vp_pool *p, const char *prefix, const char *source, const char *start,
+		 size_t max, struct vp_volume **out, size_t *n, char next[VP_POOL_ID_SIZE])
 {
 	bool found;
-	size_t i, count;
+	size_t i;
 
 	pthread_mutex_lock(&p->lock);
-	i = table_index(p, start, &found);
-	count = p->n - i;
-	if (max && count > max)
-		count = max;
-	*out = malloc((count ? count : 1) * sizeof(**out));
+	*out = malloc((p->n ? p->n : 1) * sizeof(**out));
 	if (!*out) {
 		pthread_mutex_unlock(&p->lock);
 		return -ENOMEM;
 	}
-	memcpy(*out, &p->vols[i], count * sizeof(**out));
-	*n = count;
+	*n = 0;
 	next[0] = '\0';
-	if (i + count < p->n)
-		strcpy(next, p->vols[i + count].id);
+	/* IDs with one prefix sort together: start at the later of the two. */
+	for (i = table_index(p, strcmp(start, prefix) > 0 ? start : prefix, &found); i < p->n; i++) {
+		if (!has_prefix(p->vols[i].id, prefix))
+			break;
+		if (!listed(&p->vols[i], prefix, source))
+			continue;
+		if (max && *n == max) {
+			strcpy(next, p->vols[i].id);
+			break;
+		}
+		(*out)[(*n)++] = p->vols[i];
+	}
 	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
@@ -208,20 +225,41 @@ static int write_record(struct vp_pool *p, const struct vp_volume *v, struct vp_
 	return ret;
 }
 
-/* A sparse image of size bytes at id's .new name, its size durable. */
-static int create_image(struct vp_pool *p, const struct vp_volume *v, struct vp_error *err)
+/* Copy the image of source into fd (copy.h). */
+static int copy_source(struct vp_pool *p, const char *source, int fd, bool *reflinked,
+		       struct vp_error *err)
+{
+	char path[PATH_MAX];
+	int src, ret;
+
+	if (vp_pool_path_of(p, source, F_IMAGE, path, sizeof(path)))
+		return vp_error_set(err, ENAMETOOLONG, "pool: source %s", source);
+	src = open(path, O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return vp_error_set(err, errno, "pool: open source %s", path);
+	ret = vp_copy_image(src, fd, reflinked, err);
+	close(src);
+	return ret;
+}
+
+/* A sparse image of size bytes at id's .new name (a copy of v->source's
+ * when set), its contents and size durable. */
+static int create_image(struct vp_pool *p, const struct vp_volume *v, bool *reflinked,
+			struct vp_error *err)
 {
 	char path[PATH_MAX];
 	int fd, ret = 0;
 
 	if (vp_pool_path_of(p, v->id, F_NEW, path, sizeof(path)))
 		return vp_error_set(err, ENAMETOOLONG, "pool: volume %s", v->id);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, IMAGE_MODE);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, IMAGE_MODE);
 	if (fd < 0)
 		return vp_error_set(err, errno, "pool: create %s", path);
-	if (ftruncate(fd, (off_t)v->size) < 0)
+	if (v->source[0])
+		ret = copy_source(p, v->source, fd, reflinked, err);
+	if (!ret && ftruncate(fd, (off_t)v->size) < 0)
 		ret = vp_error_set(err, errno, "pool: size %s", path);
-	else if (fsync(fd) < 0)
+	if (!ret && fsync(fd) < 0)
 		ret = vp_error_set(err, errno, "pool: fsync %s", path);
 	close(fd);
 	if (ret)
@@ -229,17 +267,19 @@ static int create_image(struct vp_pool *p, const struct vp_volume *v, struct vp_
 	return ret;
 }
 
-int vp_pool_create(struct vp_pool *p, struct vp_volume *v, struct vp_error *err)
+int vp_pool_create(struct vp_pool *p, const char *prefix, struct vp_volume *v, bool *reflinked,
+		   struct vp_error *err)
 {
 	int ret;
 
 	if (p->n >= VP_POOL_MAX_VOLUMES)
-		return vp_error_code(err, 0, ENOSPC, "pool: %d volumes already", VP_POOL_MAX_VOLUMES);
-	ret = vp_pool_new_volume_id(v->id, err);
+		return vp_error_code(err, 0, ENOSPC, "pool: %d entries already", VP_POOL_MAX_VOLUMES);
+	ret = vp_pool_new_id(v->id, prefix, err);
 	if (ret)
 		return ret;
 	v->image_missing = false;
-	ret = create_image(p, v, err);
+	*reflinked = false;
+	ret = create_image(p, v, reflinked, err);
 	if (ret)
 		return ret;
 	/* The record first: a crash before it leaves a .new file that start

@@ -1,7 +1,8 @@
 /* pool.h - the volume pool: a directory of sparse image files plus one
- * crash-safe record per volume.
+ * crash-safe record per volume and per snapshot (a snapshot is an image of
+ * its own, a reflink or sparse copy of its volume at the time).
  *
- * Layout under DIR:
+ * Layout under DIR (<id> is vol-… for a volume, snap-… for a snapshot):
  *   volumes/<id>.json   the record (record.h), written temp+fsync+rename+fsync dir
  *   volumes/<id>.img    the image, created as <id>.img.new and renamed once the
  *                       record is durable; renamed to <id>.img.del before the
@@ -50,13 +51,19 @@ int vp_pool_open(const char *dir, vp_pool_report_fn report, void *ctx, struct vp
 		 struct vp_error *err) VP_MUST_CHECK;
 void vp_pool_close(struct vp_pool *p);
 
-/* Copies of the volume called name / with ID id: 0 or -ENOENT. */
-int vp_pool_find_name(struct vp_pool *p, const char *name, struct vp_volume *out);
+/* Copies of the entry with ID prefix (VP_VOLUME_ID_PREFIX or
+ * VP_SNAPSHOT_ID_PREFIX) called name / with ID id: 0 or -ENOENT. */
+int vp_pool_find_name(struct vp_pool *p, const char *prefix, const char *name,
+		      struct vp_volume *out);
 int vp_pool_find_id(struct vp_pool *p, const char *id, struct vp_volume *out);
 
-/* Create a volume from v's name, size, fs_type and vm_disk (its ID is
- * generated into v->id).  Durable when it returns 0. */
-int vp_pool_create(struct vp_pool *p, struct vp_volume *v, struct vp_error *err) VP_MUST_CHECK;
+/* Create an entry from v's name, size, fs_type, vm_disk, source and
+ * created_ns; its ID is generated with prefix into v->id.  With a source,
+ * the image starts as a copy of the source's (copy.h; *reflinked says how)
+ * grown to v->size, which must not be smaller.  Durable when it returns 0.
+ * The caller holds the source's key, so it cannot go meanwhile. */
+int vp_pool_create(struct vp_pool *p, const char *prefix, struct vp_volume *v, bool *reflinked,
+		   struct vp_error *err) VP_MUST_CHECK;
 
 /* Delete volume id (0 when it does not exist). */
 int vp_pool_delete(struct vp_pool *p, const char *id, struct vp_error *err) VP_MUST_CHECK;
@@ -65,11 +72,13 @@ int vp_pool_delete(struct vp_pool *p, const char *id, struct vp_error *err) VP_M
 int vp_pool_grow(struct vp_pool *p, const char *id, uint64_t size, struct vp_volume *out,
 		 struct vp_error *err) VP_MUST_CHECK;
 
-/* Up to max volumes (all when 0) with IDs >= start ("" for the first), in ID
- * order, into a malloc'd *out (caller frees); next gets the ID to start the
- * following page at, "" when there is none. */
-int vp_pool_list(struct vp_pool *p, const char *start, size_t max, struct vp_volume **out,
-		 size_t *n, char next[VP_POOL_ID_SIZE]) VP_MUST_CHECK;
+/* Up to max entries (all when 0) with ID prefix, IDs >= start ("" for the
+ * first) and, when source is not NULL, that source, in ID order, into a
+ * malloc'd *out (caller frees); next gets the ID to start the following
+ * page at, "" when there is none. */
+int vp_pool_list(struct vp_pool *p, const char *prefix, const char *source, const char *start,
+		 size_t max, struct vp_volume **out, size_t *n,
+		 char next[VP_POOL_ID_SIZE]) VP_MUST_CHECK;
 
 /* Bytes free for new data on the pool's filesystem. */
 int vp_pool_free_bytes(struct vp_pool *p, uint64_t *bytes, struct vp_error *err) VP_MUST_CHECK;

@@ -68,7 +68,7 @@ static bool split(const char *name, const char *suffix, char id[VP_POOL_ID_SIZE]
 		return false;
 	memcpy(id, name, n - s);
 	id[n - s] = '\0';
-	return vp_pool_is_volume_id(id);
+	return vp_pool_is_id(id);
 }
 
 static void quarantine(struct reconcile *r, const char *name, const char *event)
@@ -110,7 +110,7 @@ static bool record_temp(const char *name)
 		return false;
 	memcpy(id, name, (size_t)(t - name));
 	id[t - name] = '\0';
-	return vp_pool_is_volume_id(id);
+	return vp_pool_is_id(id);
 }
 
 static void reconcile_records(struct reconcile *r, char **names, size_t n)

@@ -8,9 +8,10 @@
 
 int vp_record_encode(const struct vp_volume *v, char **text)
 {
-	json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:s, s:b}", "version", VP_RECORD_VERSION,
-			      "id", v->id, "name", v->name, "size", (json_int_t)v->size,
-			      "fsType", v->fs_type, "vmDisk", v->vm_disk);
+	json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:s, s:b, s:s, s:I}", "version",
+			      VP_RECORD_VERSION, "id", v->id, "name", v->name,
+			      "size", (json_int_t)v->size, "fsType", v->fs_type, "vmDisk", v->vm_disk,
+			      "source", v->source, "created", (json_int_t)v->created_ns);
 
 	if (!o)
 		return -ENOMEM;
@@ -30,7 +31,7 @@ static int copy_str(char *dst, size_t size, const char *src, const char *what,
 
 static int decode_fields(const json_t *o, struct vp_volume *v, struct vp_error *err)
 {
-	const char *id, *name, *fs;
+	const char *id, *name, *fs, *src;
 	int64_t version, size;
 	int ret;
 
@@ -39,10 +40,14 @@ static int decode_fields(const json_t *o, struct vp_volume *v, struct vp_error *
 	    (ret = vp_json_req_str(o, "", "name", &name, err)) ||
 	    (ret = vp_json_req_int(o, "", "size", 0, INT64_MAX, &size, err)) ||
 	    (ret = vp_json_opt_str(o, "", "fsType", "", &fs, err)) ||
-	    (ret = vp_json_opt_bool(o, "", "vmDisk", false, &v->vm_disk, err)))
+	    (ret = vp_json_opt_bool(o, "", "vmDisk", false, &v->vm_disk, err)) ||
+	    (ret = vp_json_opt_str(o, "", "source", "", &src, err)) ||
+	    (ret = vp_json_opt_int(o, "", "created", 0, 0, INT64_MAX, &v->created_ns, err)))
 		return ret;
-	if (!vp_pool_is_volume_id(id))
-		return vp_error_code(err, 0, EINVAL, "record: id %s is not a volume ID", id);
+	if (!vp_pool_is_id(id))
+		return vp_error_code(err, 0, EINVAL, "record: id %s is not a volume or snapshot ID", id);
+	if (*src && !vp_pool_is_id(src))
+		return vp_error_code(err, 0, EINVAL, "record: source %s is not an ID", src);
 	if ((ret = vp_pool_check_name(name, err))) {
 		vp_error_prefix(err, "record");
 		return ret;
@@ -50,7 +55,8 @@ static int decode_fields(const json_t *o, struct vp_volume *v, struct vp_error *
 	v->size = (uint64_t)size;
 	return copy_str(v->id, sizeof(v->id), id, "id", err) ?:
 	       copy_str(v->name, sizeof(v->name), name, "name", err) ?:
-	       copy_str(v->fs_type, sizeof(v->fs_type), fs, "fsType", err);
+	       copy_str(v->fs_type, sizeof(v->fs_type), fs, "fsType", err) ?:
+	       copy_str(v->source, sizeof(v->source), src, "source", err);
 }
 
 int vp_record_decode(const char *text, size_t len, struct vp_volume *v, struct vp_error *err)

@@ -78,9 +78,10 @@ def t_controller_caps():
     T = p.ControllerServiceCapability.RPC
     got = {c.rpc.type for c in r.capabilities}
     for want in (T.CREATE_DELETE_VOLUME, T.LIST_VOLUMES, T.GET_CAPACITY, T.EXPAND_VOLUME,
-                 T.GET_VOLUME, T.SINGLE_NODE_MULTI_WRITER):
+                 T.GET_VOLUME, T.SINGLE_NODE_MULTI_WRITER, T.CREATE_DELETE_SNAPSHOT,
+                 T.LIST_SNAPSHOTS, T.CLONE_VOLUME, T.VOLUME_CONDITION):
         assert want in got, "missing %s in %s" % (want, got)
-    for never in (T.PUBLISH_UNPUBLISH_VOLUME, T.CREATE_DELETE_SNAPSHOT, T.CLONE_VOLUME):
+    for never in (T.PUBLISH_UNPUBLISH_VOLUME, T.MODIFY_VOLUME, T.LIST_VOLUMES_PUBLISHED_NODES):
         assert never not in got, "advertises unimplemented %s" % never
 
 
@@ -164,10 +165,16 @@ def t_create_topology():
                                   accessibility_requirements=p.TopologyRequirement(requisite=[there])))
 
 
-def t_create_source_unsupported():
-    src = p.VolumeContentSource(volume=p.VolumeContentSource.VolumeSource(volume_id="vol-0"))
+def t_create_source_missing():
+    for src in (p.VolumeContentSource(volume=p.VolumeContentSource.VolumeSource(
+                    volume_id="vol-0000000000000000")),
+                p.VolumeContentSource(volume=p.VolumeContentSource.VolumeSource(volume_id="../x")),
+                p.VolumeContentSource(snapshot=p.VolumeContentSource.SnapshotSource(
+                    snapshot_id="snap-0000000000000000"))):
+        unchanged(lambda: expect_code(S.NOT_FOUND, create, "vpt-csi-clone",
+                                      volume_content_source=src))
     unchanged(lambda: expect_code(S.INVALID_ARGUMENT, create, "vpt-csi-clone",
-                                  volume_content_source=src))
+                                  volume_content_source=p.VolumeContentSource()))
 
 
 # ---- DeleteVolume, Validate, Get, Expand ----
@@ -290,7 +297,10 @@ def t_malformed():
     assert create("vpt-csi-nul").volume.volume_id == good.volume_id
     unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.Controller/NoSuchRPC", b""))
     unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.Node/NodeGetInfo", b""))
-    unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.Controller/CreateSnapshot", b""))
+    unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.GroupController/"
+                                  "CreateVolumeGroupSnapshot", b""))
+    unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.Controller/"
+                                  "ControllerPublishVolume", b""))
     # An empty message is a valid request with every field unset.
     unchanged(lambda: expect_code(S.INVALID_ARGUMENT, raw, m, b""))
 
@@ -357,7 +367,7 @@ csilib.run([
     ("CreateVolume: access modes and bad capabilities", t_create_caps),
     ("CreateVolume: fsType/vmDisk parameters; unknown and path-like ones refused", t_create_params),
     ("CreateVolume: topology requisite", t_create_topology),
-    ("CreateVolume: content source refused until snapshots land", t_create_source_unsupported),
+    ("CreateVolume: a missing content source is NOT_FOUND", t_create_source_missing),
     ("DeleteVolume: removes, idempotent, unknown and path-like IDs OK", t_delete),
     ("ValidateVolumeCapabilities", t_validate),
     ("ControllerGetVolume", t_get_volume),

@@ -1,6 +1,6 @@
-"""vblk-csi killed mid-CreateVolume/DeleteVolume (SIGKILL) and stopped under
-load (SIGTERM): after a restart the same calls give one volume per name, no
-orphan image, no lost record.
+"""vblk-csi killed mid-CreateVolume/DeleteVolume/CreateSnapshot/DeleteSnapshot
+(SIGKILL) and stopped under load (SIGTERM): after a restart the same calls
+give one volume or snapshot per name, no orphan image, no lost record.
 
 usage: test_crash.py SOURCE BUILD TMP
 """
@@ -46,18 +46,31 @@ def check_pool(ctl):
     assert not leftovers, "half-done files left: %s" % leftovers
     assert not files["lost+found"], "orphans: %s" % files["lost+found"]
     listed = {e.volume.volume_id for e in ctl.ListVolumes(p.ListVolumesRequest()).entries}
-    assert listed == records, "ListVolumes %s vs records %s" % (listed, records)
-    return listed
+    snaps = {e.snapshot.snapshot_id for e in ctl.ListSnapshots(p.ListSnapshotsRequest()).entries}
+    assert listed | snaps == records, "listed %s vs records %s" % (listed | snaps, records)
+    assert all(x.startswith("vol-") for x in listed) and all(x.startswith("snap-") for x in snaps)
+    return listed | snaps
 
 
-def hammer(ctl, names, stop):
-    """Create and delete names until stop is set; errors are expected."""
+def snapshot(ctl, name, vid):
+    return ctl.CreateSnapshot(p.CreateSnapshotRequest(name=name, source_volume_id=vid),
+                              timeout=10).snapshot.snapshot_id
+
+
+def hammer(ctl, names, churn, stop):
+    """Until stop is set: volumes of names created and snapshotted (name +
+    "-s"), snapshots deleted now and then, volumes of churn created and
+    deleted.  Errors are expected once the driver is killed."""
     rnd = random.Random()
     while not stop.is_set():
-        name = rnd.choice(names)
         try:
-            vid = create(ctl, name)
-            if rnd.random() < 0.3:
+            if rnd.random() < 0.5:
+                name = rnd.choice(names)
+                sid = snapshot(ctl, name + "-s", create(ctl, name))
+                if rnd.random() < 0.3:
+                    ctl.DeleteSnapshot(p.DeleteSnapshotRequest(snapshot_id=sid), timeout=10)
+            else:
+                vid = create(ctl, rnd.choice(churn))
                 ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
         except grpc.RpcError:
             pass
@@ -66,11 +79,12 @@ def hammer(ctl, names, stop):
 def t_sigkill_rounds():
     for r in range(ROUNDS):
         names = ["vpt-csi-k%d-%02d" % (r, i) for i in range(NAMES)]
+        churn = ["vpt-csi-c%d-%02d" % (r, i) for i in range(NAMES)]
         drv.start()
         ch = drv.channel()
         ctl = g.ControllerStub(ch)
         stop = threading.Event()
-        threads = [threading.Thread(target=hammer, args=(ctl, names, stop)) for _ in range(8)]
+        threads = [threading.Thread(target=hammer, args=(ctl, names, churn, stop)) for _ in range(8)]
         for t in threads:
             t.start()
         time.sleep(0.05 + random.random() * 0.2)
@@ -88,6 +102,9 @@ def t_sigkill_rounds():
         ids = {n: create(ctl, n) for n in names}
         again = {n: create(ctl, n) for n in names}
         assert ids == again and len(set(ids.values())) == NAMES, "a name maps to two volumes"
+        sids = {n: snapshot(ctl, n + "-s", ids[n]) for n in names}
+        assert sids == {n: snapshot(ctl, n + "-s", ids[n]) for n in names}
+        assert len(set(sids.values())) == NAMES, "a name maps to two snapshots"
         after = check_pool(ctl)
         assert before <= after, "a volume was lost: %s" % (before - after)
         ch.close()
@@ -135,7 +152,8 @@ def t_sigterm_drains():
 
 
 csilib.run([
-    ("SIGKILL during CreateVolume/DeleteVolume, restart, same calls: one volume each, no orphan",
+    ("SIGKILL during Create/Delete of volumes and snapshots, restart, same calls: one each, "
+     "no orphan",
      t_sigkill_rounds),
     ("SIGTERM under load: acknowledged volumes kept, exit 0", t_sigterm_drains),
 ])

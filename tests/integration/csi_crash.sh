@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# csi_crash.sh - vblk-csi killed (SIGKILL) in the middle of CreateVolume and
-# DeleteVolume, then restarted: the same calls give one volume per name, no
+# csi_crash.sh - vblk-csi killed (SIGKILL) in the middle of CreateVolume,
+# DeleteVolume, CreateSnapshot and DeleteSnapshot, then restarted: the same
+# calls give one volume or snapshot per name, no
 # orphan image, no lost record; SIGTERM under load drains and exits 0
 # (tests/csi/test_crash.py).
 source "$(dirname "$0")/lib.sh"

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csi/pool/copy.h"
 #include "csi/pool/keylock.h"
 #include "csi/pool/name.h"
 #include "csi/pool/pool.h"
@@ -71,8 +72,8 @@ static void test_ids(void **state)
 	char a[VP_POOL_ID_SIZE], b[VP_POOL_ID_SIZE];
 
 	(void)state;
-	assert_int_equal(vp_pool_new_volume_id(a, NULL), 0);
-	assert_int_equal(vp_pool_new_volume_id(b, NULL), 0);
+	assert_int_equal(vp_pool_new_id(a, VP_VOLUME_ID_PREFIX, NULL), 0);
+	assert_int_equal(vp_pool_new_id(b, VP_VOLUME_ID_PREFIX, NULL), 0);
 	assert_true(vp_pool_is_volume_id(a));
 	assert_string_not_equal(a, b);
 	assert_true(vp_pool_is_volume_id("vol-0123456789abcdef"));
@@ -86,7 +87,8 @@ static void test_ids(void **state)
 static void test_record_roundtrip(void **state)
 {
 	struct vp_volume v = { .id = "vol-00000000000000aa", .name = "pvc \"quoted\"",
-			       .size = 5 << 20, .fs_type = "xfs", .vm_disk = true }, w;
+			       .size = 5 << 20, .fs_type = "xfs", .vm_disk = true,
+			       .source = "snap-00000000000000bb", .created_ns = 1764720000123456789 }, w;
 	char *text;
 
 	(void)state;
@@ -97,6 +99,8 @@ static void test_record_roundtrip(void **state)
 	assert_int_equal(w.size, v.size);
 	assert_string_equal(w.fs_type, "xfs");
 	assert_true(w.vm_disk);
+	assert_string_equal(w.source, "snap-00000000000000bb");
+	assert_true(w.created_ns == 1764720000123456789);
 	free(text);
 }
 
@@ -110,6 +114,8 @@ static void test_record_bad(void **state)
 		"{\"version\":1,\"id\":\"vol-00000000000000aa\",\"size\":1}",
 		"{\"version\":1,\"id\":\"vol-00000000000000aa\",\"name\":\"a\",\"size\":1,"
 		"\"fsType\":\"aaaaaaaaaaaaaaaaaaaaa\"}",
+		"{\"version\":1,\"id\":\"vol-00000000000000aa\",\"name\":\"a\",\"size\":1,"
+		"\"source\":\"../../x\"}",
 	};
 	struct vp_error err = { 0 };
 	struct vp_volume v;
@@ -188,19 +194,19 @@ static void test_reconcile(void **state)
 
 	findings[0] = '\0';
 	assert_int_equal(vp_pool_open(pool, report, NULL, &p, NULL), 0);
-	assert_int_equal(vp_pool_find_name(p, "ok", &v), 0);
+	assert_int_equal(vp_pool_find_name(p, VP_VOLUME_ID_PREFIX, "ok", &v), 0);
 	assert_false(v.image_missing);
-	assert_int_equal(vp_pool_find_name(p, "half", &v), 0);
+	assert_int_equal(vp_pool_find_name(p, VP_VOLUME_ID_PREFIX, "half", &v), 0);
 	assert_true(there(pool, "volumes", "vol-000000000000000c.img"));
 	assert_false(there(pool, "volumes", "vol-000000000000000c.img.new"));
 	assert_false(there(pool, "volumes", "vol-000000000000000b.img.new"));
-	assert_int_equal(vp_pool_find_name(p, "going", &v), -ENOENT);
+	assert_int_equal(vp_pool_find_name(p, VP_VOLUME_ID_PREFIX, "going", &v), -ENOENT);
 	assert_false(there(pool, "volumes", "vol-000000000000000d.json"));
 	assert_false(there(pool, "volumes", "vol-000000000000000d.img.del"));
 	assert_false(there(pool, "volumes", "vol-000000000000000e.img.del"));
 	assert_false(there(pool, "volumes", "vol-000000000000000f.json.tmp.123"));
 	assert_true(there(pool, "lost+found", "vol-0000000000000010.img"));
-	assert_int_equal(vp_pool_find_name(p, "lost", &v), 0);
+	assert_int_equal(vp_pool_find_name(p, VP_VOLUME_ID_PREFIX, "lost", &v), 0);
 	assert_true(v.image_missing);
 	assert_true(there(pool, "lost+found", "vol-0000000000000012.json"));
 	assert_true(there(pool, "lost+found", "vol-0000000000000013.json"));
@@ -216,11 +222,11 @@ static void test_reconcile(void **state)
 	assert_non_null(strstr(findings, "bad-record:vol-0000000000000012.json"));
 	assert_non_null(strstr(findings, "bad-record:vol-0000000000000013.json"));
 	assert_non_null(strstr(findings, "unexpected-file:README"));
-	assert_int_equal(vp_pool_list(p, "", 0, &list, &n, next), 0);
+	assert_int_equal(vp_pool_list(p, VP_VOLUME_ID_PREFIX, NULL, "", 0, &list, &n, next), 0);
 	assert_int_equal(n, 3);  /* ok, half, lost */
 	free(list);
 	/* The volume without its image can still be deleted. */
-	assert_int_equal(vp_pool_find_name(p, "lost", &v), 0);
+	assert_int_equal(vp_pool_find_name(p, VP_VOLUME_ID_PREFIX, "lost", &v), 0);
 	assert_int_equal(vp_pool_delete(p, v.id, NULL), 0);
 	assert_false(there(pool, "volumes", "vol-0000000000000011.json"));
 	vp_pool_close(p);
@@ -238,11 +244,12 @@ static void test_create_delete_grow(void **state)
 	struct vp_pool *p;
 	struct vp_volume v = { .name = "a", .size = 2 << 20 }, w;
 	struct stat st;
+	bool reflinked;
 
 	(void)state;
 	snprintf(pool, sizeof(pool), "%s/pool2", dir);
 	assert_int_equal(vp_pool_open(pool, report, NULL, &p, NULL), 0);
-	assert_int_equal(vp_pool_create(p, &v, NULL), 0);
+	assert_int_equal(vp_pool_create(p, VP_VOLUME_ID_PREFIX, &v, &reflinked, NULL), 0);
 	assert_int_equal(vp_pool_image_path(p, v.id, path, sizeof(path)), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 2 << 20);
@@ -258,6 +265,46 @@ static void test_create_delete_grow(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(vp_pool_find_id(p, v.id, &w), -ENOENT);
 	vp_pool_close(p);
+}
+
+/* Data at 0 and at 3 MiB, holes elsewhere: the copy has the same bytes and
+ * no more allocated blocks than the source (plus rounding). */
+static void test_copy_sparse(void **state)
+{
+	char src_path[PATH_MAX], dst_path[PATH_MAX], a[4096], b[4096];
+	struct stat ss, ds;
+	bool reflinked;
+	int src, dst;
+
+	(void)state;
+	snprintf(src_path, sizeof(src_path), "%s/src.img", dir);
+	snprintf(dst_path, sizeof(dst_path), "%s/dst.img", dir);
+	src = open(src_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	dst = open(dst_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(src >= 0 && dst >= 0);
+	memset(a, 'x', sizeof(a));
+	assert_int_equal(pwrite(src, a, sizeof(a), 0), sizeof(a));
+	assert_int_equal(pwrite(src, a, sizeof(a), 3 << 20), sizeof(a));
+	assert_int_equal(ftruncate(src, 8 << 20), 0);
+	assert_int_equal(vp_copy_image(src, dst, &reflinked, NULL), 0);
+	assert_int_equal(fstat(src, &ss), 0);
+	assert_int_equal(fstat(dst, &ds), 0);
+	assert_int_equal(ds.st_size, 8 << 20);
+	assert_true(ds.st_blocks <= ss.st_blocks + 16);
+	for (off_t off = 0; off < (8 << 20); off += sizeof(a)) {
+		assert_int_equal(pread(src, a, sizeof(a), off), sizeof(a));
+		assert_int_equal(pread(dst, b, sizeof(b), off), sizeof(b));
+		assert_memory_equal(a, b, sizeof(a));
+	}
+	/* The sparse path itself, whatever the filesystem. */
+	assert_int_equal(ftruncate(dst, 0), 0);
+	assert_int_equal(vp_copy_sparse(src, dst, NULL), 0);
+	assert_int_equal(pread(dst, b, sizeof(b), 3 << 20), sizeof(b));
+	assert_int_equal(b[0], 'x');
+	assert_int_equal(pread(dst, b, sizeof(b), 1 << 20), sizeof(b));
+	assert_int_equal(b[0], 0);
+	close(src);
+	close(dst);
 }
 
 static void test_keylock(void **state)
@@ -284,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_record_bad),
 		cmocka_unit_test(test_reconcile),
 		cmocka_unit_test(test_create_delete_grow),
+		cmocka_unit_test(test_copy_sparse),
 		cmocka_unit_test(test_keylock),
 	};
 
