@@ -64,10 +64,10 @@ static int read_line(int s, char **line, size_t *len, struct vp_error *err)
 static int ask(const char *path, json_t *request, struct vp_error *err)
 {
 	char *text = vp_json_dump(request), *line = NULL;
-	size_t len;
+	size_t len = 0;
 	json_t *answer = NULL;
 	int s, ret;
-	bool ok;
+	bool ok = false;
 	int64_t e;
 
 	if (!text)

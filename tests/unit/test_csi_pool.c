@@ -161,7 +161,7 @@ static bool there(const char *pool, const char *sub, const char *name)
 /* One pool holding each state a crash (or an operator) can leave. */
 static void test_reconcile(void **state)
 {
-	char pool[PATH_MAX];
+	char pool[256];
 	struct vp_pool *p;
 	struct vp_volume v, *list;
 	char next[VP_POOL_ID_SIZE];
@@ -240,7 +240,7 @@ static void test_reconcile(void **state)
 
 static void test_create_delete_grow(void **state)
 {
-	char pool[PATH_MAX], path[PATH_MAX];
+	char pool[256], path[PATH_MAX];
 	struct vp_pool *p;
 	struct vp_volume v = { .name = "a", .size = 2 << 20 }, w;
 	struct stat st;
