@@ -170,6 +170,26 @@ static void create_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	csi_free(req);
 }
 
+/* A volume vblkd serves (as the export named by its ID: staged or
+ * published on this node) is in use and stays: FAILED_PRECONDITION.  When
+ * vblkd cannot be asked, nothing is deleted (UNAVAILABLE). */
+static bool delete_allowed(struct csi_ctx *ctx, const char *id, struct vp_grpc_reply *r)
+{
+	struct vp_error err = { 0 };
+	bool serves;
+
+	if (!ctx->vblkd_control)
+		return true;
+	if (csi_vblkd_serves(ctx->vblkd_control, id, &serves, &err)) {
+		csi_fail(r, VP_GRPC_UNAVAILABLE, "cannot ask vblkd whether volume %s is in use: %s",
+			 id, err.msg);
+		return false;
+	}
+	if (serves)
+		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is in use: vblkd serves it", id);
+	return !serves;
+}
+
 static void delete_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_reply *r)
 {
 	struct csi_ctx *ctx = vctx;
@@ -196,7 +216,7 @@ static void delete_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 		csi_key(id_key, "id", v.id);
 		vp_keylock_acquire(&ctx->pool->keys, key);
 		vp_keylock_acquire(&ctx->pool->keys, id_key);
-		if (vp_pool_delete(ctx->pool, req->volume_id, &err))
+		if (delete_allowed(ctx, v.id, r) && vp_pool_delete(ctx->pool, req->volume_id, &err))
 			csi_fail(r, VP_GRPC_INTERNAL, "%s", err.msg);
 		vp_keylock_release(&ctx->pool->keys, id_key);
 		vp_keylock_release(&ctx->pool->keys, key);

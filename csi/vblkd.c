@@ -60,8 +60,9 @@ static int read_line(int s, char **line, size_t *len, struct vp_error *err)
 	return 0;
 }
 
-/* Send request, parse the answer: 0 when "ok" is true, else -errno of the answer. */
-static int ask(const char *path, json_t *request, struct vp_error *err)
+/* Send request, parse the answer: 0 when "ok" is true, else -errno of the
+ * answer.  With out, the answer (a new reference) when it is 0. */
+static int ask(const char *path, json_t *request, json_t **out, struct vp_error *err)
 {
 	char *text = vp_json_dump(request), *line = NULL;
 	size_t len = 0;
@@ -88,6 +89,8 @@ static int ask(const char *path, json_t *request, struct vp_error *err)
 			msg = "(no message)";
 		ret = vp_error_code(err, 0, (int)e, "vblkd: %s", msg);
 	}
+	if (!ret && out)
+		*out = json_incref(answer);
 	json_decref(answer);
 	free(line);
 	free(text);
@@ -99,17 +102,38 @@ static int ask(const char *path, json_t *request, struct vp_error *err)
 int csi_vblkd_ping(const char *path, struct vp_error *err)
 {
 	json_t *req = json_pack("{s:s}", "command", "export-list");
-	int ret = req ? ask(path, req, err) : vp_error_set(err, ENOMEM, "vblkd request");
+	int ret = req ? ask(path, req, NULL, err) : vp_error_set(err, ENOMEM, "vblkd request");
 
 	json_decref(req);
 	return ret;
+}
+
+int csi_vblkd_serves(const char *path, const char *name, bool *serves, struct vp_error *err)
+{
+	json_t *req = json_pack("{s:s}", "command", "export-list"), *answer = NULL, *list, *e;
+	int ret = req ? ask(path, req, &answer, err) : vp_error_set(err, ENOMEM, "vblkd request");
+	size_t i;
+
+	json_decref(req);
+	*serves = false;
+	if (ret)
+		return ret;
+	list = json_object_get(answer, "exports");
+	json_array_foreach(list, i, e) {
+		const char *n = json_string_value(json_object_get(e, "name"));
+
+		if (n && !strcmp(n, name))
+			*serves = true;
+	}
+	json_decref(answer);
+	return 0;
 }
 
 int csi_vblkd_resized(const char *path, const char *name, uint64_t size, struct vp_error *err)
 {
 	json_t *req = json_pack("{s:s, s:s, s:I}", "command", "image-resize", "export", name,
 				"size", (json_int_t)size);
-	int ret = req ? ask(path, req, err) : vp_error_set(err, ENOMEM, "vblkd request");
+	int ret = req ? ask(path, req, NULL, err) : vp_error_set(err, ENOMEM, "vblkd request");
 
 	json_decref(req);
 	return ret;

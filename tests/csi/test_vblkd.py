@@ -53,6 +53,14 @@ def t_expand_served():
     assert nbd_size(v.volume_id) == 4 * MIB
     assert expand(v.volume_id, 12 * MIB).capacity_bytes == 12 * MIB
     assert nbd_size(v.volume_id) == 12 * MIB, "vblkd did not learn the new size"
+    # In use (vblkd serves it): not deleted.
+    msg = expect_code(S.FAILED_PRECONDITION, ctl.DeleteVolume,
+                      p.DeleteVolumeRequest(volume_id=v.volume_id))
+    assert "in use" in msg and os.path.exists(img), msg
+    subprocess.run([VBLKCTL, "--control", CTL, "export", "remove", v.volume_id], check=True,
+                   capture_output=True)
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=v.volume_id))
+    assert not os.path.exists(img)
     # A volume vblkd does not serve is grown alone.
     w = ctl.CreateVolume(p.CreateVolumeRequest(name="vpt-csi-unserved",
                                                volume_capabilities=[block_cap()])).volume
@@ -70,11 +78,18 @@ def t_probe_without_vblkd():
         time.sleep(0.05)
     msg = expect_code(S.FAILED_PRECONDITION, ident.Probe, p.ProbeRequest())
     assert "vblkd" in msg, msg
+    # Without vblkd to ask, a volume is not deleted (it might be in use).
+    v = ctl.CreateVolume(p.CreateVolumeRequest(name="vpt-csi-unserved",
+                                               volume_capabilities=[block_cap()])).volume
+    expect_code(S.UNAVAILABLE, ctl.DeleteVolume, p.DeleteVolumeRequest(volume_id=v.volume_id))
+    assert ctl.ControllerGetVolume(p.ControllerGetVolumeRequest(volume_id=v.volume_id)).volume
 
 
 csilib.run([
     ("Probe ready with vblkd answering", t_probe_ready),
-    ("ControllerExpandVolume tells vblkd (nbdinfo sees the new size)", t_expand_served),
-    ("Probe FAILED_PRECONDITION once vblkd is gone", t_probe_without_vblkd),
+    ("ControllerExpandVolume tells vblkd (nbdinfo sees the new size); DeleteVolume of a "
+     "served volume FAILED_PRECONDITION", t_expand_served),
+    ("Probe FAILED_PRECONDITION, DeleteVolume UNAVAILABLE once vblkd is gone",
+     t_probe_without_vblkd),
 ])
 assert drv.stop() == 0
