@@ -106,6 +106,11 @@ static void create_again(const struct csi_ctx *ctx, const Csi__V1__CreateVolumeR
 			 const struct vp_volume *have, const struct vp_volume *want,
 			 struct vp_grpc_reply *r)
 {
+	if (have->image_missing) {
+		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s (%s) has lost its image file; "
+			 "delete it to create it again", req->name, have->id);
+		return;
+	}
 	if (!csi_capacity_fits(req->capacity_range, have->size) ||
 	    strcmp(have->fs_type, want->fs_type) || have->vm_disk != want->vm_disk ||
 	    strcmp(have->source, want->source)) {

@@ -345,6 +345,22 @@ def t_restart_keeps_volumes():
     assert all_ids() == before
 
 
+def t_lost_image():
+    v = create("vpt-csi-lost").volume
+    assert drv.stop() == 0
+    os.unlink(image(v.volume_id))
+    drv.start()
+    assert "finding=record-without-image file=%s" % v.volume_id in open(drv.log).read()
+    got = ctl.ControllerGetVolume(p.ControllerGetVolumeRequest(volume_id=v.volume_id))
+    assert got.status.volume_condition.abnormal and got.status.volume_condition.message, got
+    listed = [e for e in ctl.ListVolumes(p.ListVolumesRequest()).entries
+              if e.volume.volume_id == v.volume_id]
+    assert listed and listed[0].status.volume_condition.abnormal
+    unchanged(lambda: expect_code(S.FAILED_PRECONDITION, create, "vpt-csi-lost"))
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=v.volume_id))
+    assert create("vpt-csi-lost").volume.volume_id != v.volume_id
+
+
 def t_node_mode():
     assert drv.stop() == 0
     node = csilib.Driver(BUILD, TMP, mode="node").start()
@@ -378,6 +394,7 @@ csilib.run([
     ("64 concurrent CreateVolume with 16 names: 16 volumes", t_concurrent_create),
     ("socket 0660, a live socket is not taken over", t_socket),
     ("SIGTERM exits 0, restart keeps every volume", t_restart_keeps_volumes),
+    ("a record whose image vanished: reported, abnormal, deletable", t_lost_image),
     ("--mode node serves no Controller", t_node_mode),
 ])
 assert drv.stop() == 0, "SIGTERM did not exit 0"
