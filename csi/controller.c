@@ -294,6 +294,21 @@ static void expand_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	csi_free(req);
 }
 
+/* Confirm what the request asked: its entries are reused, since every
+ * generated map entry has the same {key, value} layout. */
+static void confirm(Csi__V1__ValidateVolumeCapabilitiesRequest *req,
+		    Csi__V1__ValidateVolumeCapabilitiesResponse__Confirmed *ok)
+{
+	ok->n_volume_capabilities = req->n_volume_capabilities;
+	ok->volume_capabilities = req->volume_capabilities;
+	ok->n_volume_context = req->n_volume_context;
+	ok->volume_context = (Csi__V1__ValidateVolumeCapabilitiesResponse__Confirmed__VolumeContextEntry **)
+		req->volume_context;
+	ok->n_parameters = req->n_parameters;
+	ok->parameters = (Csi__V1__ValidateVolumeCapabilitiesResponse__Confirmed__ParametersEntry **)
+		req->parameters;
+}
+
 static void validate(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_reply *r)
 {
 	struct csi_ctx *ctx = vctx;
@@ -322,14 +337,7 @@ static void validate(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_
 				      sizeof(why))) {
 			resp.message = why;
 		} else {
-			ok.n_volume_capabilities = req->n_volume_capabilities;
-			ok.volume_capabilities = req->volume_capabilities;
-			ok.n_volume_context = req->n_volume_context;
-			ok.volume_context = (Csi__V1__ValidateVolumeCapabilitiesResponse__Confirmed__VolumeContextEntry **)
-				req->volume_context;
-			ok.n_parameters = req->n_parameters;
-			ok.parameters = (Csi__V1__ValidateVolumeCapabilitiesResponse__Confirmed__ParametersEntry **)
-				req->parameters;
+			confirm(req, &ok);
 			resp.confirmed = &ok;
 		}
 		csi_pack(&resp, r);

@@ -141,6 +141,21 @@ static void get_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 	csi_free(req);
 }
 
+/* Capabilities this driver cannot serve, or another node's topology, have
+ * no capacity here. */
+static bool capacity_usable(const struct csi_ctx *ctx, Csi__V1__GetCapacityRequest *req)
+{
+	Csi__V1__TopologyRequirement here = { .n_requisite = 1,
+					      .requisite = &req->accessible_topology };
+	char why[256];
+
+	if (req->n_volume_capabilities &&
+	    !csi_caps_supported(req->volume_capabilities, req->n_volume_capabilities, why,
+				sizeof(why)))
+		return false;
+	return !req->accessible_topology || csi_topology_ok(&here, ctx->node_id);
+}
+
 static void get_capacity(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_reply *r)
 {
 	struct csi_ctx *ctx = vctx;
@@ -161,18 +176,7 @@ static void get_capacity(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	} else if (vp_pool_free_bytes(ctx->pool, &free_bytes, &err)) {
 		csi_fail(r, VP_GRPC_INTERNAL, "%s", err.msg);
 	} else {
-		/* Capabilities this driver cannot serve, or another node's
-		 * topology, have no capacity here. */
-		bool usable = (!req->n_volume_capabilities ||
-			       csi_caps_supported(req->volume_capabilities, req->n_volume_capabilities,
-						  r->msg, sizeof(r->msg))) &&
-			      (!req->accessible_topology ||
-			       csi_topology_ok(&(Csi__V1__TopologyRequirement){
-					       .n_requisite = 1, .requisite = &req->accessible_topology },
-				       ctx->node_id));
-
-		r->msg[0] = '\0';
-		resp.available_capacity = usable ? (int64_t)free_bytes : 0;
+		resp.available_capacity = capacity_usable(ctx, req) ? (int64_t)free_bytes : 0;
 		max.value = (int64_t)VP_POOL_MAX_SIZE;
 		min.value = (int64_t)CSI_MIB;
 		resp.maximum_volume_size = &max;
