@@ -4,6 +4,7 @@ usage: test_snapshot.py SOURCE BUILD TMP [POOL_PARENT]
 With POOL_PARENT (a reflink-capable filesystem such as xfs) the pool lives
 there and the snapshots are reflinks; otherwise they are sparse copies.
 """
+import concurrent.futures
 import os
 import sys
 
@@ -185,6 +186,38 @@ def t_list_snapshots():
     expect_code(S.INVALID_ARGUMENT, snapshots, max_entries=-1)
 
 
+def t_concurrent():
+    v = create("vpt-csi-csrc")
+    write(v.volume_id, 0, b"E" * 65536)
+    names = ["vpt-csi-cs%d" % (i % 8) for i in range(32)]
+    with concurrent.futures.ThreadPoolExecutor(32) as ex:
+        got = list(ex.map(lambda n: (n, snap(n, v.volume_id).snapshot_id), names))
+    by_name = {}
+    for n, sid in got:
+        by_name.setdefault(n, set()).add(sid)
+    assert len(by_name) == 8 and all(len(x) == 1 for x in by_name.values()), by_name
+    mine = {e.snapshot.snapshot_id for e in snapshots(source_volume_id=v.volume_id).entries}
+    assert mine == {next(iter(x)) for x in by_name.values()}, "not exactly 8 snapshots"
+    # Clones racing the deletion of their source: each clone either has
+    # the source's bytes or is NOT_FOUND, never half a copy.
+    w = create("vpt-csi-race")
+    write(w.volume_id, 0, b"F" * 65536)
+    expect = read(w.volume_id)
+
+    def clone(i):
+        try:
+            c = create("vpt-csi-rc%d" % i, source=from_vol(w.volume_id))
+            return read(c.volume_id) == expect
+        except grpc.RpcError as e:
+            return e.code()
+
+    with concurrent.futures.ThreadPoolExecutor(9) as ex:
+        futs = [ex.submit(clone, i) for i in range(8)]
+        ex.submit(ctl.DeleteVolume, p.DeleteVolumeRequest(volume_id=w.volume_id)).result()
+        results = [f.result() for f in futs]
+    assert all(r is True or r == S.NOT_FOUND for r in results), results
+
+
 def t_restart_keeps_snapshots():
     before = {e.snapshot.snapshot_id: e.snapshot for e in snapshots().entries}
     assert drv.stop() == 0
@@ -200,6 +233,8 @@ csilib.run([
     ("CreateSnapshot errors: NOT_FOUND, INVALID_ARGUMENT, OUT_OF_RANGE restore", t_snapshot_errors),
     ("DeleteSnapshot; a volume with snapshots can be deleted", t_delete_snapshot),
     ("ListSnapshots by ID, by source, pagination, bad token", t_list_snapshots),
+    ("32 concurrent CreateSnapshot with 8 names: 8 snapshots; clones racing a delete",
+     t_concurrent),
     ("restart keeps every snapshot", t_restart_keeps_snapshots),
 ])
 assert drv.stop() == 0
