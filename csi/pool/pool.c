@@ -293,7 +293,13 @@ int vp_pool_create(struct vp_pool *p, const char *prefix, struct vp_volume *v, b
 	pthread_mutex_lock(&p->lock);
 	ret = vp_pool_table_insert(p, v);
 	pthread_mutex_unlock(&p->lock);
-	return ret ? vp_error_set(err, -ret, "pool: volume table") : 0;
+	if (ret) {
+		/* Not in the table, so never acknowledged: undo it whole. */
+		if (!vp_pool_move(p, v->id, F_IMAGE, F_DEL, NULL))
+			(void)vp_pool_finish_delete(p, v->id, NULL);
+		return vp_error_set(err, -ret, "pool: volume table");
+	}
+	return 0;
 }
 
 /* Remove the record and the .del image of id, durably. */

@@ -192,6 +192,9 @@ def t_sigterm_waits_for_copy():
         while not any(f.startswith("snap-") and f.endswith(".img.new") for f in os.listdir(vols)):
             assert time.time() < deadline and not fut.done(), "the copy was never seen running"
             time.sleep(0.001)
+        # Another volume's RPC runs in parallel with the copy.
+        other = create(ctl, "vpt-csi-while-copying")
+        assert not fut.done(), "CreateVolume waited for another volume's snapshot"
         drv.proc.send_signal(signal.SIGTERM)  # the copy is running
         sid = fut.result()
     assert drv.proc.wait(timeout=40) == 0
@@ -204,7 +207,7 @@ def t_sigterm_waits_for_copy():
     ch = drv.channel()
     ctl = g.ControllerStub(ch)
     listed = check_pool(ctl)
-    assert sid in listed, "the drained snapshot is gone"
+    assert sid in listed and other in listed, "a drained or parallel call's result is gone"
     ch.close()
     assert drv.stop() == 0
 
@@ -214,5 +217,6 @@ csilib.run([
      "no orphan",
      t_sigkill_rounds),
     ("SIGTERM under load: acknowledged volumes kept, exit 0", t_sigterm_drains),
-    ("SIGTERM during a snapshot copy: answered OK, then exit 0", t_sigterm_waits_for_copy),
+    ("another volume's RPC runs during a snapshot copy; SIGTERM then: answered OK, exit 0",
+     t_sigterm_waits_for_copy),
 ])
