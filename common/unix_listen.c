@@ -31,10 +31,7 @@ static int unix_addr(const char *path, struct sockaddr_un *sa, struct vp_error *
 	return 0;
 }
 
-/* Make path free for our socket: 0 when nothing is there or a stale socket
- * was removed; -EADDRINUSE when a server answers, -EEXIST for a non-socket,
- * another -errno when the socket cannot be probed. */
-static int clear_stale(const char *path, struct vp_error *err)
+int vp_unix_clear_stale(const char *path, struct vp_error *err)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -126,7 +123,7 @@ int vp_unix_listen(const char *path, const struct vp_unix_listen_opts *opts, str
 	ret = bind_private(s, path, tmp, opts, err);
 	if (!ret && listen(s, opts->backlog) < 0)
 		ret = vp_error_set(err, errno, "unix socket %s: listen", path);
-	ret = ret ?: clear_stale(path, err);
+	ret = ret ?: vp_unix_clear_stale(path, err);
 	/* NOREPLACE: whatever appeared at path since the probe stays. */
 	if (!ret && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
 		ret = errno == EEXIST ?

@@ -37,6 +37,13 @@ struct vp_unix_listen_opts {
 int vp_unix_listen(const char *path, const struct vp_unix_listen_opts *opts,
 		   struct vp_error *err) VP_MUST_CHECK;
 
+/* Make path free for a server that binds it itself (vp_unix_listen does
+ * this internally; gRPC binds its own sockets): 0 when nothing is there or a
+ * stale socket (ECONNREFUSED) was removed; -EADDRINUSE when a server
+ * answers, -EEXIST for a non-socket, another -errno when the socket cannot
+ * be probed.  err says which. */
+int vp_unix_clear_stale(const char *path, struct vp_error *err) VP_MUST_CHECK;
+
 /* Who may connect, beyond what the file mode allows. */
 struct vp_unix_peers {
 	uid_t uids[VP_UNIX_PEERS_MAX];

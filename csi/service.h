@@ -1,0 +1,116 @@
+/* service.h - what the CSI service files (identity.c, controller*.c) share:
+ * the driver's context, their method tables, and the helpers that turn
+ * request bytes into generated structs and back (reply.c) and volumes into
+ * CSI messages (volume.c).
+ */
+#ifndef VP_CSI_SERVICE_H
+#define VP_CSI_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "csi.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
+#include "csi/grpc/server.h"
+#include "csi/pool/pool.h"
+
+#define CSI_DRIVER_NAME "vblk.vplumb.dev"
+#define CSI_TOPOLOGY_KEY "topology.vblk.vplumb.dev/node"
+#define CSI_MIB (1ULL << 20)
+#define CSI_DEFAULT_SIZE (1ULL << 30)  /* a CreateVolume without capacity_range */
+
+struct csi_ctx {
+	struct vp_pool *pool;
+	const char *node_id;
+	const char *vblkd_control;  /* vblkd's control socket, or NULL */
+};
+
+extern const struct vp_grpc_method csi_identity_methods[];
+extern const size_t csi_identity_n_methods;
+extern const struct vp_grpc_method csi_controller_methods[];
+extern const size_t csi_controller_n_methods;
+extern const struct vp_grpc_method csi_controller_list_methods[];
+extern const size_t csi_controller_list_n_methods;
+extern const struct vp_grpc_method csi_snapshot_methods[];
+extern const size_t csi_snapshot_n_methods;
+
+/* ---- reply.c ---- */
+
+/* Unpack a request of descriptor d, or answer INVALID_ARGUMENT and return
+ * NULL.  Bytes that do not repack to the same length are refused too: they
+ * hide a NUL inside a string (which C would silently cut) or repeat a field. */
+void *csi_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+		 struct vp_grpc_reply *r);
+void csi_free(void *msg);
+
+/* Answer OK with message m. */
+void csi_pack(const void *m, struct vp_grpc_reply *r);
+
+/* Answer code with a formatted message. */
+void csi_fail(struct vp_grpc_reply *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Name the volume (or name) an RPC is about, for the log line. */
+void csi_note(struct vp_grpc_reply *r, const char *what);
+
+/* ---- volume.c ---- */
+
+/* The {key, value} layout every generated map entry has. */
+struct csi_map_entry {
+	ProtobufCMessage base;
+	char *key;
+	char *value;
+};
+
+/* Whether the driver supports every capability of caps: true, or false
+ * with why in msg. */
+bool csi_caps_supported(Csi__V1__VolumeCapability *const *caps, size_t n, char *msg,
+			size_t size);
+
+/* Parse CreateVolume/GetCapacity parameters into v's fs_type and vm_disk:
+ * true, or false with why in msg. */
+bool csi_parse_params(void *const *entries, size_t n, struct vp_volume *v, char *msg,
+		      size_t size);
+
+/* The size for capacity range cr, in whole MiB: VP_GRPC_OK, or the code
+ * with why in msg.  def is used when cr asks for nothing. */
+int csi_capacity(const Csi__V1__CapacityRange *cr, uint64_t def, uint64_t *size, char *msg,
+		 size_t size_msg);
+
+/* Whether size satisfies cr. */
+bool csi_capacity_fits(const Csi__V1__CapacityRange *cr, uint64_t size);
+
+/* A CSI Volume message built over v (which must outlive it). */
+struct csi_volume_msg {
+	Csi__V1__Volume vol;
+	Csi__V1__Topology topo, *topos[1];
+	Csi__V1__Topology__SegmentsEntry seg, *segs[1];
+	Csi__V1__Volume__VolumeContextEntry ctx[2], *ctxs[2];
+	Csi__V1__VolumeContentSource src;
+	Csi__V1__VolumeContentSource__SnapshotSource src_snap;
+	Csi__V1__VolumeContentSource__VolumeSource src_vol;
+};
+void csi_volume_msg(struct csi_volume_msg *m, const struct vp_volume *v, const char *node_id);
+
+/* Whether the topology requirement can be met on this node. */
+bool csi_topology_ok(const Csi__V1__TopologyRequirement *req, const char *node_id);
+
+/* Whether every parameter is one of Kubernetes' informative
+ * csi.storage.k8s.io/ keys (CreateSnapshot takes no others): true, or false
+ * with why in msg. */
+bool csi_only_k8s_params(void *const *entries, size_t n, char *msg, size_t size);
+
+/* A CSI Snapshot message built over s (which must outlive it). */
+struct csi_snapshot_msg {
+	Csi__V1__Snapshot snap;
+	Google__Protobuf__Timestamp created;
+};
+void csi_snapshot_msg(struct csi_snapshot_msg *m, const struct vp_volume *s);
+
+/* Keys of pool->keys: a name's key is always taken before an ID's, and an
+ * RPC takes at most one ID key. */
+#define CSI_KEY_SIZE (VP_POOL_NAME_MAX + 16)
+void csi_key(char *key, const char *kind, const char *what);
+
+#endif

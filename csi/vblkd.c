@@ -1,0 +1,140 @@
+/* vblkd.c - one request, one answer on vblkd's control socket (vblkd.h). */
+#include "csi/vblkd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/json.h"
+
+#define ANSWER_MAX (64U << 10)
+
+static int dial(const char *path, struct vp_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = CSI_VBLKD_TIMEOUT_MS / 1000,
+			      .tv_usec = (CSI_VBLKD_TIMEOUT_MS % 1000) * 1000 };
+	int s;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return vp_error_set(err, ENAMETOOLONG, "vblkd control %s", path);
+	strcpy(sa.sun_path, path);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return vp_error_set(err, errno, "vblkd control %s", path);
+	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(s);
+		return vp_error_set(err, e, "vblkd control %s", path);
+	}
+	return s;
+}
+
+/* Read one answer line from s into a malloc'd buffer. */
+static int read_line(int s, char **line, size_t *len, struct vp_error *err)
+{
+	char *buf = malloc(ANSWER_MAX);
+	size_t n = 0;
+
+	if (!buf)
+		return vp_error_set(err, ENOMEM, "vblkd answer");
+	while (n < ANSWER_MAX && !memchr(buf, '\n', n)) {
+		ssize_t got = read(s, buf + n, ANSWER_MAX - n);
+
+		if (got <= 0) {
+			free(buf);
+			return vp_error_set(err, got ? errno : EPIPE, "vblkd answer");
+		}
+		n += (size_t)got;
+	}
+	*line = buf;
+	*len = (char *)memchr(buf, '\n', n) ? (size_t)((char *)memchr(buf, '\n', n) - buf) : n;
+	return 0;
+}
+
+/* Send request, parse the answer: 0 when "ok" is true, else -errno of the
+ * answer.  With out, the answer (a new reference) when it is 0. */
+static int ask(const char *path, json_t *request, json_t **out, struct vp_error *err)
+{
+	char *text = vp_json_dump(request), *line = NULL;
+	size_t len = 0;
+	json_t *answer = NULL;
+	int s, ret;
+	bool ok = false;
+	int64_t e;
+
+	if (!text)
+		return vp_error_set(err, ENOMEM, "vblkd request");
+	s = dial(path, err);
+	ret = s < 0 ? s : 0;
+	if (!ret && (write(s, text, strlen(text)) < 0 || write(s, "\n", 1) < 0))
+		ret = vp_error_set(err, errno, "vblkd control %s: send", path);
+	ret = ret ?: read_line(s, &line, &len, err);
+	ret = ret ?: vp_json_parse(line, len, &answer, err);
+	ret = ret ?: vp_json_opt_bool(answer, "", "ok", false, &ok, err);
+	if (!ret && !ok) {
+		const char *msg = "";
+
+		if (vp_json_opt_int(answer, "", "errno", EIO, 1, 4095, &e, NULL))
+			e = EIO;
+		if (vp_json_opt_str(answer, "", "error", "", &msg, NULL))
+			msg = "(no message)";
+		ret = vp_error_code(err, 0, (int)e, "vblkd: %s", msg);
+	}
+	if (!ret && out)
+		*out = json_incref(answer);
+	json_decref(answer);
+	free(line);
+	free(text);
+	if (s >= 0)
+		close(s);
+	return ret;
+}
+
+int csi_vblkd_ping(const char *path, struct vp_error *err)
+{
+	json_t *req = json_pack("{s:s}", "command", "export-list");
+	int ret = req ? ask(path, req, NULL, err) : vp_error_set(err, ENOMEM, "vblkd request");
+
+	json_decref(req);
+	return ret;
+}
+
+int csi_vblkd_serves(const char *path, const char *name, bool *serves, struct vp_error *err)
+{
+	json_t *req = json_pack("{s:s}", "command", "export-list"), *answer = NULL, *list, *e;
+	int ret = req ? ask(path, req, &answer, err) : vp_error_set(err, ENOMEM, "vblkd request");
+	size_t i;
+
+	json_decref(req);
+	*serves = false;
+	if (ret)
+		return ret;
+	list = json_object_get(answer, "exports");
+	json_array_foreach(list, i, e) {
+		const char *n = json_string_value(json_object_get(e, "name"));
+
+		if (n && !strcmp(n, name))
+			*serves = true;
+	}
+	json_decref(answer);
+	return 0;
+}
+
+int csi_vblkd_resized(const char *path, const char *name, uint64_t size, struct vp_error *err)
+{
+	json_t *req = json_pack("{s:s, s:s, s:I}", "command", "image-resize", "export", name,
+				"size", (json_int_t)size);
+	int ret = req ? ask(path, req, NULL, err) : vp_error_set(err, ENOMEM, "vblkd request");
+
+	json_decref(req);
+	return ret;
+}
