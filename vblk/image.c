@@ -44,9 +44,7 @@ void vp_image_wb_fail(const struct vp_image *img, int res)
 {
 	int none = 0;
 
-	/* The image is not const to begin with (vp_image_open allocates it);
-	 * callers hold it const because nothing else of it may change. */
-	__atomic_compare_exchange_n(&((struct vp_image *)img)->wb_err, &none, -res, false,
+	__atomic_compare_exchange_n(&img->file->wb_err, &none, -res, false,
 				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
@@ -84,6 +82,11 @@ int vp_image_open_at(const struct vp_image_root *root, const char *path, unsigne
 		ret = img->fd;
 		if (img->direct)
 			vp_error_prefix(err, "cache=none (O_DIRECT)");
+		goto fail;
+	}
+	img->file = vp_image_file_get(&st);
+	if (!img->file) {
+		ret = vp_error_set(err, ENOMEM, "image %s", path);
 		goto fail;
 	}
 	if (!img->readonly && flock(img->fd, LOCK_SH) < 0) {
@@ -151,6 +154,7 @@ void vp_image_close(struct vp_image *img)
 		return;
 	if (img->fd >= 0)
 		close(img->fd);
+	vp_image_file_put(img->file);
 	free(img);
 }
 

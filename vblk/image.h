@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "vblk/image_file.h"
 
 #define VP_IMAGE_READONLY (1U << 0) /* open O_RDONLY; writes are refused */
 #define VP_IMAGE_DIRECT   (1U << 1) /* O_DIRECT (cache=none): I/O aligned to min_block */
@@ -23,26 +24,27 @@ struct vp_image {
 	bool readonly;
 	bool direct;
 	bool blockdev;       /* a block device (no resize, no SEEK_HOLE map) */
-	/* Sticky writeback error: the errno of the first failed fdatasync or
-	 * FUA (RWF_DSYNC) write of this image, 0 while there was none.  The
-	 * kernel reports a lost writeback once per open file (the pages are
-	 * then clean and their data gone), so a later sync would succeed;
-	 * this keeps every later FLUSH and FUA write failing until the image
-	 * is reopened.  The one field that changes after open: atomic, any
-	 * thread (vp_image_wb_error, vp_image_wb_fail). */
-	int wb_err;
+	/* The sticky writeback error, shared by every handle of the same file
+	 * in the process (NBD, vhost-user and ublk each open their own):
+	 * the errno of the first failed fdatasync or FUA (RWF_DSYNC) write, 0
+	 * while there was none.  The kernel reports a lost writeback once per
+	 * open file (the pages are then clean and their data gone), so a later
+	 * sync would succeed; this keeps every later FLUSH and FUA write
+	 * failing until the image is reopened (its last handle closed).  Read
+	 * and set with vp_image_wb_error, vp_image_wb_fail. */
+	struct vp_image_file *file;
 };
 
 /* -EIO once a writeback error was recorded on img, else 0: what a FLUSH or
  * FUA write must answer before it is even tried. */
 static inline int vp_image_wb_error(const struct vp_image *img)
 {
-	return __atomic_load_n(&img->wb_err, __ATOMIC_ACQUIRE) ? -EIO : 0;
+	return __atomic_load_n(&img->file->wb_err, __ATOMIC_ACQUIRE) ? -EIO : 0;
 }
 
 /* Record that a sync of img failed with -res (res < 0); the first error
- * sticks.  img is shared by every frontend and thread: only wb_err is
- * written, atomically. */
+ * sticks, for every handle of img's file.  Any thread: only the shared
+ * record is written, atomically. */
 void vp_image_wb_fail(const struct vp_image *img, int res);
 
 /* fdatasync a writable img (read-only: nothing to do) before it is closed:

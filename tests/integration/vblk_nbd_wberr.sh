@@ -4,7 +4,11 @@
 # fills the backing up and writeback fails.  The first FLUSH answers EIO, and
 # so does every later FLUSH and FUA write, on that connection and on a new
 # one (the kernel reports a lost writeback once; a second fdatasync would
-# succeed with the data gone).  A restart (the image reopened) clears it.
+# succeed with the data gone).  The error belongs to the image, not to a
+# handle: a FLUSH through the export's vhost-user server (its own fd, opened
+# before the error) answers VIRTIO_BLK_S_IOERR every time, and so does one
+# through a vhost-user server added after the error.  A restart (the image
+# reopened) clears it.
 source "$(dirname "$0")/lib.sh"
 vp_init brwe
 vp_require_cmd losetup nbdinfo
@@ -12,7 +16,10 @@ vp_require_cmd losetup nbdinfo
 export PATH="/usr/bin:$PATH"   # nbdsh needs Debian's python3 with the nbd module
 
 VBLKD="$VP_BUILD/bin/vblkd"
+VBLKCTL="$VP_BUILD/bin/vblkctl"
+FE="$VP_BUILD/tests/vhost_frontend"
 [[ -x "$VBLKD" ]] || vp_skip "vblkd not built ($VBLKD)"
+[[ -x "$FE" ]] || vp_skip "vhost_frontend not built ($FE)"
 MNT="$VP_TMP/small"
 mkdir "$MNT"
 mount -t tmpfs -o size=8m vpt-brwe "$MNT" || vp_skip "cannot mount a tmpfs"
@@ -23,9 +30,13 @@ vp_on_exit "losetup -d $LOOP"
 
 SOCK="$VP_TMP/nbd.sock"
 URI="nbd+unix:///disk0?socket=$SOCK"
-vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --workers 2 \
-	--export "name=disk0,image=$LOOP"
+CTL="$VP_TMP/control.sock"
+VHOST="$VP_TMP/disk0.vhost"
+VHOST2="$VP_TMP/disk0-late.vhost"
+vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --workers 2 --control "$CTL" \
+	--export "name=disk0,image=$LOOP" --vhost-user "name=disk0,socket=$VHOST"
 vp_wait_nbd "$URI" "$VP_TMP/vblkd.log"
+"$FE" "$VHOST" "$LOOP" disk0 flush ok || vp_fail "vhost-user FLUSH failed before any writeback error"
 
 nbdsh -u "$URI" -c "
 import errno, os
@@ -59,11 +70,24 @@ for what in ('flush', 'fua'):
 " || vp_fail "a new connection did not see the writeback error"
 vp_ok "a new connection's FLUSH and FUA write answer EIO too"
 
+for i in 1 2; do   # the second: after the kernel reported the error to the server's own fd
+	"$FE" "$VHOST" "$LOOP" disk0 flush ioerr ||
+		vp_fail "vhost-user FLUSH $i after the NBD FLUSH failed did not answer IOERR"
+done
+vp_ok "every FLUSH through the export's vhost-user server answers VIRTIO_BLK_S_IOERR too"
+
+"$VBLKCTL" --control "$CTL" vhost remove disk0 >/dev/null || vp_fail "vhost remove"
+"$VBLKCTL" --control "$CTL" vhost add disk0 "$VHOST2" >/dev/null || vp_fail "vhost add"
+"$FE" "$VHOST2" "$LOOP" disk0 flush ioerr ||
+	vp_fail "FLUSH through a vhost-user server added after the error did not answer IOERR"
+vp_ok "a vhost-user server added after the error (a new fd) answers IOERR as well"
+
 kill "$VP_PID"
 wait "$VP_PID" 2>/dev/null
 vp_start_daemon "$VP_TMP/vblkd2.log" "$VBLKD" --nbd "unix:$SOCK" --workers 1 \
-	--export "name=disk0,image=$LOOP"
+	--export "name=disk0,image=$LOOP" --vhost-user "name=disk0,socket=$VHOST"
 vp_wait_nbd "$URI" "$VP_TMP/vblkd2.log"
 nbdsh -u "$URI" -c "h.pwrite(b'w' * 4096, 0); h.flush()" ||
 	vp_fail "FLUSH of a reopened image (within the backing's room) failed"
+"$FE" "$VHOST" "$LOOP" disk0 flush ok || vp_fail "vhost-user FLUSH of a reopened image failed"
 vp_ok "a reopened image starts without the error"

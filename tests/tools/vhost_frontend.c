@@ -21,6 +21,8 @@
  *                          and write-through mode, over written data: every
  *                          range reads back as zeroes (images that cannot
  *                          punch: the daemon falls back to writing zeroes)
+ *   flush ok|ioerr         one FLUSH; its status must be VIRTIO_BLK_S_OK or
+ *                          VIRTIO_BLK_S_IOERR (a writeback error of the image)
  *   bench RW SECONDS [QUEUES]
  *                          load generator (works with any vhost-user-blk back
  *                          end): 4 KiB random reads (RW=randread) or writes
@@ -683,6 +685,21 @@ static int test_resize(struct fe *fe, uint64_t size)
 	return 0;
 }
 
+/* One FLUSH, whose status must be want's ("ok" or "ioerr"). */
+static int test_flush(struct fe *fe, const char *want)
+{
+	int expect = !strcmp(want, "ok") ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+	int st;
+
+	CHECK(!strcmp(want, "ok") || !strcmp(want, "ioerr"), "flush: expect ok or ioerr");
+	CHECK(fe_connect(fe, 2000) == 0, "connect");
+	st = fe_do(fe, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 1, false, NULL);
+	CHECK(st == expect, "flush status %d, want %d (%s)", st, expect, want);
+	printf("ok - flush answered %s\n", want);
+	fe_disconnect(fe);
+	return 0;
+}
+
 struct bench_queue {
 	struct fe *fe;
 	unsigned q;
@@ -813,6 +830,8 @@ int main(int argc, char **argv)
 		ret = test_bench(fe, argv[5], strtod(argv[6], NULL), nq);
 	else if (!strcmp(argv[4], "zeroes"))
 		ret = test_zeroes(fe);
+	else if (!strcmp(argv[4], "flush") && argc > 5)
+		ret = test_flush(fe, argv[5]);
 	else if (!strcmp(argv[4], "resize") && argc > 5)
 		ret = test_resize(fe, strtoull(argv[5], NULL, 0));
 	else {

@@ -142,12 +142,52 @@ static void test_writeback_error_sticks(void **state)
 	vp_image_wb_fail(img, -ENOSPC);
 	vp_image_wb_fail(img, -EIO);
 	assert_int_equal(vp_image_wb_error(img), -EIO);
-	assert_int_equal(img->wb_err, ENOSPC); /* the first error is kept */
+	assert_int_equal(img->file->wb_err, ENOSPC); /* the first error is kept */
 	vp_image_close(img);
 	assert_int_equal(vp_image_open(path, 0, &img, &err), 0);
 	assert_int_equal(vp_image_wb_error(img), 0);
 	vp_image_close(img);
 	unlink(path);
+}
+
+/* Every handle of one file shares its writeback error, through another
+ * path too and whether opened before or after the error; it goes with the
+ * last handle.  Another file's handles never see it. */
+static void test_writeback_error_shared_by_handles(void **state)
+{
+	struct vp_image *a, *b, *c, *other;
+	struct vp_error err = { 0 };
+	char path[PATH_MAX], link_path[PATH_MAX], other_path[PATH_MAX];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/wbshare.img", dir);
+	snprintf(link_path, sizeof(link_path), "%s/wbshare.link", dir);
+	snprintf(other_path, sizeof(other_path), "%s/wbother.img", dir);
+	assert_int_equal(vp_image_create(path, 1 << 20, &err), 0);
+	assert_int_equal(vp_image_create(other_path, 1 << 20, &err), 0);
+	assert_int_equal(link(path, link_path), 0);
+	assert_int_equal(vp_image_open(path, 0, &a, &err), 0);
+	assert_int_equal(vp_image_open(link_path, VP_IMAGE_READONLY, &b, &err), 0);
+	assert_int_equal(vp_image_open(other_path, 0, &other, &err), 0);
+	assert_ptr_equal(a->file, b->file);
+	vp_image_wb_fail(b, -ENOSPC);
+	assert_int_equal(vp_image_wb_error(a), -EIO);
+	assert_int_equal(vp_image_wb_error(other), 0);
+	assert_int_equal(vp_image_open(path, 0, &c, &err), 0); /* after the error */
+	assert_int_equal(vp_image_wb_error(c), -EIO);
+	assert_int_equal(vp_image_sync(c), -EIO);
+	vp_image_close(a);
+	vp_image_close(b);
+	assert_int_equal(vp_image_wb_error(c), -EIO); /* one handle still open */
+	vp_image_close(c);
+	assert_int_equal(vp_image_open(link_path, 0, &a, &err), 0); /* reopened */
+	assert_int_equal(vp_image_wb_error(a), 0);
+	assert_int_equal(vp_image_sync(a), 0);
+	vp_image_close(a);
+	vp_image_close(other);
+	unlink(link_path);
+	unlink(path);
+	unlink(other_path);
 }
 
 /* A writer in another process keeps the image claimed until it is gone;
@@ -198,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_extent_map),
 		cmocka_unit_test(test_claim_waits_for_other_writers),
 		cmocka_unit_test(test_writeback_error_sticks),
+		cmocka_unit_test(test_writeback_error_shared_by_handles),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,6 +1,7 @@
 /* ublk_exports.c - vblkd's --ublk devices: each export named by --ublk is
  * served as the local block device /dev/ublkbN through the kernel's ublk
- * driver (vblk/ublk/dev.h), on its own fd of the export's image.
+ * driver (vblk/ublk/dev.h), on its own fd of the export's image (which shares
+ * the writeback error of the other handles of the file: image_file.h).
  */
 #include <errno.h>
 

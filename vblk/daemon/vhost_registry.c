@@ -17,7 +17,8 @@
 struct vhost_export {
 	char *name, *socket;
 	unsigned queues;
-	struct vp_image *img;                    /* its own fd on the export's image */
+	struct vp_image *img;                    /* its own fd on the export's image; the
+						  * writeback error is the file's (image_file.h) */
 	struct vp_vhost_server *srv;
 	bool started;
 	bool connected;                          /* atomic: set by the server's events */

@@ -307,7 +307,9 @@ out:
 }
 
 /* Open a second handle on e's image, resize it, and publish it in slot i
- * (caller holds t->lock); *gone gets a reference on the replaced entry. */
+ * (caller holds t->lock); *gone gets a reference on the replaced entry.
+ * The new handle shares the file's writeback error (image_file.h): data
+ * lost before is lost for it too. */
 static int resize_locked(struct vp_nbd_table *t, long i, uint64_t size,
 			 struct vp_nbd_entry **gone, struct vp_error *err)
 {
@@ -324,9 +326,6 @@ static int resize_locked(struct vp_nbd_table *t, long i, uint64_t size,
 	ret = ret ?: vp_image_resize(img, size, err);
 	if (ret)
 		goto out;
-	/* A second handle on the same file: data lost before is lost for it too. */
-	if (vp_image_wb_error(old->img))
-		vp_image_wb_fail(img, -__atomic_load_n(&old->img->wb_err, __ATOMIC_ACQUIRE));
 	e = entry_new(old->sh, img);
 	next = e ? snap_copy(t->cur, -1, 0) : NULL;
 	if (!next) {
