@@ -7,9 +7,15 @@
  *         [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]
  *         [--vhost-user name=NAME,socket=PATH[,queues=N] ...]
  *         [--ublk name=NAME[,queues=N][,depth=D] ...]
+ *         [--tls off|on|require] [--tls-certificates DIR | --tls-psk FILE]
+ *         [--tls-verify-peer]
  *
  * --workers defaults to one per CPU; --conn-mem (default 64M) caps the request
  * buffers one NBD connection may hold.
+ * tcp::PORT (no host) listens on 127.0.0.1 only.  --tls (default off) offers
+ * NBD_OPT_STARTTLS on every --nbd address with x509 credentials from DIR
+ * (ca-cert.pem, server-cert.pem, server-key.pem) or the "user:hexkey" keys
+ * of FILE; require refuses everything else before TLS (vblk/nbd/tls.h).
  * --vhost-user serves export NAME (from --export or the config) to one
  * vhost-user-blk front end (QEMU) at a time on PATH; --nbd is then optional.
  * --ublk exposes export NAME as the local block device /dev/ublkbN through
@@ -39,7 +45,9 @@ static void usage(FILE *f)
 		   "             --export name=NAME,image=PATH[,readonly=on][,cache=none][,description=TEXT]\n"
 		   "             [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]\n"
 		   "             [--vhost-user name=NAME,socket=PATH[,queues=N] ...]\n"
-		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n");
+		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n"
+		   "             [--tls off|on|require] [--tls-certificates DIR | --tls-psk FILE]\n"
+		   "             [--tls-verify-peer]\n");
 }
 
 static int open_control(struct daemon *d, struct vp_error *err)

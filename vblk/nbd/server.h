@@ -26,6 +26,9 @@ struct vp_nbd_server_config {
 	 * request that would exceed it waits for earlier ones to complete.
 	 * At least VP_NBD_CONN_MEM_MIN (one largest request). */
 	size_t conn_mem;
+	/* NBD_OPT_STARTTLS (nbd/tls.h): NULL serves in NOTLS mode.  Owned by
+	 * the caller, outlives the worker. */
+	struct vp_nbd_tls *tls;
 };
 
 #define VP_NBD_CONN_MEM_DEFAULT (64U << 20)
@@ -34,7 +37,9 @@ struct vp_nbd_server_config {
 struct vp_nbd_worker;
 
 /* Open a listening socket for "unix:PATH" (a stale socket file is replaced)
- * or "tcp:HOST:PORT" (HOST may be [v6]).  *fd is set on success. */
+ * or "tcp:HOST:PORT" (HOST may be [v6]; empty, as in "tcp::10809", is
+ * 127.0.0.1, never every interface: that takes 0.0.0.0 or [::]).  *fd is
+ * set on success. */
 VP_MUST_CHECK int vp_nbd_listen(const char *spec, int *fd, struct vp_error *err);
 
 /* Create a worker (ring, registered image files, stop eventfd).  *out is set
