@@ -251,13 +251,13 @@ static const char *relay_handshake(struct relay *r, int *gerr)
 
 		if (ret == GNUTLS_E_SUCCESS)
 			return NULL;
+		left = (int)(end - now_ms());
+		if (ret == GNUTLS_E_TIMEDOUT || left <= 0)
+			return "handshake-timeout";
 		if (gnutls_error_is_fatal(ret)) {
 			*gerr = ret;
 			return "handshake-failed";
 		}
-		left = (int)(end - now_ms());
-		if (left <= 0)
-			return "handshake-timeout";
 		p[0] = (struct pollfd){ .fd = r->sock, .events = tls_wants(r->s) };
 		p[1] = (struct pollfd){ .fd = r->plain };
 		if (poll(p, 2, left) < 0 && errno != EINTR)
