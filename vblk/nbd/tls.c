@@ -14,12 +14,14 @@
  * ever waits in poll, and every wait ends: the handshake deadline, either
  * side closing, or the linger deadline once the server side has closed.
  *
- * System calls a relay makes: poll, recvfrom/sendto (recv/send: plaintext
- * end; GnuTLS's default transport on the TCP socket), sendmsg (GnuTLS with
- * GNUTLS_NO_SIGNAL), shutdown, close, clock_gettime, getrandom (GnuTLS),
- * futex (the relay count), mmap/munmap/madvise (allocations), exit (thread
- * end); vp_nbd_tls_start adds socketpair, fcntl, mmap/mprotect, clone3
- * (clone), rt_sigprocmask.
+ * System calls a relay thread makes (strace of vblk_nbd_tls.sh's clients):
+ * poll, recvfrom and sendto (recv/send on the plaintext end, GnuTLS's
+ * default transport on the TCP socket), sendmsg (GnuTLS), shutdown, close,
+ * write (event logging), getrandom (GnuTLS), futex (the relay count, locks),
+ * mmap, munmap, mprotect, madvise (allocations), rseq, set_robust_list,
+ * rt_sigprocmask, exit (thread start and end).  vp_nbd_tls_start, on the
+ * worker, adds socketpair, fcntl, clone3, mmap/mprotect (the stack) and
+ * rt_sigprocmask.
  */
 #include "vblk/nbd/tls.h"
 
