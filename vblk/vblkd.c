@@ -11,9 +11,15 @@
  *         [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]
  *         [--image-root DIR]
  *         [--user USER[:GROUP]] [--seccomp off|errno|kill|log]
+ *         [--tls off|on|require] [--tls-certificates DIR | --tls-psk FILE]
+ *         [--tls-verify-peer]
  *
  * --workers defaults to one per CPU; --conn-mem (default 64M) caps the request
  * buffers one NBD connection may hold.
+ * tcp::PORT (no host) listens on 127.0.0.1 only.  --tls (default off) offers
+ * NBD_OPT_STARTTLS on every --nbd address with x509 credentials from DIR
+ * (ca-cert.pem, server-cert.pem, server-key.pem) or the "user:hexkey" keys
+ * of FILE; require refuses everything else before TLS (vblk/nbd/tls.h).
  * --vhost-user serves export NAME (from --export or the config) to one
  * vhost-user-blk front end (QEMU) at a time on PATH; --nbd is then optional.
  * Unix sockets get --socket-mode (default 0660) / --control-mode (0600)
@@ -54,7 +60,9 @@ static void usage(FILE *f)
 		   "             [--socket-mode MODE] [--socket-group GROUP] [--socket-allow user:X,group:Y]\n"
 		   "             [--control-mode MODE] [--control-group GROUP] [--control-allow user:X,group:Y]\n"
 		   "             [--image-root DIR]\n"
-		   "             [--user USER[:GROUP]] [--seccomp off|errno|kill|log]\n");
+		   "             [--user USER[:GROUP]] [--seccomp off|errno|kill|log]\n"
+		   "             [--tls off|on|require] [--tls-certificates DIR | --tls-psk FILE]\n"
+		   "             [--tls-verify-peer]\n");
 }
 
 static int open_control(struct daemon *d, struct vp_error *err)

@@ -120,7 +120,7 @@ r = opt_reply(s)
 check(r is not None and r[0] == (1 << 31) + 6, "GO for an unknown export -> ERR_UNKNOWN")
 option(s, 5)
 r = opt_reply(s)
-check(r is not None and r[0] == (1 << 31) + 1, "STARTTLS -> ERR_UNSUP (no TLS)")
+check(r is not None and r[0] == (1 << 31) + 2, "STARTTLS -> ERR_POLICY (--tls off)")
 s.sendall(OPTS + struct.pack(">II", 3, 1 << 30))
 check(closed(s), "option length of 1 GiB drops the client")
 s = connect(); greet(s); s.sendall(OPTS[:5]); s.close()   # truncated, vanish

@@ -103,7 +103,7 @@ static void test_list_and_unknown(void **state)
 	assert_int_equal(reply_type(&out, 0, NULL), NBD_REP_ERR_UNSUP);
 	out.len = 0;
 	assert_int_equal(vp_nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &out), VP_NBD_HS_CONTINUE);
-	assert_int_equal(reply_type(&out, 0, NULL), NBD_REP_ERR_UNSUP);
+	assert_int_equal(reply_type(&out, 0, NULL), NBD_REP_ERR_POLICY); /* --tls off */
 	out.len = 0;
 	assert_int_equal(vp_nbd_hs_option(&hs, NBD_OPT_STRUCTURED_REPLY, (const unsigned char *)"x", 1, &out),
 			 VP_NBD_HS_CONTINUE);

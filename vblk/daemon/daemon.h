@@ -30,6 +30,7 @@
 #include "vblk/image.h"
 #include "vblk/image_path.h"
 #include "vblk/nbd/table.h"
+#include "vblk/nbd/tls.h"
 
 #define VBLKD_MAX_EXPORTS 64   /* exports given at start */
 #define VBLKD_MAX_WORKERS 64   /* NBD worker threads over all listeners */
@@ -84,6 +85,7 @@ struct daemon {
 	size_t n_exports;
 	unsigned n_workers;                      /* per listening socket; 0: one per CPU */
 	uint64_t conn_mem;                       /* payload buffer budget per connection; 0: default */
+	struct vp_nbd_tls_config tls_cfg;        /* --tls, --tls-certificates, --tls-psk, --tls-verify-peer */
 	struct vhost_spec vhost[VBLKD_MAX_VHOST];
 	size_t n_vhost;
 	struct ublk_export ublk[VBLKD_MAX_UBLK]; /* name, queues, depth from options */
@@ -101,6 +103,7 @@ struct daemon {
 	struct vp_sandbox_config sandbox;        /* --user, --seccomp */
 	/* Run-time state. */
 	int listen_fds[VBLKD_MAX_LISTEN];        /* workers.c; -1: not open */
+	struct vp_nbd_tls *tls;                  /* workers.c; NULL: --tls off */
 	struct worker_thread threads[VBLKD_MAX_WORKERS];
 	struct vp_nbd_table table;               /* exports.c */
 	bool table_ready;
@@ -136,10 +139,13 @@ void vp_vblkd_image_sync(const char *name, const struct vp_image *img);
 
 /* ---- workers.c ---- */
 
-/* Bind every --nbd address into d->listen_fds. */
+/* Load the TLS credentials (--tls on|require) and bind every --nbd address
+ * into d->listen_fds, warning about a TCP address beyond loopback that
+ * serves plaintext (--tls off or on). */
 int vp_vblkd_listeners_open(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
 
-/* Close the listening sockets and unlink the unix ones. */
+/* Close the listening sockets and unlink the unix ones; free the TLS
+ * credentials (the workers are stopped: this waits for TLS relays). */
 void vp_vblkd_listeners_close(struct daemon *d);
 
 /* Start d->n_workers threads per listener; *started counts those running

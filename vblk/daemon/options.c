@@ -393,6 +393,20 @@ static void config_first(struct daemon *d, size_t n_cli)
 
 /* ---- command line ---- */
 
+/* --tls off|on|require. */
+static int parse_tls_mode(const char *arg, enum vp_nbd_tls_mode *mode, struct vp_error *err)
+{
+	if (strcmp(arg, "off") == 0)
+		*mode = VP_NBD_TLS_OFF;
+	else if (strcmp(arg, "on") == 0)
+		*mode = VP_NBD_TLS_ON;
+	else if (strcmp(arg, "require") == 0)
+		*mode = VP_NBD_TLS_REQUIRE;
+	else
+		return vp_error_set(err, EINVAL, "--tls: expected off, on or require");
+	return 0;
+}
+
 /* One getopt_long result c with its argument. */
 static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides *o,
 			struct vp_error *err)
@@ -428,6 +442,17 @@ static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides
 		o->workers = (unsigned)strtoul(arg, &end, 10);
 		if (errno || *end || o->workers < 1 || o->workers > VBLKD_MAX_WORKERS)
 			return vp_error_set(err, EINVAL, "--workers: expected 1..%d", VBLKD_MAX_WORKERS);
+		return 0;
+	case 'T':
+		return parse_tls_mode(arg, &d->tls_cfg.mode, err);
+	case 'X':
+		d->tls_cfg.cert_dir = arg;
+		return 0;
+	case 'P':
+		d->tls_cfg.psk_file = arg;
+		return 0;
+	case 'V':
+		d->tls_cfg.verify_peer = true;
 		return 0;
 	case 'm':
 		if (vp_parse_size(arg, &d->conn_mem) < 0 || d->conn_mem < VP_NBD_CONN_MEM_MIN)
@@ -525,6 +550,10 @@ int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_er
 		{ "control", required_argument, NULL, 'c' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "conn-mem", required_argument, NULL, 'm' },
+		{ "tls", required_argument, NULL, 'T' },
+		{ "tls-certificates", required_argument, NULL, 'X' },
+		{ "tls-psk", required_argument, NULL, 'P' },
+		{ "tls-verify-peer", no_argument, NULL, 'V' },
 		{ "vhost-user", required_argument, NULL, 'v' },
 		{ "ublk", required_argument, NULL, 'u' },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vblk/nbd/tls.h"
+
 #define SLOT_MIN_BUF (64U << 10)
 #define BUF_ALIGN 4096U
 
@@ -188,6 +190,7 @@ void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
 	c->send_op.done = on_send;
 	c->hs.exports = w->cfg.exports;
 	c->hs.n_exports = w->cfg.n_exports;
+	c->hs.tls_mode = vp_nbd_tls_mode(w->cfg.tls);
 	if (w->cfg.table) {
 		c->snap = vp_nbd_table_acquire(w->cfg.table);
 		c->hs.exports = c->snap->exports;

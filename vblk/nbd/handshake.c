@@ -276,12 +276,45 @@ static int opt_meta(struct vp_nbd_hs *hs, uint32_t opt, const unsigned char *d, 
 	return ret ?: reply_simple(out, opt, NBD_REP_ACK);
 }
 
+/* NBD_OPT_STARTTLS: no data; refused by policy when TLS is off and as
+ * invalid once TLS runs; acknowledged, it starts negotiation afresh. */
+static int opt_starttls(struct vp_nbd_hs *hs, uint32_t len, struct vp_nbd_buf *out)
+{
+	int ret;
+
+	if (hs->tls_mode == VP_NBD_TLS_OFF)
+		return reply_simple(out, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY);
+	if (len || hs->tls)
+		return reply_simple(out, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID);
+	ret = reply_simple(out, NBD_OPT_STARTTLS, NBD_REP_ACK);
+	if (ret)
+		return ret;
+	hs->tls = true;
+	hs->structured = false;
+	hs->meta_export = NULL;
+	return VP_NBD_HS_STARTTLS;
+}
+
+/* FORCEDTLS before STARTTLS: every option but STARTTLS and ABORT is
+ * answered TLS_REQD; EXPORT_NAME cannot be answered, so the session ends. */
+static int opt_before_tls(uint32_t opt, struct vp_nbd_buf *out)
+{
+	if (opt == NBD_OPT_EXPORT_NAME)
+		return -EACCES;
+	return reply_simple(out, opt, NBD_REP_ERR_TLS_REQD);
+}
+
 int vp_nbd_hs_option(struct vp_nbd_hs *hs, uint32_t opt, const unsigned char *data, uint32_t len,
 		     struct vp_nbd_buf *out)
 {
-	/* Without fixed newstyle only EXPORT_NAME may be answered at all. */
+	bool tls_reqd = hs->tls_mode == VP_NBD_TLS_REQUIRE && !hs->tls;
+
+	/* Without fixed newstyle only EXPORT_NAME may be answered at all (and
+	 * TLS cannot run: proto.md requires fixed newstyle for it). */
 	if (!hs->fixed_newstyle && opt != NBD_OPT_EXPORT_NAME)
 		return VP_NBD_HS_CLOSE;
+	if (tls_reqd && opt != NBD_OPT_STARTTLS && opt != NBD_OPT_ABORT)
+		return opt_before_tls(opt, out);
 	switch (opt) {
 	case NBD_OPT_EXPORT_NAME:
 		return opt_export_name(hs, data, len, out);
@@ -303,7 +336,9 @@ int vp_nbd_hs_option(struct vp_nbd_hs *hs, uint32_t opt, const unsigned char *da
 	case NBD_OPT_LIST_META_CONTEXT:
 	case NBD_OPT_SET_META_CONTEXT:
 		return opt_meta(hs, opt, data, len, out);
-	default: /* STARTTLS included: this server runs in NOTLS mode */
+	case NBD_OPT_STARTTLS:
+		return opt_starttls(hs, len, out);
+	default:
 		return reply_simple(out, opt, NBD_REP_ERR_UNSUP);
 	}
 }

@@ -38,10 +38,20 @@ struct vp_nbd_buf {
 
 void vp_nbd_buf_free(struct vp_nbd_buf *buf);
 
-/* Per-connection negotiation state; zero it, then set exports/n_exports. */
+/* What the server offers of NBD_OPT_STARTTLS (proto.md's modes). */
+enum vp_nbd_tls_mode {
+	VP_NBD_TLS_OFF = 0,     /* NOTLS: STARTTLS answered NBD_REP_ERR_POLICY */
+	VP_NBD_TLS_ON,          /* STARTTLS acknowledged, plaintext also served */
+	VP_NBD_TLS_REQUIRE,     /* FORCEDTLS: nothing but STARTTLS and ABORT before TLS */
+};
+
+/* Per-connection negotiation state; zero it, then set exports/n_exports
+ * (and tls_mode). */
 struct vp_nbd_hs {
 	const struct vp_nbd_export *exports;
 	size_t n_exports;
+	enum vp_nbd_tls_mode tls_mode;
+	bool tls;                 /* STARTTLS acknowledged: the rest runs over TLS */
 	bool fixed_newstyle;
 	bool no_zeroes;
 	bool structured;          /* NBD_OPT_STRUCTURED_REPLY acknowledged */
@@ -54,6 +64,8 @@ enum vp_nbd_hs_next {
 	VP_NBD_HS_CONTINUE = 0, /* send `out`, then read the next option */
 	VP_NBD_HS_GO,           /* send `out`, then enter transmission with hs->chosen */
 	VP_NBD_HS_CLOSE,        /* send `out`, then close the connection */
+	VP_NBD_HS_STARTTLS,     /* send `out` in plaintext, then run TLS on the
+				 * connection and read the next option over it */
 };
 
 /* The server's first 18 bytes (fixed newstyle, NO_ZEROES). */
@@ -71,7 +83,9 @@ VP_MUST_CHECK int vp_nbd_hs_option_header(const unsigned char hdr[16], uint32_t 
 /* Handle one option with its len bytes of data; replies are appended to out.
  * Returns a vp_nbd_hs_next value (>= 0), or -errno when the connection must
  * be dropped at once (-ENOMEM, or -ENOENT for EXPORT_NAME of an unknown
- * export, which the protocol cannot answer). */
+ * export, or -EACCES for EXPORT_NAME before TLS in require mode, neither of
+ * which the protocol can answer).  STARTTLS, once acknowledged, forgets what
+ * was negotiated before it (structured replies, meta contexts). */
 VP_MUST_CHECK int vp_nbd_hs_option(struct vp_nbd_hs *hs, uint32_t opt, const unsigned char *data,
 				   uint32_t len, struct vp_nbd_buf *out);
 

@@ -5,6 +5,7 @@
  * memory-backed image, set up the request slots and start receiving.
  */
 #include "vblk/nbd/conn.h"
+#include "vblk/nbd/tls.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -98,12 +99,38 @@ static void tx_start(struct nbd_conn *c)
 	vp_nbd_rx_process(c);
 }
 
+/* STARTTLS was acknowledged: the TCP socket goes to a TLS relay (tls.h)
+ * and c goes on over the plaintext end it returns, registered in its place
+ * (no operation is pending on c now). */
+static void hs_start_tls(struct nbd_conn *c)
+{
+	int fd = vp_nbd_tls_start(c->w->cfg.tls, c->fd, c->id), file;
+
+	if (fd < 0) {
+		vp_nbd_conn_drop(c, fd == -EAGAIN ? "tls-relays-full" : "tls-relay-failed");
+		return;
+	}
+	file = vp_engine_file_add(&c->w->eng, fd);
+	if (file < 0) {
+		close(fd); /* the relay sees it closed and ends */
+		c->fd = -1;
+		vp_nbd_conn_drop(c, "file-table-full");
+		return;
+	}
+	vp_engine_file_del(&c->w->eng, c->file);
+	c->fd = fd;
+	c->file = file;
+	hs_read_option(c);
+}
+
 static void hs_after_send(struct nbd_conn *c)
 {
 	if (c->hs_next == VP_NBD_HS_CONTINUE)
 		hs_read_option(c);
 	else if (c->hs_next == VP_NBD_HS_GO)
 		tx_start(c);
+	else if (c->hs_next == VP_NBD_HS_STARTTLS)
+		hs_start_tls(c);
 	else
 		vp_nbd_conn_drop(c, "client-abort");
 }
@@ -115,7 +142,8 @@ static void hs_run_option(struct nbd_conn *c)
 	c->hs_out.len = 0;
 	ret = vp_nbd_hs_option(&c->hs, c->opt, c->opt_data, c->opt_len, &c->hs_out);
 	if (ret < 0) {
-		vp_nbd_conn_drop(c, ret == -ENOENT ? "unknown-export" : "out-of-memory");
+		vp_nbd_conn_drop(c, ret == -ENOENT ? "unknown-export" :
+				    ret == -EACCES ? "tls-required" : "out-of-memory");
 		return;
 	}
 	c->hs_next = (enum vp_nbd_hs_next)ret;

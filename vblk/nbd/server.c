@@ -216,7 +216,7 @@ static int listen_unix(const char *path, const struct vp_unix_listen_opts *opts,
 static int listen_tcp(const char *hostport, int *fd, struct vp_error *err)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+				  .ai_flags = AI_NUMERICSERV };
 	char host[256];
 	const char *colon = strrchr(hostport, ':');
 	struct addrinfo *res, *ai;
@@ -231,7 +231,8 @@ static int listen_tcp(const char *hostport, int *fd, struct vp_error *err)
 		memmove(host, host + 1, hl - 2);
 		host[hl - 2] = 0;
 	}
-	ret = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &res);
+	/* No host: loopback.  Serving every interface must be asked for. */
+	ret = getaddrinfo(*host ? host : "127.0.0.1", colon + 1, &hints, &res);
 	if (ret)
 		return vp_error_set(err, EINVAL, "tcp address '%s': %s", hostport, gai_strerror(ret));
 	for (ai = res; ai; ai = ai->ai_next) {

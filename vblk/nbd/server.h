@@ -31,6 +31,9 @@ struct vp_nbd_server_config {
 	 * to let in whoever the socket's mode lets connect.  Outlives the
 	 * worker. */
 	const struct vp_unix_peers *peers;
+	/* NBD_OPT_STARTTLS (nbd/tls.h): NULL serves in NOTLS mode.  Owned by
+	 * the caller, outlives the worker. */
+	struct vp_nbd_tls *tls;
 };
 
 #define VP_NBD_CONN_MEM_DEFAULT (64U << 20)
@@ -39,9 +42,10 @@ struct vp_nbd_server_config {
 struct vp_nbd_worker;
 
 /* Open a listening socket for "unix:PATH" (vp_unix_listen with unix_opts'
- * mode and gid, or 0660 in the daemon's group when NULL; a stale socket file replaced, a live one or a
- * non-socket refused) or "tcp:HOST:PORT" (HOST may be [v6]).  *fd is set
- * on success. */
+ * mode and gid, or 0660 in the daemon's group when NULL; a stale socket
+ * file replaced, a live one or a non-socket refused) or "tcp:HOST:PORT"
+ * (HOST may be [v6]; empty, as in "tcp::10809", is 127.0.0.1, never every
+ * interface: that takes 0.0.0.0 or [::]).  *fd is set on success. */
 VP_MUST_CHECK int vp_nbd_listen(const char *spec, const struct vp_unix_listen_opts *unix_opts,
 				int *fd, struct vp_error *err);
 
