@@ -98,6 +98,7 @@ want=(
 	/usr/share/man/man8/vnetctl.8 /usr/share/man/man8/vnet-cni.8
 	/usr/share/vplumb/cni/10-vnet-bridge.conflist /usr/share/vplumb/cni/20-vnet-vm.conflist
 	/usr/share/vplumb/vnetctl/two-namespaces.json
+	/usr/share/vplumb/examples/libvirt-vm0.xml /usr/share/vplumb/examples/qemu-vm0.sh
 	/usr/share/doc/vplumb/README.md /usr/share/doc/vplumb/vblkd.md
 )
 for w in "${want[@]}"; do
