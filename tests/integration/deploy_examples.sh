@@ -6,6 +6,7 @@
 # export and opens a tap made by vnetctl.
 source "$(dirname "$0")/lib.sh"
 vp_init dex
+vp_require_cmd xmllint
 EX="$VP_SOURCE/deploy/examples"
 XML="$EX/libvirt-vm0.xml"
 
