@@ -99,7 +99,7 @@ want=(
 	/usr/share/vplumb/cni/10-vnet-bridge.conflist /usr/share/vplumb/cni/20-vnet-vm.conflist
 	/usr/share/vplumb/vnetctl/two-namespaces.json
 	/usr/share/vplumb/examples/libvirt-vm0.xml /usr/share/vplumb/examples/qemu-vm0.sh
-	/usr/share/doc/vplumb/README.md /usr/share/doc/vplumb/vblkd.md
+	/usr/share/doc/vplumb/README.md /usr/share/doc/vplumb/vblkd.md /usr/share/doc/vplumb/packaging.md
 )
 for w in "${want[@]}"; do
 	grep -qxF -- "$w" <<<"$listing" || vp_fail "package lacks $w"
