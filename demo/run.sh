@@ -235,7 +235,8 @@ record "$CTR_PID" ip
 in_ctr() { nsenter -t "$CTR_PID" -m -n -- "$@"; }
 # Up once the process is busybox (past both execs) and listening.
 ctr_up() {
-	[[ $(readlink "/proc/$CTR_PID/exe" 2>/dev/null) == "$(readlink -f "$VM_BUSYBOX")" ]] &&
+	[[ $(readlink "/proc/$CTR_PID/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] &&
+		[[ $(readlink "/proc/$CTR_PID/exe" 2>/dev/null) == "$(readlink -f "$VM_BUSYBOX")" ]] &&
 		ip netns exec "${P}ctr" ss -Hltn "sport = :$PORT" | grep -q .
 }
 for ((i = 0; i < 50; i++)); do ctr_up && break; sleep 0.1; done
@@ -306,6 +307,23 @@ mount -t ext4 /dev/vda /vol; vm_say mount \$?
 vm_say file-md5 "\$(md5sum </vol/hello.txt | cut -d' ' -f1)"
 vm_say file "\$(cat /vol/hello.txt)"
 umount /vol; vm_say umount \$?
+
+# Its NIC: the VM pod's address and MAC, on the bridge network.
+ip link set lo up
+ip link set eth0 up
+ip addr add $ipvm dev eth0
+ip route add default via $GW
+# ping1 DEST: up to 3 tries (the first may wait for ARP); 0 once one answers.
+ping1() { for i in 1 2 3; do ping -c 1 -W 3 "\$1" >/dev/null && return 0; done; return 1; }
+ping1 $ipctr; vm_say ping-ctr \$?
+ping1 $GW; vm_say ping-gw \$?
+timeout 15 wget -q -O /tmp/page http://$ipctr:$PORT/index.html; vm_say wget \$?
+vm_say page-md5 "\$(md5sum </tmp/page | cut -d' ' -f1)"
+# Then wait (at most 40 s) for the container's line over TCP.
+timeout 40 nc -l -p 7070 >/tmp/line &
+vm_say ready 1
+wait \$!
+vm_say line "\$(cat /tmp/line)"
 EOF
 vm_initramfs "$TMP/guest.sh" "$TMP/initrd.gz"
 ok "VM assets: kernel $(basename "$VM_KERNEL") ($kwhere), busybox initramfs ($(since "$t0"))"
@@ -317,6 +335,25 @@ vm_start --netns "${P}vm" "$CON" 120 -initrd "$TMP/initrd.gz" \
 	-chardev "socket,id=c0,path=$VHOST_SOCK" -device vhost-user-blk-pci,chardev=c0 \
 	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off \
 	-device "virtio-net-pci,netdev=n0,mac=${MAC[vm]}"
+# While the guest waits, the container pings it and sends it a line over TCP.
+LINE="hello VM, from the container $(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+if vm_wait_result "$CON" ready 100; then
+	READY_S=$(since "$t0")
+	t1=$(now_ms)
+	CTR_PING=0
+	in_ctr ping -c 1 -W 2 -q "$(ip4 "$ipvm")" >/dev/null || in_ctr ping -c 2 -W 2 -q "$(ip4 "$ipvm")" >/dev/null ||
+		CTR_PING=1
+	CTR_PING_MS=$(since "$t1")
+	send_line() {
+		local i
+		for ((i = 0; i < 20; i++)); do
+			in_ctr bash -c 'echo "$1" >"/dev/tcp/$2/7070"' sh "$LINE" "$(ip4 "$ipvm")" 2>/dev/null && return 0
+			sleep 0.5
+		done
+		return 1
+	}
+	send_line || bad "the container could not connect to the VM's port 7070"
+fi
 rc=0
 vm_wait || rc=$?
 VM_S=$(since "$t0")
@@ -324,7 +361,7 @@ if [[ $rc -ne 0 ]] || ! vm_result "$CON" exit >/dev/null; then
 	vm_dump "$CON"
 	die "the VM did not run its script and power off (QEMU status $rc; 124 = timeout)"
 fi
-ok "VM: QEMU under TCG in ${P}vm, booted to its script at $(vm_result "$CON" booted) s guest time, ran and powered off ($VM_S)"
+ok "VM: QEMU under TCG in ${P}vm, booted to its script at $(vm_result "$CON" booted) s guest time, ready ${READY_S:-never}, powered off ($VM_S)"
 
 want_sectors=$(($(stat -c %s "$IMG") / 512))
 check "VM sees the volume as /dev/vda ($(($(vm_result "$CON" disk) / 2048)) MiB, vhost-user-blk from vblkd)" \
@@ -332,6 +369,13 @@ check "VM sees the volume as /dev/vda ($(($(vm_result "$CON" disk) / 2048)) MiB,
 vm_read_ok() { [[ $(vm_result "$CON" mount) == 0 && $(vm_result "$CON" file-md5) == "$NOTE_MD5" ]]; }
 check "VM mounted the volume (ext4) and read the container's file back: same md5 $NOTE_MD5" vm_read_ok
 [[ $(vm_result "$CON" file) == "$NOTE" ]] && echo "    the guest read: $(vm_result "$CON" file)"
+check "VM → container ($ipctr) ping, over tap0 and the bridge" [ "$(vm_result "$CON" ping-ctr)" = 0 ]
+check "container → VM ($(ip4 "$ipvm")) ping (${CTR_PING_MS:-not tried})" [ "${CTR_PING:-1}" = 0 ]
+check "VM → gateway $GW ping" [ "$(vm_result "$CON" ping-gw)" = 0 ]
+PAGE_MD5=$(md5sum <"$TMP/www/index.html" | cut -d' ' -f1)
+vm_fetch_ok() { [[ $(vm_result "$CON" wget) == 0 && $(vm_result "$CON" page-md5) == "$PAGE_MD5" ]]; }
+check "VM fetched http://$ipctr:$PORT/index.html from the container over TCP (busybox wget): same md5 $PAGE_MD5" vm_fetch_ok
+check "container → VM over TCP: the guest's nc got the container's line" [ "$(vm_result "$CON" line)" = "$LINE" ]
 
 # --- teardown ----------------------------------------------------------------------
 t0=$(now_ms)
