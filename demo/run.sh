@@ -58,10 +58,11 @@ skip() { printf 'demo cannot run here: %s\n' "$*" >&2; exit 77; }
 for b in vnet-bridge vnet-ipam vnet-tap vblkd vblkctl; do
 	[[ -x "$BIN/$b" ]] || skip "$BIN/$b not built: run 'make demo' or cmake --build $BUILD"
 done
-for c in ip jq tc ping nft losetup mkfs.ext4 mount umount nsenter unshare md5sum; do
+for c in ip jq tc ping ss nft losetup mkfs.ext4 mount umount mountpoint findmnt nsenter unshare md5sum; do
 	command -v "$c" >/dev/null || skip "'$c' not installed (.ci/install-deps)"
 done
 
+NETNS_MOUNTED=$(mountpoint -q /run/netns && echo yes || true)
 # A run killed hard (SIGKILL) may have left its namespaces and bridge.
 for ns in $(ip netns list | awk '{print $1}' | grep "^$P" || true); do ip netns del "$ns"; done
 ip link del "$BR" 2>/dev/null || true
@@ -71,6 +72,7 @@ ADDED=()      # "POD CONFLIST" attachments to DEL
 CTR_PID=""    # the container's process (httpd)
 LOOP=""       # the loop device while the volume is staged
 VBLKD_PID=""
+SUMMARY=""    # set once the final line is printed
 DAEMONS=()    # every background process, killed at teardown
 RECORDED=()   # their pids, as written to $PIDFILE
 
@@ -141,6 +143,10 @@ teardown() {
 	for pod in "${PODS[@]}"; do ip netns del "$P$pod" 2>/dev/null; done
 	PODS=()
 	ip link del "$BR" 2>/dev/null
+	# `ip netns add` bind-mounts /run/netns on its first use: undo that too.
+	if [[ -z $NETNS_MOUNTED ]] && mountpoint -q /run/netns && [[ -z $(ip netns list) ]]; then
+		umount /run/netns 2>/dev/null
+	fi
 	unrecord
 	set -e
 }
@@ -149,6 +155,7 @@ cleanup() {
 	trap - EXIT
 	teardown
 	rm -rf "$TMP"
+	if ((rc != 0)) && [[ -z $SUMMARY ]]; then echo "demo FAILED (exit status $rc); what it made is removed"; fi
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -231,7 +238,7 @@ echo "hello from the vplumb demo container $(head -c 6 /dev/urandom | od -An -tx
 ip netns exec "${P}ctr" unshare --mount --propagation private -- \
 	"$VM_BUSYBOX" httpd -f -p "$PORT" -h "$TMP/www" >"$TMP/ctr.log" 2>&1 &
 CTR_PID=$!
-record "$CTR_PID" ip
+record "$CTR_PID" "$VM_BUSYBOX httpd"
 in_ctr() { nsenter -t "$CTR_PID" -m -n -- "$@"; }
 # Up once the process is busybox (past both execs) and listening.
 ctr_up() {
@@ -398,6 +405,7 @@ check "teardown: VM off, container and vblkd stopped, CNI DEL of both pods; no $
 
 echo "summary: created netns ${P}ctr and ${P}vm, bridge $BR, tap0, a container, vblkd, volume $(basename "$IMG") ($VOL_SIZE), a QEMU guest; all removed"
 total_s=$(( ($(date +%s%N) - T_START) / 1000000 ))
+SUMMARY=printed
 if ((FAILED)); then
 	echo "demo FAILED: $FAILED of $CHECKS checks ✗ ($((total_s / 1000)).$((total_s % 1000 / 100)) s)"
 	exit 1
