@@ -6,7 +6,8 @@
 #     ipMasq), added through libcni (vp-cnitool): "ctr", a container (its own
 #     network and mount namespaces, a busybox httpd), and "vm", whose veth
 #     vnet-tap (chained after vnet-bridge) redirects to tap0, the NIC of a
-#     QEMU guest (TCG: KVM hangs on the CI machines) booted with the VM kit
+#     QEMU guest (KVM where a probe guest boots with it, else TCG: KVM hangs
+#     on the CI machines) booted with the VM kit
 #     (tests/vm/kit.sh: Debian cloud kernel, busybox initramfs).
 #   storage: one raw image, created by vblkd (vblkctl image create), is given
 #     to the container as an ext4 filesystem (loop device, mounted in the
@@ -23,7 +24,8 @@
 # usage: demo/run.sh [BUILD_DIR]      (default: build; run as root)
 # Exit status: 0 every check passed, 1 a check failed, 77 this host lacks
 # something the demo needs (the message says what).  Environment: VM_CACHE
-# (guest kernel cache, default BUILD_DIR/vm-cache; `make demo` uses .vm-cache).
+# (guest kernel cache, default BUILD_DIR/vm-cache; `make demo` uses .vm-cache),
+# VPD_ACCEL (kvm or tcg: skip the KVM probe), VM_MEM (guest MiB, default 256).
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
@@ -304,6 +306,36 @@ had_kernel=$(find "$cache" -maxdepth 2 -name .ready 2>/dev/null | head -1 || tru
 vm_kernel
 if [[ -n $had_kernel ]]; then kwhere="cached in $cache"; else kwhere="fetched once into $cache"; fi
 
+# pick_accel: KVM where it works, else TCG; sets ACCEL and ACCEL_WHY.  A
+# probe guest must reach its script under KVM within KVM_PROBE_S seconds (KVM
+# hangs at boot on the CI machines); the verdict is kept in the VM cache per
+# host kernel, so only a first run pays for the probe.  VPD_ACCEL=kvm|tcg
+# skips it.
+KVM_PROBE_S=10
+pick_accel() {
+	local verdict="$cache/kvm-verdict-$(uname -r)"
+	if [[ -n ${VPD_ACCEL:-} ]]; then
+		ACCEL=$VPD_ACCEL ACCEL_WHY="VPD_ACCEL=$VPD_ACCEL"
+	elif [[ ! -r /dev/kvm || ! -w /dev/kvm ]]; then
+		ACCEL=tcg ACCEL_WHY="no usable /dev/kvm"
+	elif [[ -f $verdict ]]; then
+		ACCEL=$(cat "$verdict") ACCEL_WHY="KVM probe result cached in $verdict"
+	else
+		echo 'vm_say probe ok' >"$TMP/probe.sh"
+		vm_initramfs "$TMP/probe.sh" "$TMP/probe.gz"
+		VM_ACCEL=kvm vm_start "$TMP/probe.console" "$KVM_PROBE_S" -initrd "$TMP/probe.gz"
+		vm_wait || true
+		if [[ $(vm_result "$TMP/probe.console" probe) == ok ]]; then
+			ACCEL=kvm ACCEL_WHY="a KVM probe guest booted"
+		else
+			ACCEL=tcg ACCEL_WHY="a KVM probe guest did not boot in $KVM_PROBE_S s; verdict cached in $verdict"
+		fi
+		echo "$ACCEL" >"$verdict.$$" && mv "$verdict.$$" "$verdict"
+	fi
+	[[ $ACCEL == kvm || $ACCEL == tcg ]] || die "accelerator '$ACCEL': want kvm or tcg"
+}
+pick_accel
+
 ipvm=${IP[vm]}
 ipctr=$(ip4 "${IP[ctr]}")
 cat >"$TMP/guest.sh" <<EOF
@@ -337,7 +369,7 @@ ok "VM assets: kernel $(basename "$VM_KERNEL") ($kwhere), busybox initramfs ($(s
 
 t0=$(now_ms)
 CON="$TMP/console"
-vm_start --netns "${P}vm" "$CON" 120 -initrd "$TMP/initrd.gz" \
+VM_ACCEL=$ACCEL vm_start --netns "${P}vm" "$CON" 120 -initrd "$TMP/initrd.gz" \
 	-object "memory-backend-memfd,id=mem,size=${VM_MEM:-256}M,share=on" -numa node,memdev=mem \
 	-chardev "socket,id=c0,path=$VHOST_SOCK" -device vhost-user-blk-pci,chardev=c0 \
 	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off \
@@ -368,7 +400,7 @@ if [[ $rc -ne 0 ]] || ! vm_result "$CON" exit >/dev/null; then
 	vm_dump "$CON"
 	die "the VM did not run its script and power off (QEMU status $rc; 124 = timeout)"
 fi
-ok "VM: QEMU under TCG in ${P}vm, booted to its script at $(vm_result "$CON" booted) s guest time, ready ${READY_S:-never}, powered off ($VM_S)"
+ok "VM: QEMU under ${ACCEL^^} ($ACCEL_WHY) in ${P}vm, booted to its script at $(vm_result "$CON" booted) s guest time, ready ${READY_S:-never}, powered off ($VM_S)"
 
 want_sectors=$(($(stat -c %s "$IMG") / 512))
 check "VM sees the volume as /dev/vda ($(($(vm_result "$CON" disk) / 2048)) MiB, vhost-user-blk from vblkd)" \

@@ -64,7 +64,7 @@ want=(
 	'✓ volume unpublished: unmounted in the container, /dev/loop[0-9]+ detached'
 	'✓ volume handed to the VM: vblkd export vpd-vol, vhost-user-blk on vpd-vol\.vhost\.sock'
 	'✓ VM assets: kernel vmlinuz-[^ ]+ \((cached|fetched once) in'
-	'✓ VM: QEMU under TCG in vpd-vm, booted to its script at [0-9.]+ s guest time, ready [0-9]+ ms, powered off'
+	'✓ VM: QEMU under (TCG|KVM) \([^)]*\) in vpd-vm, booted to its script at [0-9.]+ s guest time, ready [0-9]+ ms, powered off'
 	'✓ VM sees the volume as /dev/vda \(64 MiB, vhost-user-blk from vblkd\)'
 	"✓ VM mounted the volume \(ext4\) and read the container's file back: same md5 [0-9a-f]{32}"
 	'✓ VM → container \(10\.198\.100\.[0-9]+\) ping, over tap0 and the bridge'
