@@ -64,13 +64,16 @@ for c in ip jq tc ping ss nft losetup mkfs.ext4 mount umount mountpoint findmnt 
 	command -v "$c" >/dev/null || skip "'$c' not installed (.ci/install-deps)"
 done
 
-NETNS_MOUNTED=$(mountpoint -q /run/netns && echo yes || true)
+NETNS_MOUNTED=""
+if mountpoint -q /run/netns; then NETNS_MOUNTED=yes; fi
 # A run killed hard (SIGKILL) may have left its namespaces and bridge.
 for ns in $(ip netns list | awk '{print $1}' | grep "^$P" || true); do ip netns del "$ns"; done
 ip link del "$BR" 2>/dev/null || true
 TMP="$(mktemp -d /tmp/${P}XXXXXX)"
 PODS=()       # pods whose netns exists
-ADDED=()      # "POD CONFLIST" attachments to DEL
+ADDED=()      # pods whose CNI ADD succeeded, to DEL
+declare -A LIST  # each pod's conflist
+DEL_FAILED=() # pods whose CNI DEL failed
 CTR_PID=""    # the container's process (httpd)
 LOOP=""       # the loop device while the volume is staged
 VBLKD_PID=""
@@ -79,8 +82,8 @@ DAEMONS=()    # every background process, killed at teardown
 RECORDED=()   # their pids, as written to $PIDFILE
 
 # --- the VM kit (tests/vm/kit.sh) expects lib.sh's helpers: the demo's own ---
-VP_TMP=$TMP
-VP_BUILD=$BUILD
+# shellcheck disable=SC2034 # read by kit.sh
+VP_TMP=$TMP VP_BUILD=$BUILD
 vp_log() { printf '%s\n' "$*" >>"$TMP/demo.log"; }
 vp_skip() { skip "$*"; }
 vp_fail() { die "$*"; }
@@ -110,7 +113,7 @@ vp_start_daemon() {
 	VP_PID=$!
 	record "$VP_PID" "$1"
 }
-# shellcheck source=../tests/vm/kit.sh
+# shellcheck source=tests/vm/kit.sh
 source "$SRC/tests/vm/kit.sh"
 vm_require
 
@@ -139,7 +142,7 @@ teardown() {
 	CTR_PID=""
 	if [[ -n "$LOOP" ]]; then losetup -d "$LOOP" 2>/dev/null; LOOP=""; fi
 	for ((i = ${#ADDED[@]} - 1; i >= 0; i--)); do
-		cni del ${ADDED[i]} >/dev/null 2>&1
+		cni del "${ADDED[i]}" "${LIST[${ADDED[i]}]}" >>"$TMP/del.log" 2>&1 || DEL_FAILED+=("${ADDED[i]}")
 	done
 	ADDED=()
 	for pod in "${PODS[@]}"; do ip netns del "$P$pod" 2>/dev/null; done
@@ -218,7 +221,8 @@ add_pod() {
 	ip -n "$P$1" link set lo up
 	t0=$(now_ms)
 	r=$(cni add "$1" "$2") || die "CNI ADD of pod $1 failed"
-	ADDED+=("$1 $2")
+	ADDED+=("$1")
+	LIST[$1]=$2
 	IP[$1]=$(jq -r '.ips[0].address' <<<"$r")
 	MAC[$1]=$(jq -r --arg p "/run/netns/$P$1" '.interfaces[] | select(.sandbox == $p and .name == "eth0") | .mac' <<<"$r")
 	GW=$(jq -r '.ips[0].gateway' <<<"$r")
@@ -313,7 +317,8 @@ if [[ -n $had_kernel ]]; then kwhere="cached in $cache"; else kwhere="fetched on
 # skips it.
 KVM_PROBE_S=10
 pick_accel() {
-	local verdict="$cache/kvm-verdict-$(uname -r)"
+	local verdict
+	verdict="$cache/kvm-verdict-$(uname -r)"
 	if [[ -n ${VPD_ACCEL:-} ]]; then
 		ACCEL=$VPD_ACCEL ACCEL_WHY="VPD_ACCEL=$VPD_ACCEL"
 	elif [[ ! -r /dev/kvm || ! -w /dev/kvm ]]; then
@@ -428,12 +433,16 @@ left_objects() {
 	losetup -n -O NAME,BACK-FILE -l | grep -F "$TMP/" || true
 	grep -F " $TMP" /proc/self/mountinfo || true
 	nft list ruleset 2>/dev/null | grep -F "${SUBNET%.*}." || true
+	grep -rlF "${P}cid-" "$TMP/ipam" 2>/dev/null || true   # IPAM reservations
 }
 left=$(left_objects)
 [[ $VBLKD_RC == 0 ]] || bad "vblkd exited with status $VBLKD_RC on SIGTERM: $(tail -3 "$TMP/vblkd.log")"
-check "teardown: VM off, container and vblkd stopped, CNI DEL of both pods; no ${P}* netns or link, no loop device, mount or nft rule left ($(since "$t0"))" \
+# Under -DVP_SANITIZE=ON a report fails the run too.
+if grep -q Sanitizer "$TMP/vblkd.log"; then bad "vblkd: $(grep -m1 Sanitizer "$TMP/vblkd.log")"; fi
+((${#DEL_FAILED[@]} == 0)) || bad "CNI DEL failed for ${DEL_FAILED[*]}: $(tail -3 "$TMP/del.log")"
+check "teardown: VM off, container and vblkd stopped, CNI DEL of both pods; no ${P}* netns or link, no loop device, mount, nft rule or IPAM reservation left ($(since "$t0"))" \
 	[ -z "$left" ]
-[[ -z $left ]] || printf '    left: %s\n' $left
+[[ -z $left ]] || printf '    left: %s\n' "$left"
 
 echo "summary: created netns ${P}ctr and ${P}vm, bridge $BR, tap0, a container, vblkd, volume $(basename "$IMG") ($VOL_SIZE), a QEMU guest; all removed"
 total_s=$(( ($(date +%s%N) - T_START) / 1000000 ))

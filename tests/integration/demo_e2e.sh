@@ -72,7 +72,7 @@ want=(
 	'✓ VM → gateway 10\.198\.100\.1 ping'
 	'✓ VM fetched http://10\.198\.100\.[0-9]+:8080/index\.html from the container over TCP \(busybox wget\): same md5 [0-9a-f]{32}'
 	"✓ container → VM over TCP: the guest's nc got the container's line"
-	'✓ teardown: VM off, container and vblkd stopped, CNI DEL of both pods; no vpd-\* netns or link, no loop device, mount or nft rule left'
+	'✓ teardown: VM off, container and vblkd stopped, CNI DEL of both pods; no vpd-\* netns or link, no loop device, mount, nft rule or IPAM reservation left'
 )
 want+=("demo done: ${#want[@]} checks ✓ in [0-9.]+ s")
 for re in "${want[@]}"; do
