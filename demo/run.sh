@@ -115,7 +115,6 @@ vp_start_daemon() {
 }
 # shellcheck source=tests/vm/kit.sh
 source "$SRC/tests/vm/kit.sh"
-vm_require
 
 # stop PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (default 5); its status.
 stop() {
@@ -130,9 +129,11 @@ stop() {
 
 # teardown: undo everything, newest first; safe to run twice.
 teardown() {
-	local pid pod i
+	local pod i
 	set +e
-	for pid in "${DAEMONS[@]}"; do [[ $pid == "$VBLKD_PID" ]] || stop "$pid" 2>/dev/null; done
+	for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
+		[[ ${DAEMONS[i]} == "$VBLKD_PID" ]] || stop "${DAEMONS[i]}" 2>/dev/null
+	done
 	if [[ -n "$VBLKD_PID" ]]; then
 		stop "$VBLKD_PID"
 		VBLKD_RC=$?
@@ -166,6 +167,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+vm_require
 
 # --- network: conflists, libcni ------------------------------------------------
 bridge_json() {
@@ -293,7 +295,7 @@ ok "container wrote /mnt/hello.txt on the volume (md5 $NOTE_MD5)"
 t0=$(now_ms)
 in_ctr umount /mnt || die "umount /mnt in the container failed"
 losetup -d "$LOOP" || die "losetup -d $LOOP failed"
-detached() { [[ -z $(losetup -n -j "$IMG") ]] && ! in_ctr findmnt -n /mnt >/dev/null; }
+detached() { [[ -z $(losetup -n -j "$IMG") ]] && ! in_ctr findmnt -n -S "$LOOP" >/dev/null; }
 check "volume unpublished: unmounted in the container, $LOOP detached ($(since "$t0"))" detached
 LOOP=""
 
