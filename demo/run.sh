@@ -233,8 +233,10 @@ add_pod() {
 ip4() { echo "${1%/*}"; }
 
 add_pod ctr "$TMP/pod.conflist"
+CTR_ADD_MS=$ADD_MS
 ok "container pod ${P}ctr: eth0 ${IP[ctr]} via $GW on $BR (vnet-bridge + vnet-ipam, $ADD_MS)"
 add_pod vm "$TMP/vm.conflist"
+VM_ADD_MS=$ADD_MS
 tap=$(ip -n "${P}vm" -d link show tap0 | awk '/tun type/ {print $2, $3, $6, $7}')
 ok "VM pod ${P}vm: eth0 ${IP[vm]}, tap0 ($tap) with eth0's MAC ${MAC[vm]}, tc redirect both ways (+ vnet-tap, $ADD_MS)"
 
@@ -446,7 +448,11 @@ check "teardown: VM off, container and vblkd stopped, CNI DEL of both pods; no $
 	[ -z "$left" ]
 [[ -z $left ]] || printf '    left: %s\n' "$left"
 
-echo "summary: created netns ${P}ctr and ${P}vm, bridge $BR, tap0, a container, vblkd, volume $(basename "$IMG") ($VOL_SIZE), a QEMU guest; all removed"
+TEARDOWN_MS=$(since "$t0")
+echo "summary:"
+echo "  created: netns ${P}ctr and ${P}vm, bridge $BR, veths, tap0, nft masquerade rules, a container"
+echo "           (httpd), vblkd, volume $(basename "$IMG") ($VOL_SIZE, ext4), a QEMU guest ($ACCEL); all removed"
+echo "  timings: CNI ADD $CTR_ADD_MS + $VM_ADD_MS; VM start to ready ${READY_S:-never}, to poweroff $VM_S; teardown $TEARDOWN_MS"
 total_s=$(( ($(date +%s%N) - T_START) / 1000000 ))
 SUMMARY=printed
 if ((FAILED)); then
