@@ -60,10 +60,13 @@ skip() { printf 'demo cannot run here: %s\n' "$*" >&2; exit 77; }
 for b in vnet-bridge vnet-ipam vnet-tap vblkd vblkctl; do
 	[[ -x "$BIN/$b" ]] || skip "$BIN/$b not built: run 'make demo' or cmake --build $BUILD"
 done
-for c in ip jq tc ping ss nft losetup mkfs.ext4 mount umount mountpoint findmnt nsenter unshare md5sum; do
+for c in flock ip jq tc ping ss nft losetup mkfs.ext4 mount umount mountpoint findmnt nsenter unshare md5sum; do
 	command -v "$c" >/dev/null || skip "'$c' not installed (.ci/install-deps)"
 done
 
+# One demo at a time (its names are fixed): a lock on this script itself.
+exec {lock}<"$0"
+flock -n "$lock" || die "another demo/run.sh is running"
 NETNS_MOUNTED=""
 if mountpoint -q /run/netns; then NETNS_MOUNTED=yes; fi
 # A run killed hard (SIGKILL) may have left its namespaces and bridge.
@@ -411,6 +414,7 @@ if [[ $rc -ne 0 ]] || ! vm_result "$CON" exit >/dev/null; then
 fi
 ok "VM: QEMU under ${ACCEL^^} ($ACCEL_WHY) in ${P}vm, booted to its script at $(vm_result "$CON" booted) s guest time, ready ${READY_S:-never}, powered off ($VM_S)"
 
+failed_before_vm=$FAILED
 want_sectors=$(($(stat -c %s "$IMG") / 512))
 check "VM sees the volume as /dev/vda ($(($(vm_result "$CON" disk) / 2048)) MiB, vhost-user-blk from vblkd)" \
 	[ "$(vm_result "$CON" disk)" = "$want_sectors" ]
@@ -424,6 +428,7 @@ PAGE_MD5=$(md5sum <"$TMP/www/index.html" | cut -d' ' -f1)
 vm_fetch_ok() { [[ $(vm_result "$CON" wget) == 0 && $(vm_result "$CON" page-md5) == "$PAGE_MD5" ]]; }
 check "VM fetched http://$ipctr:$PORT/index.html from the container over TCP (busybox wget): same md5 $PAGE_MD5" vm_fetch_ok
 check "container → VM over TCP: the guest's nc got the container's line" [ "$(vm_result "$CON" line)" = "$LINE" ]
+((FAILED == failed_before_vm)) || vm_dump "$CON"   # what the guest saw, on stderr
 
 # --- teardown ----------------------------------------------------------------------
 t0=$(now_ms)
