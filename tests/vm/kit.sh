@@ -20,13 +20,14 @@
 # the virtio modules are loaded, with two helpers: `vm_say KEY VALUE...`
 # prints a result marker line, `vm_arg NAME` prints vmkit.NAME=VALUE from the
 # kernel command line.  Its exit status is reported as the result "exit";
-# then the guest powers off.  The guest never uses KVM: -accel tcg only
-# (KVM hangs on the CI machines).
+# then the guest powers off.  Tests never use KVM: -accel tcg (KVM hangs on
+# the CI machines); VM_ACCEL=kvm is for demo/run.sh, which probes it first.
 #
 # Environment: VM_CACHE (default $VP_BUILD/vm-cache), VM_KERNEL_PKG (default:
 # what the linux-image-cloud-amd64 meta-package depends on), VM_MEM (guest
 # RAM in MiB, default 256; a memory-backend-memfd for vhost-user must have
-# the same size), VM_APPEND (extra kernel command line, e.g. vmkit.ip=...).
+# the same size), VM_APPEND (extra kernel command line, e.g. vmkit.ip=...),
+# VM_ACCEL (QEMU accelerator, default tcg).
 
 VM_MARK="@@VMKIT@@"
 # Loaded in this order by the guest's /init (dependencies first; each
@@ -223,7 +224,7 @@ vm_start() {
 	local out="$1" secs="$2"
 	shift 2
 	[[ -n "$VM_KERNEL" ]] || vp_fail "vm_start: call vm_kernel first"
-	vp_start_daemon "$out" timeout -k 5 "$secs" "${ns[@]}" "$VM_QEMU" -accel tcg \
+	vp_start_daemon "$out" timeout -k 5 "$secs" "${ns[@]}" "$VM_QEMU" -accel "${VM_ACCEL:-tcg}" \
 		-m "${VM_MEM:-256}" -nographic -no-reboot -nic none -kernel "$VM_KERNEL" \
 		-append "console=ttyS0 quiet panic=-1 ${VM_APPEND:-}" "$@" </dev/null
 	VM_PID=$VP_PID
