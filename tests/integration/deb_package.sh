@@ -5,7 +5,9 @@
 # vnet-cni + symlinks, binaries, units, snippets, man pages, examples, docs);
 # `dpkg -i` on this host, the installed units verify, the demo's CNI chain
 # (vnet-bridge + vnet-ipam, then vnet-tap) ADD/DEL from /opt/cni/bin in a
-# throwaway netns, the programs run from /usr/bin; `dpkg --purge` leaves no
+# throwaway netns, the programs run from /usr/bin, then the whole demo
+# (demo/run.sh --installed: a container and a VM sharing one volume) on the
+# installed binaries exits 0 with all its checks ✓; `dpkg --purge` leaves no
 # file of it, and directories that existed before are still there.
 # On any failure the package is purged (trap) and the host restored.
 source "$(dirname "$0")/lib.sh"
@@ -188,6 +190,27 @@ vp_assert_no_link "" "$hveth"
 vp_assert_ipam_clean "$VP_TMP/ipam" vpt-deb-pod
 vp_assert_nft_clean "$ip" "$hveth"
 vp_ok "CNI ADD/DEL of vnet-bridge + vnet-ipam, chained vnet-tap, from /opt/cni/bin: $ip pings the gateway; DEL leaves nothing"
+
+# The demo on the installed package: plugins from /opt/cni/bin, vblkd and
+# vblkctl from /usr/bin.  Its guest kernel comes from VM_CACHE, as for the
+# other VM tests; a host that cannot run it (exit 77) skips this part only.
+DEMO_CHECKS=18   # as tests/integration/demo_e2e.sh lists them
+rc=0
+VM_CACHE="${VM_CACHE:-$VP_BUILD/vm-cache}" bash "$VP_SOURCE/demo/run.sh" --installed >"$VP_TMP/demo.out" 2>&1 || rc=$?
+demo_out=$(cat "$VP_TMP/demo.out")
+if [[ $rc -eq 77 ]]; then
+	vp_log "demo on the installed package not run: $(tail -1 "$VP_TMP/demo.out")"
+else
+	if [[ $rc -ne 0 ]] || grep -q '✗' <<<"$demo_out"; then
+		cat "$VP_TMP/demo.out" >&2
+		vp_fail "demo/run.sh --installed exited with status $rc"
+	fi
+	vp_assert_match "$demo_out" "plugins from /opt/cni/bin via direct exec \\(--installed: no vp-cnitool\\), vblkd and vblkctl from /usr/bin" \
+		"the demo used the installed binaries"
+	vp_assert_eq "$(grep -c '^✓' <<<"$demo_out")" "$DEMO_CHECKS" "number of ✓ lines of the demo"
+	vp_assert_match "$demo_out" "demo done: $DEMO_CHECKS checks ✓" "the demo's summary"
+	vp_ok "demo/run.sh --installed: exit 0, all $DEMO_CHECKS checks ✓ on /opt/cni/bin and /usr/bin"
+fi
 
 files="$(dpkg -L vplumb | while read -r f; do [[ -d "$f" ]] || printf '%s\n' "$f"; done)"
 dpkg --purge vplumb >"$VP_TMP/purge.log" 2>&1 || vp_fail "dpkg --purge: $(tail -10 "$VP_TMP/purge.log")"
