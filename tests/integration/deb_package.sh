@@ -102,6 +102,7 @@ want=(
 	"/opt/cni/bin/vnet-tap -> vnet-cni" "/opt/cni/bin/vnet-ipam -> vnet-cni"
 	/usr/bin/vblkd /usr/bin/vblkctl /usr/bin/vnetctl /usr/bin/vblk-csi
 	/usr/lib/systemd/system/vblkd.service /usr/lib/systemd/system/vblkd-ublk.service
+	/usr/lib/systemd/system/vblk-csi.service
 	/usr/lib/sysusers.d/vplumb.conf /usr/lib/tmpfiles.d/vplumb.conf
 	/usr/lib/udev/rules.d/70-vplumb-ublk.rules
 	/usr/share/man/man8/vblkd.8 /usr/share/man/man8/vblkctl.8
@@ -119,6 +120,8 @@ stray="$(grep -vE '^/(usr/(bin|lib/(systemd|sysusers\.d|tmpfiles\.d|udev)|share/
 [[ -z "$stray" ]] || vp_fail "unexpected paths in the package: $stray"
 vp_assert_eq "$(grep -c '^ExecStart=/usr/bin/vblkd ' "$VP_TMP/root/usr/lib/systemd/system/vblkd.service")" 1 \
 	"the packaged unit runs /usr/bin/vblkd"
+vp_assert_eq "$(grep -c '^ExecStart=/usr/bin/vblk-csi ' "$VP_TMP/root/usr/lib/systemd/system/vblk-csi.service")" 1 \
+	"the packaged node plugin unit runs /usr/bin/vblk-csi"
 vp_ok "contents: ${#want[@]} expected paths, nothing elsewhere"
 
 vp_on_exit restore
@@ -129,7 +132,7 @@ if command -v systemd-sysusers >/dev/null 2>&1; then
 	vp_assert_eq "$(stat -c '%U %a' /var/lib/vplumb/images)" "vplumb 750" "postinst: /var/lib/vplumb/images"
 	vp_assert_eq "$(stat -c '%U %a' /run/vplumb)" "vplumb 750" "postinst: /run/vplumb"
 fi
-for unit in vblkd vblkd-ublk; do
+for unit in vblkd vblkd-ublk vblk-csi; do
 	if command -v systemd-analyze >/dev/null 2>&1; then
 		out="$(systemd-analyze verify --man=no /usr/lib/systemd/system/$unit.service 2>&1)" ||
 			vp_fail "installed $unit.service: verify failed: $out"
