@@ -106,7 +106,7 @@ want=(
 	/usr/lib/sysusers.d/vplumb.conf /usr/lib/tmpfiles.d/vplumb.conf
 	/usr/lib/udev/rules.d/70-vplumb-ublk.rules
 	/usr/share/man/man8/vblkd.8 /usr/share/man/man8/vblkctl.8
-	/usr/share/man/man8/vnetctl.8 /usr/share/man/man8/vnet-cni.8
+	/usr/share/man/man8/vnetctl.8 /usr/share/man/man8/vnet-cni.8 /usr/share/man/man8/vblk-csi.8
 	/usr/share/vplumb/cni/10-vnet-bridge.conflist /usr/share/vplumb/cni/20-vnet-vm.conflist
 	/usr/share/vplumb/vnetctl/two-namespaces.json
 	/usr/share/vplumb/examples/libvirt-vm0.xml /usr/share/vplumb/examples/qemu-vm0.sh
@@ -149,8 +149,9 @@ for prog in vblkd vblkctl vnetctl; do
 done
 if command -v man >/dev/null 2>&1; then
 	vp_assert_eq "$(man -w 8 vblkd 2>/dev/null)" /usr/share/man/man8/vblkd.8 "man -w 8 vblkd"
+	vp_assert_eq "$(man -w 8 vblk-csi 2>/dev/null)" /usr/share/man/man8/vblk-csi.8 "man -w 8 vblk-csi"
 fi
-vp_ok "vblkd, vblkctl, vnetctl --help from /usr/bin; man finds vblkd(8)"
+vp_ok "vblkd, vblkctl, vnetctl --help from /usr/bin; man finds vblkd(8) and vblk-csi(8)"
 
 # The demo's CNI chain from /opt/cni/bin only.
 VP_CNI_PATH=/opt/cni/bin
