@@ -111,6 +111,8 @@ want=(
 	/usr/share/vplumb/vnetctl/two-namespaces.json
 	/usr/share/vplumb/examples/libvirt-vm0.xml /usr/share/vplumb/examples/qemu-vm0.sh
 	/usr/share/doc/vplumb/README.md /usr/share/doc/vplumb/vblkd.md /usr/share/doc/vplumb/packaging.md
+	/usr/share/doc/vplumb/guide-kubernetes.md /usr/share/doc/vplumb/guide-vm-hosts.md
+	/usr/share/doc/vplumb/guide-scripts.md
 )
 for w in "${want[@]}"; do
 	grep -qxF -- "$w" <<<"$listing" || vp_fail "package lacks $w"
