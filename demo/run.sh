@@ -22,17 +22,32 @@
 #     failure and interruption too, and the demo checks nothing is left.
 #
 # usage: demo/run.sh [BUILD_DIR]      (default: build; run as root)
+#        demo/run.sh --installed      (the installed package's binaries: the
+#          plugins in /opt/cni/bin, vblkd and vblkctl in /usr/bin; run
+#          directly, as vp-cnitool is a test tool and not installed)
 # Exit status: 0 every check passed, 1 a check failed, 77 this host lacks
 # something the demo needs (the message says what).  Environment: VM_CACHE
-# (guest kernel cache, default BUILD_DIR/vm-cache; `make demo` uses .vm-cache),
+# (guest kernel cache, default BUILD_DIR/vm-cache, with --installed .vm-cache in
+# the source tree; `make demo` uses .vm-cache),
 # VPD_ACCEL (kvm or tcg: skip the KVM probe), VM_MEM (guest MiB, default 256).
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="$(cd "${1:-$SRC/build}" && pwd)"
-BIN="$BUILD/bin"
-CNITOOL="$BUILD/tests/vp-cnitool"
-CNI_PATH="$BIN:/usr/lib/cni"
+if [[ ${1:-} == --installed ]]; then
+	BIN=/usr/bin                 # vblkd, vblkctl
+	CNI_BIN=/opt/cni/bin         # the plugins
+	CNITOOL=""
+	VM_CACHE="${VM_CACHE:-$SRC/.vm-cache}"
+	BUILD=""
+	MISSING="not installed: install the package (docs/packaging.md)"
+else
+	BUILD="$(cd "${1:-$SRC/build}" && pwd)"
+	BIN="$BUILD/bin"
+	CNI_BIN=$BIN
+	CNITOOL="$BUILD/tests/vp-cnitool"
+	MISSING="not built: run 'make demo' or cmake --build $BUILD"
+fi
+CNI_PATH="$CNI_BIN:/usr/lib/cni"
 P=vpd-                       # every object the demo makes starts with this
 NET=vpd-net
 BR=${P}br0
@@ -57,8 +72,8 @@ die() { printf '✗ %s\n' "$*" >&2; exit 1; }
 skip() { printf 'demo cannot run here: %s\n' "$*" >&2; exit 77; }
 
 [[ $EUID -eq 0 ]] || skip "run as root (network namespaces, links, loop devices)"
-for b in vnet-bridge vnet-ipam vnet-tap vblkd vblkctl; do
-	[[ -x "$BIN/$b" ]] || skip "$BIN/$b not built: run 'make demo' or cmake --build $BUILD"
+for b in "$CNI_BIN"/vnet-{bridge,ipam,tap} "$BIN"/vblk{d,ctl}; do
+	[[ -x $b ]] || skip "$b $MISSING"
 done
 for c in flock ip jq tc ping ss nft losetup mkfs.ext4 mount umount mountpoint findmnt nsenter unshare md5sum; do
 	command -v "$c" >/dev/null || skip "'$c' not installed (.ci/install-deps)"
@@ -198,7 +213,7 @@ direct() {
 		conf=$(jq -c --argjson i "$i" --argjson prev "$prev" \
 			'.plugins[$i] + {name, cniVersion} + (if $prev == null then {} else {prevResult: $prev} end)' "$list")
 		out=$(printf '%s' "$conf" | env CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" CNI_NETNS="$netns" \
-			CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH" "$BIN/$(jq -r .type <<<"$conf")") || { echo "$out" >&2; return 1; }
+			CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH" "$CNI_BIN/$(jq -r .type <<<"$conf")") || { echo "$out" >&2; return 1; }
 		[[ $cmd == ADD ]] && prev=$out
 	done
 	if [[ $cmd == ADD ]]; then echo "$prev" | tee "$TMP/$cid.result"; fi
@@ -207,16 +222,17 @@ direct() {
 # cni add|del POD CONFLIST: ADD prints the result JSON.
 cni() {
 	local netns=/run/netns/$P$2 cid=${P}cid-$2
-	if [[ -x "$CNITOOL" ]]; then
+	if [[ -n $CNITOOL && -x $CNITOOL ]]; then
 		"$CNITOOL" "$1" "$3" "$netns" "$cid" eth0 --cni-path "$CNI_PATH" --cache-dir "$TMP/cache"
 	else
 		direct "${1^^}" "$3" "$netns" "$cid"
 	fi
 }
 
-if [[ -x "$CNITOOL" ]]; then VIA="libcni (vp-cnitool)"; else VIA="direct exec (vp-cnitool not built)"; fi
+if [[ -z $CNITOOL ]]; then VIA="direct exec (--installed: no vp-cnitool)"
+elif [[ -x $CNITOOL ]]; then VIA="libcni (vp-cnitool)"; else VIA="direct exec (vp-cnitool not built)"; fi
 echo "vplumb demo: a container and a VM on one bridge network, sharing one volume"
-echo "  plugins from $BIN via $VIA; storage: vblkd directly (vblk-csi does not exist yet)"
+echo "  plugins from $CNI_BIN via $VIA, vblkd and vblkctl from $BIN; storage: vblkd directly (vblk-csi does not exist yet)"
 
 declare -A IP MAC
 # add_pod POD CONFLIST: netns vpd-POD, CNI ADD; sets IP[POD], MAC[POD], GW.

@@ -5,7 +5,9 @@
 # vnet-cni + symlinks, binaries, units, snippets, man pages, examples, docs);
 # `dpkg -i` on this host, the installed units verify, the demo's CNI chain
 # (vnet-bridge + vnet-ipam, then vnet-tap) ADD/DEL from /opt/cni/bin in a
-# throwaway netns, the programs run from /usr/bin; `dpkg --purge` leaves no
+# throwaway netns, the programs run from /usr/bin, then the whole demo
+# (demo/run.sh --installed: a container and a VM sharing one volume) on the
+# installed binaries exits 0 with all its checks ✓; `dpkg --purge` leaves no
 # file of it, and directories that existed before are still there.
 # On any failure the package is purged (trap) and the host restored.
 source "$(dirname "$0")/lib.sh"
@@ -100,14 +102,17 @@ want=(
 	"/opt/cni/bin/vnet-tap -> vnet-cni" "/opt/cni/bin/vnet-ipam -> vnet-cni"
 	/usr/bin/vblkd /usr/bin/vblkctl /usr/bin/vnetctl /usr/bin/vblk-csi
 	/usr/lib/systemd/system/vblkd.service /usr/lib/systemd/system/vblkd-ublk.service
+	/usr/lib/systemd/system/vblk-csi.service
 	/usr/lib/sysusers.d/vplumb.conf /usr/lib/tmpfiles.d/vplumb.conf
 	/usr/lib/udev/rules.d/70-vplumb-ublk.rules
 	/usr/share/man/man8/vblkd.8 /usr/share/man/man8/vblkctl.8
-	/usr/share/man/man8/vnetctl.8 /usr/share/man/man8/vnet-cni.8
+	/usr/share/man/man8/vnetctl.8 /usr/share/man/man8/vnet-cni.8 /usr/share/man/man8/vblk-csi.8
 	/usr/share/vplumb/cni/10-vnet-bridge.conflist /usr/share/vplumb/cni/20-vnet-vm.conflist
 	/usr/share/vplumb/vnetctl/two-namespaces.json
 	/usr/share/vplumb/examples/libvirt-vm0.xml /usr/share/vplumb/examples/qemu-vm0.sh
 	/usr/share/doc/vplumb/README.md /usr/share/doc/vplumb/vblkd.md /usr/share/doc/vplumb/packaging.md
+	/usr/share/doc/vplumb/guide-kubernetes.md /usr/share/doc/vplumb/guide-vm-hosts.md
+	/usr/share/doc/vplumb/guide-scripts.md
 )
 for w in "${want[@]}"; do
 	grep -qxF -- "$w" <<<"$listing" || vp_fail "package lacks $w"
@@ -117,6 +122,8 @@ stray="$(grep -vE '^/(usr/(bin|lib/(systemd|sysusers\.d|tmpfiles\.d|udev)|share/
 [[ -z "$stray" ]] || vp_fail "unexpected paths in the package: $stray"
 vp_assert_eq "$(grep -c '^ExecStart=/usr/bin/vblkd ' "$VP_TMP/root/usr/lib/systemd/system/vblkd.service")" 1 \
 	"the packaged unit runs /usr/bin/vblkd"
+vp_assert_eq "$(grep -c '^ExecStart=/usr/bin/vblk-csi ' "$VP_TMP/root/usr/lib/systemd/system/vblk-csi.service")" 1 \
+	"the packaged node plugin unit runs /usr/bin/vblk-csi"
 vp_ok "contents: ${#want[@]} expected paths, nothing elsewhere"
 
 vp_on_exit restore
@@ -127,7 +134,7 @@ if command -v systemd-sysusers >/dev/null 2>&1; then
 	vp_assert_eq "$(stat -c '%U %a' /var/lib/vplumb/images)" "vplumb 750" "postinst: /var/lib/vplumb/images"
 	vp_assert_eq "$(stat -c '%U %a' /run/vplumb)" "vplumb 750" "postinst: /run/vplumb"
 fi
-for unit in vblkd vblkd-ublk; do
+for unit in vblkd vblkd-ublk vblk-csi; do
 	if command -v systemd-analyze >/dev/null 2>&1; then
 		out="$(systemd-analyze verify --man=no /usr/lib/systemd/system/$unit.service 2>&1)" ||
 			vp_fail "installed $unit.service: verify failed: $out"
@@ -144,8 +151,9 @@ for prog in vblkd vblkctl vnetctl; do
 done
 if command -v man >/dev/null 2>&1; then
 	vp_assert_eq "$(man -w 8 vblkd 2>/dev/null)" /usr/share/man/man8/vblkd.8 "man -w 8 vblkd"
+	vp_assert_eq "$(man -w 8 vblk-csi 2>/dev/null)" /usr/share/man/man8/vblk-csi.8 "man -w 8 vblk-csi"
 fi
-vp_ok "vblkd, vblkctl, vnetctl --help from /usr/bin; man finds vblkd(8)"
+vp_ok "vblkd, vblkctl, vnetctl --help from /usr/bin; man finds vblkd(8) and vblk-csi(8)"
 
 # The demo's CNI chain from /opt/cni/bin only.
 VP_CNI_PATH=/opt/cni/bin
@@ -188,6 +196,27 @@ vp_assert_no_link "" "$hveth"
 vp_assert_ipam_clean "$VP_TMP/ipam" vpt-deb-pod
 vp_assert_nft_clean "$ip" "$hveth"
 vp_ok "CNI ADD/DEL of vnet-bridge + vnet-ipam, chained vnet-tap, from /opt/cni/bin: $ip pings the gateway; DEL leaves nothing"
+
+# The demo on the installed package: plugins from /opt/cni/bin, vblkd and
+# vblkctl from /usr/bin.  Its guest kernel comes from VM_CACHE, as for the
+# other VM tests; a host that cannot run it (exit 77) skips this part only.
+DEMO_CHECKS=18   # as tests/integration/demo_e2e.sh lists them
+rc=0
+VM_CACHE="${VM_CACHE:-$VP_BUILD/vm-cache}" bash "$VP_SOURCE/demo/run.sh" --installed >"$VP_TMP/demo.out" 2>&1 || rc=$?
+demo_out=$(cat "$VP_TMP/demo.out")
+if [[ $rc -eq 77 ]]; then
+	vp_log "demo on the installed package not run: $(tail -1 "$VP_TMP/demo.out")"
+else
+	if [[ $rc -ne 0 ]] || grep -q '✗' <<<"$demo_out"; then
+		cat "$VP_TMP/demo.out" >&2
+		vp_fail "demo/run.sh --installed exited with status $rc"
+	fi
+	vp_assert_match "$demo_out" "plugins from /opt/cni/bin via direct exec \\(--installed: no vp-cnitool\\), vblkd and vblkctl from /usr/bin" \
+		"the demo used the installed binaries"
+	vp_assert_eq "$(grep -c '^✓' <<<"$demo_out")" "$DEMO_CHECKS" "number of ✓ lines of the demo"
+	vp_assert_match "$demo_out" "demo done: $DEMO_CHECKS checks ✓" "the demo's summary"
+	vp_ok "demo/run.sh --installed: exit 0, all $DEMO_CHECKS checks ✓ on /opt/cni/bin and /usr/bin"
+fi
 
 files="$(dpkg -L vplumb | while read -r f; do [[ -d "$f" ]] || printf '%s\n' "$f"; done)"
 dpkg --purge vplumb >"$VP_TMP/purge.log" 2>&1 || vp_fail "dpkg --purge: $(tail -10 "$VP_TMP/purge.log")"
