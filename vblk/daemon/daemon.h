@@ -25,6 +25,7 @@
 #include "common/error.h"
 #include "vblk/control.h"
 #include "vblk/image.h"
+#include "vblk/nbd/server.h"
 #include "vblk/nbd/table.h"
 
 #define VBLKD_MAX_EXPORTS 64   /* exports given at start */
@@ -77,6 +78,7 @@ struct daemon {
 	size_t n_exports;
 	unsigned n_workers;                      /* per listening socket; 0: one per CPU */
 	uint64_t conn_mem;                       /* payload buffer budget per connection; 0: default */
+	struct vp_nbd_server_limits nbd_limits;  /* --drain-timeout etc.; 0: default */
 	struct vhost_spec vhost[VBLKD_MAX_VHOST];
 	size_t n_vhost;
 	struct ublk_export ublk[VBLKD_MAX_UBLK]; /* name, queues, depth from options */

@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -164,6 +166,73 @@ static int add_vhost(struct daemon *d, const struct vhost_spec *spec, const char
 	return 0;
 }
 
+/* ---- NBD limits and timeouts (docs/vblkd.md, "Limits and timeouts") ---- */
+
+/* One limit: its --option (getopt value 0x100 + index), its config key,
+ * its field in struct vp_nbd_server_limits, and its range in the unit the
+ * user gives (seconds for timeouts). */
+struct limit_opt {
+	const char *option, *key;
+	size_t off;
+	unsigned scale;                          /* the field is the value x scale */
+	unsigned min, max;
+};
+
+#define LIMIT(opt, key, field, scale, min, max) \
+	{ opt, key, offsetof(struct vp_nbd_server_limits, field), scale, min, max }
+
+static const struct limit_opt limit_opts[] = {
+	LIMIT("drain-timeout", "drain_timeout", drain_timeout_ms, 1000, 1, 3600),
+};
+
+#define N_LIMITS (sizeof(limit_opts) / sizeof(limit_opts[0]))
+#define LIMIT_OPT_BASE 0x100
+
+static unsigned *limit_field(struct daemon *d, const struct limit_opt *l)
+{
+	return (unsigned *)((char *)&d->nbd_limits + l->off);
+}
+
+static int parse_limit(struct daemon *d, const struct limit_opt *l, const char *arg,
+		       struct vp_error *err)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || n < l->min || n > l->max)
+		return vp_error_set(err, EINVAL, "--%s: expected %u..%u", l->option, l->min, l->max);
+	*limit_field(d, l) = (unsigned)n * l->scale;
+	return 0;
+}
+
+/* The config's limit keys; the command line (parsed first) wins. */
+static int config_limits(struct daemon *d, struct vp_error *err)
+{
+	for (size_t i = 0; i < N_LIMITS; i++) {
+		const struct limit_opt *l = &limit_opts[i];
+		int64_t v;
+		int ret;
+
+		if (*limit_field(d, l))
+			continue;
+		ret = vp_json_opt_int(d->config, "", l->key, 0, l->min, l->max, &v, err);
+		if (ret)
+			return ret;
+		*limit_field(d, l) = (unsigned)v * l->scale;
+	}
+	return 0;
+}
+
+static bool is_limit_key(const char *key)
+{
+	for (size_t i = 0; i < N_LIMITS; i++)
+		if (strcmp(key, limit_opts[i].key) == 0)
+			return true;
+	return false;
+}
+
 /* ---- config file ---- */
 
 /* One entry of the config's "exports" array, as export-add takes it. */
@@ -265,7 +334,8 @@ static int config_fields(struct daemon *d, struct vp_error *err)
 			return ret;
 	}
 	ret = config_objects(d, exports, "exports", config_export, err);
-	return ret ?: config_objects(d, vhost, "vhost", config_vhost, err);
+	ret = ret ?: config_objects(d, vhost, "vhost", config_vhost, err);
+	return ret ?: config_limits(d, err);
 }
 
 static int load_config(struct daemon *d, struct vp_error *err)
@@ -287,7 +357,7 @@ static int load_config(struct daemon *d, struct vp_error *err)
 		return vp_error_set(err, EINVAL, "expected a JSON object");
 	json_object_foreach(d->config, key, v)
 		if (strcmp(key, "nbd") && strcmp(key, "control") && strcmp(key, "exports") &&
-		    strcmp(key, "workers") && strcmp(key, "vhost"))
+		    strcmp(key, "workers") && strcmp(key, "vhost") && !is_limit_key(key))
 			return vp_error_set(err, EINVAL, "%s: unknown field", key);
 	return config_fields(d, err);
 }
@@ -347,6 +417,8 @@ static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides
 					    (unsigned)VP_NBD_CONN_MEM_MIN);
 		return 0;
 	default:
+		if (c >= LIMIT_OPT_BASE && c < LIMIT_OPT_BASE + (int)N_LIMITS)
+			return parse_limit(d, &limit_opts[c - LIMIT_OPT_BASE], arg, err);
 		return vp_error_set(err, EINVAL, "bad arguments (see --help)");
 	}
 }
@@ -381,7 +453,7 @@ static int finish_options(struct daemon *d, const struct cli_overrides *o, struc
 
 int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_error *err)
 {
-	static const struct option opts[] = {
+	struct option opts[16 + N_LIMITS] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "nbd", required_argument, NULL, 'n' },
 		{ "export", required_argument, NULL, 'e' },
@@ -391,10 +463,16 @@ int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_er
 		{ "vhost-user", required_argument, NULL, 'v' },
 		{ "ublk", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
 	};
 	struct cli_overrides o = { 0 };
+	size_t n = 0;
 	int c;
+
+	while (opts[n].name)
+		n++;
+	for (size_t i = 0; i < N_LIMITS; i++)
+		opts[n++] = (struct option){ limit_opts[i].option, required_argument, NULL,
+					     LIMIT_OPT_BASE + (int)i };
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int ret;

@@ -50,6 +50,7 @@ int vp_vblkd_workers_start(struct daemon *d, unsigned *started, struct vp_error 
 		.events = { vp_vblkd_log_event, NULL },
 		.table = &d->table,
 		.conn_mem = d->conn_mem,
+		.limits = d->nbd_limits,
 	};
 
 	for (*started = 0; *started < d->n_listen * d->n_workers; (*started)++) {

@@ -217,8 +217,10 @@ bool vp_nbd_conn_export_gone(struct nbd_conn *c)
 {
 	if (!c->entry || !vp_nbd_entry_removed(c->entry))
 		return false;
-	if (!c->export_gone)
+	if (!c->export_gone) {
 		vp_event(&c->w->cfg.events, "nbd.conn.drain", "conn=%u reason=export-removed", c->id);
+		c->drain_since = c->w->now_ms;
+	}
 	c->export_gone = true;
 	return true;
 }

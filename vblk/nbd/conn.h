@@ -134,6 +134,13 @@ struct vp_nbd_worker {
 	unsigned nconns, next_id;
 	size_t conn_mem;        /* slot buffer budget per connection */
 	struct nbd_conn *dirty; /* connections with replies to flush */
+	/* the timeout check: a timerfd read on the ring every TICK_MS */
+	int tick_fd;
+	uint64_t tick_val;
+	struct vp_engine_op tick_op;
+	bool tick_pending;
+	uint64_t now_ms;        /* CLOCK_MONOTONIC at the last tick: stamps, no syscall */
+	uint64_t drain_deadline; /* now_ms when draining connections are shut down */
 };
 
 struct nbd_conn {
@@ -146,6 +153,7 @@ struct nbd_conn {
 	bool in_tx;             /* handshake done */
 	bool rx_stopped;        /* no further requests (DISC, EOF, drain) */
 	bool export_gone;       /* its export was removed: draining */
+	uint64_t drain_since;   /* w->now_ms when export_gone was noticed */
 	/* receive: one at a time */
 	struct vp_engine_op recv_op;
 	bool rx_pending;
@@ -208,6 +216,11 @@ static inline uint64_t vp_nbd_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t vp_nbd_now_ms(void)
+{
+	return vp_nbd_now_ns() / 1000000U;
 }
 
 /* ---- conn.c ---- */

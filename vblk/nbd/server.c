@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #define RING_DEPTH 256
 #define MAX_FILES 1024
 #define MAX_BUFS 4096             /* registered slot buffers per worker */
+#define TICK_MS 200               /* timeouts are checked this often */
 
 static void post_accept(struct vp_nbd_worker *w)
 {
@@ -52,8 +54,51 @@ static void on_stop(struct vp_engine_op *op, int res)
 		(void)vp_engine_cancel(&w->eng, &w->accept_op);
 	if (w->kick_pending)
 		(void)vp_engine_cancel(&w->eng, &w->kick_op);
+	w->drain_deadline = w->now_ms + w->cfg.limits.drain_timeout_ms;
 	for (struct nbd_conn *c = w->conns; c; c = c->next)
 		vp_nbd_conn_drain(c);
+	if (!w->nconns && w->tick_pending)
+		(void)vp_engine_cancel(&w->eng, &w->tick_op);
+}
+
+static void post_tick(struct vp_nbd_worker *w)
+{
+	/* A timerfd read gives the 8-byte expiration count, as an eventfd's. */
+	if (vp_engine_eventfd_read(&w->eng, &w->tick_op, w->tick_fd, &w->tick_val) == 0)
+		w->tick_pending = true;
+}
+
+/* Shut down c if it is past a deadline: draining (stop or export removal)
+ * longer than the drain timeout, with a client that does not read. */
+static void check_timeouts(struct vp_nbd_worker *w, struct nbd_conn *c)
+{
+	uint64_t now = w->now_ms;
+
+	if (c->dead)
+		return;
+	if ((w->draining && now >= w->drain_deadline) ||
+	    (c->export_gone && now - c->drain_since >= w->cfg.limits.drain_timeout_ms)) {
+		vp_event(&w->cfg.events, "nbd.conn.timeout", "conn=%u limit=drain-timeout ms=%u",
+			 c->id, w->cfg.limits.drain_timeout_ms);
+		vp_nbd_conn_drop(c, "drain-timeout");
+	}
+}
+
+static void on_tick(struct vp_engine_op *op, int res)
+{
+	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, tick_op);
+	struct nbd_conn *c, *next;
+
+	(void)res;
+	w->tick_pending = false;
+	w->now_ms = vp_nbd_now_ms();
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		check_timeouts(w, c);
+		vp_nbd_conn_settle(c);
+	}
+	if (!w->draining || w->nconns)
+		post_tick(w);
 }
 
 static void post_kick(struct vp_nbd_worker *w)
@@ -99,7 +144,10 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 	w->cfg = *cfg;
 	w->efd = -1;
 	w->conn_mem = cfg->conn_mem ? cfg->conn_mem : VP_NBD_CONN_MEM_DEFAULT;
-	w->kick_fd = -1;
+	w->kick_fd = w->tick_fd = -1;
+	if (!w->cfg.limits.drain_timeout_ms)
+		w->cfg.limits.drain_timeout_ms = VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT;
+	w->tick_op.done = on_tick;
 	w->kick_op.done = on_kick;
 	w->stop_op.done = on_stop;
 	w->accept_op.done = on_accept;
@@ -122,6 +170,14 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 		ret = vp_error_set(err, errno, "nbd worker: eventfd");
 		goto fail;
 	}
+	w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (w->tick_fd < 0 ||
+	    timerfd_settime(w->tick_fd, 0, &(struct itimerspec){
+				    .it_interval = { 0, TICK_MS * 1000000L },
+				    .it_value = { 0, TICK_MS * 1000000L } }, NULL) < 0) {
+		ret = vp_error_set(err, errno, "nbd worker: timerfd");
+		goto fail;
+	}
 	*out = w;
 	return 0;
 fail:
@@ -137,10 +193,15 @@ int vp_nbd_worker_run(struct vp_nbd_worker *w, struct vp_error *err)
 	post_kick(w);
 	if (!w->kick_pending)
 		return vp_error_set(err, EBUSY, "nbd worker: queue kick watch");
+	w->now_ms = vp_nbd_now_ms();
+	post_tick(w);
+	if (!w->tick_pending)
+		return vp_error_set(err, EBUSY, "nbd worker: queue timeout check");
 	post_accept(w);
 	if (!w->accept_pending)
 		return vp_error_set(err, EBUSY, "nbd worker: queue accept");
-	while (!w->draining || w->nconns || w->accept_pending || w->stop_pending || w->kick_pending) {
+	while (!w->draining || w->nconns || w->accept_pending || w->stop_pending || w->kick_pending ||
+	       w->tick_pending) {
 		int ret = vp_engine_run_once(&w->eng);
 		struct nbd_conn *c;
 
@@ -180,6 +241,8 @@ void vp_nbd_worker_free(struct vp_nbd_worker *w)
 		close(w->efd);
 	if (w->kick_fd >= 0)
 		close(w->kick_fd);
+	if (w->tick_fd >= 0)
+		close(w->tick_fd);
 	free(w->img_files);
 	free(w);
 }

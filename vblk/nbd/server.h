@@ -12,6 +12,12 @@
 #include "common/event.h"
 #include "vblk/nbd/nbd.h"
 
+/* Limits and timeouts of the NBD server; 0 means the default
+ * (docs/vblkd.md, "Limits and timeouts"). */
+struct vp_nbd_server_limits {
+	unsigned drain_timeout_ms;           /* stop or export removal: then shut down */
+};
+
 struct vp_nbd_server_config {
 	const struct vp_nbd_export *exports; /* outlive the worker */
 	size_t n_exports;
@@ -26,7 +32,10 @@ struct vp_nbd_server_config {
 	 * request that would exceed it waits for earlier ones to complete.
 	 * At least VP_NBD_CONN_MEM_MIN (one largest request). */
 	size_t conn_mem;
+	struct vp_nbd_server_limits limits;
 };
+
+#define VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT 10000U
 
 #define VP_NBD_CONN_MEM_DEFAULT (64U << 20)
 #define VP_NBD_CONN_MEM_MIN     (VP_NBD_MAX_PAYLOAD + (64U << 10))
