@@ -87,6 +87,7 @@ struct daemon {
 	int listen_fds[VBLKD_MAX_LISTEN];        /* workers.c; -1: not open */
 	struct worker_thread threads[VBLKD_MAX_WORKERS];
 	struct vp_nbd_table table;               /* exports.c */
+	struct vp_nbd_shared_count nbd_count;    /* workers.c: --max-conns over all workers */
 	bool table_ready;
 	struct vp_control *ctl;
 	struct vhost_registry vhosts;            /* vhost_registry.c */

@@ -183,6 +183,9 @@ struct limit_opt {
 
 static const struct limit_opt limit_opts[] = {
 	LIMIT("drain-timeout", "drain_timeout", drain_timeout_ms, 1000, 1, 3600),
+	LIMIT("handshake-timeout", "handshake_timeout", handshake_timeout_ms, 1000, 1, 3600),
+	LIMIT("idle-timeout", "idle_timeout", idle_timeout_ms, 1000, 0, 86400),
+	LIMIT("max-conns", "max_conns", max_conns, 1, 1, 65536),
 };
 
 #define N_LIMITS (sizeof(limit_opts) / sizeof(limit_opts[0]))

@@ -51,6 +51,7 @@ int vp_vblkd_workers_start(struct daemon *d, unsigned *started, struct vp_error 
 		.table = &d->table,
 		.conn_mem = d->conn_mem,
 		.limits = d->nbd_limits,
+		.shared = &d->nbd_count,
 	};
 
 	for (*started = 0; *started < d->n_listen * d->n_workers; (*started)++) {

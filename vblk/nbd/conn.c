@@ -26,6 +26,7 @@ static void conn_free(struct nbd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
+	atomic_fetch_sub(&w->shared->conns, 1);
 	if (c->entry) {
 		vp_engine_file_del(&w->eng, c->img_file);
 		vp_nbd_entry_attach(c->entry, -1);
@@ -165,16 +166,12 @@ void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
 	struct nbd_conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
-	if (!c) {
+	if (!c || (c->file = vp_engine_file_add(&w->eng, fd)) < 0) {
 		close(fd);
-		vp_event(&w->cfg.events, "nbd.conn.refused", "reason=out-of-memory");
-		return;
-	}
-	c->file = vp_engine_file_add(&w->eng, fd);
-	if (c->file < 0) {
-		close(fd);
+		atomic_fetch_sub(&w->shared->conns, 1);
+		vp_event_limited(&w->cfg.events, &w->refused_log, "nbd.conn.refused", "reason=%s",
+				 c ? "file-table-full" : "out-of-memory");
 		free(c);
-		vp_event(&w->cfg.events, "nbd.conn.refused", "reason=file-table-full");
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix sockets */
@@ -184,6 +181,7 @@ void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
 		c->slots[i].buf_idx = -1;
 	c->mem_fd = c->pipe[0] = c->pipe[1] = -1;
 	c->id = ++w->next_id;
+	c->opened = w->now_ms;
 	c->recv_op.done = on_recv;
 	c->send_op.done = on_send;
 	c->hs.exports = w->cfg.exports;

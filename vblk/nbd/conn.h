@@ -141,6 +141,12 @@ struct vp_nbd_worker {
 	bool tick_pending;
 	uint64_t now_ms;        /* CLOCK_MONOTONIC at the last tick: stamps, no syscall */
 	uint64_t drain_deadline; /* now_ms when draining connections are shut down */
+	struct vp_nbd_shared_count own_count, *shared; /* shared, or own_count */
+	/* accept at the fd limit: the reserve fd is closed to accept and close
+	 * one connection; other accept errors wait for the next tick */
+	int reserve_fd;
+	bool shedding, accept_backoff;
+	struct vp_event_limit refused_log, accept_log;
 };
 
 struct nbd_conn {
@@ -154,6 +160,8 @@ struct nbd_conn {
 	bool rx_stopped;        /* no further requests (DISC, EOF, drain) */
 	bool export_gone;       /* its export was removed: draining */
 	uint64_t drain_since;   /* w->now_ms when export_gone was noticed */
+	uint64_t opened;        /* w->now_ms at accept (handshake timeout) */
+	uint64_t active;        /* w->now_ms at entering transmission or the last reply */
 	/* receive: one at a time */
 	struct vp_engine_op recv_op;
 	bool rx_pending;
@@ -225,8 +233,9 @@ static inline uint64_t vp_nbd_now_ms(void)
 
 /* ---- conn.c ---- */
 
-/* Take the accepted socket fd (always consumed) as a new connection of w
- * and start its handshake; refused with an event when out of resources. */
+/* Take the accepted socket fd (always consumed, and already counted in
+ * w->shared->conns: the count goes with it) as a new connection of w and
+ * start its handshake; refused with an event when out of resources. */
 void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd);
 
 /* Stop all I/O on c: pending socket operations are cancelled, disk

@@ -102,6 +102,7 @@ static void tx_start(struct nbd_conn *c)
 		return;
 	}
 	c->in_tx = true;
+	c->active = c->w->now_ms;
 	c->recv_op.done = vp_nbd_rx_on_recv;
 	c->splice_op.done = vp_nbd_tx_on_splice;
 	tx_pipe_open(c);

@@ -5,6 +5,7 @@
 #include "vblk/nbd/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,23 +23,79 @@
 #define MAX_BUFS 4096             /* registered slot buffers per worker */
 #define TICK_MS 200               /* timeouts are checked this often */
 
+#define LOG_BURST 10              /* refused/accept-error events per LOG_INTERVAL_MS */
+#define LOG_INTERVAL_MS 10000U
+
 static void post_accept(struct vp_nbd_worker *w)
 {
 	if (vp_engine_accept(&w->eng, &w->accept_op, w->cfg.listen_fd) == 0)
 		w->accept_pending = true;
 }
 
+/* The fd kept open so that at the fd limit one can be freed to accept a
+ * connection and close it (the client sees a close, not a hang in the
+ * backlog).  Best effort: without it, accept backs off until the next tick. */
+static void reserve_open(struct vp_nbd_worker *w)
+{
+	if (w->reserve_fd < 0)
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Out of fds or memory: the error would repeat at once, so do not spin on
+ * it.  At the fd limit, spend the reserve fd on accepting one connection
+ * to close it; otherwise try again at the next tick. */
+static void accept_failed(struct vp_nbd_worker *w, int err)
+{
+	vp_event_limited(&w->cfg.events, &w->accept_log, "nbd.accept.error", "errno=%d", err);
+	if (err == EMFILE && w->reserve_fd >= 0 && !w->shedding) {
+		close(w->reserve_fd);
+		w->reserve_fd = -1;
+		w->shedding = true;
+		post_accept(w);
+		return;
+	}
+	w->shedding = false;
+	w->accept_backoff = true;
+}
+
+/* Why the new connection cannot be taken, or NULL (it is then counted).
+ * Accepted on the reserve fd: taken only if fds were freed meanwhile (the
+ * reserve can be had again besides it). */
+static const char *accept_refusal(struct vp_nbd_worker *w)
+{
+	if (w->shedding) {
+		w->shedding = false;
+		reserve_open(w);
+		if (w->reserve_fd < 0)
+			return "fd-limit";
+	}
+	if (atomic_fetch_add(&w->shared->conns, 1) < w->cfg.limits.max_conns)
+		return NULL;
+	atomic_fetch_sub(&w->shared->conns, 1);
+	return "connection-limit";
+}
+
 static void on_accept(struct vp_engine_op *op, int res)
 {
 	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, accept_op);
+	const char *why;
 
 	w->accept_pending = false;
-	if (res >= 0 && w->draining)
+	if (res >= 0 && w->draining) {
 		close(res);
-	else if (res >= 0)
+	} else if (res >= 0 && (why = accept_refusal(w))) {
+		close(res);
+		vp_event_limited(&w->cfg.events, &w->refused_log, "nbd.conn.refused",
+				 "reason=%s max_conns=%u", why, w->cfg.limits.max_conns);
+		reserve_open(w);
+	} else if (res >= 0) {
 		vp_nbd_conn_new(w, res);
-	else if (res != -ECANCELED)
-		vp_event(&w->cfg.events, "nbd.accept.error", "errno=%d", -res);
+	} else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+		accept_failed(w, -res);
+		return;
+	} else if (res != -ECANCELED) {
+		vp_event_limited(&w->cfg.events, &w->accept_log, "nbd.accept.error", "errno=%d", -res);
+	}
 	if (!w->draining)
 		post_accept(w);
 }
@@ -68,20 +125,41 @@ static void post_tick(struct vp_nbd_worker *w)
 		w->tick_pending = true;
 }
 
-/* Shut down c if it is past a deadline: draining (stop or export removal)
- * longer than the drain timeout, with a client that does not read. */
+/* Close c with an event when it is past limit (ms since since). */
+static bool timed_out(struct nbd_conn *c, uint64_t since, unsigned limit, const char *name)
+{
+	if (!limit || c->w->now_ms - since < limit)
+		return false;
+	vp_event(&c->w->cfg.events, "nbd.conn.timeout", "conn=%u limit=%s ms=%u", c->id, name, limit);
+	vp_nbd_conn_drop(c, name);
+	return true;
+}
+
+/* Whether c is in transmission with nothing in flight or half-received. */
+static bool conn_idle(const struct nbd_conn *c)
+{
+	return c->in_tx && c->busy == 0 && !c->tx_pending && !c->rx_slot &&
+	       !c->wait_slot && c->in_tail == c->in_head;
+}
+
+/* Shut down c if it is past a deadline: in the handshake too long, idle
+ * too long, or draining (stop or export removal) too long with a client
+ * that does not read. */
 static void check_timeouts(struct vp_nbd_worker *w, struct nbd_conn *c)
 {
-	uint64_t now = w->now_ms;
+	const struct vp_nbd_server_limits *l = &w->cfg.limits;
 
 	if (c->dead)
 		return;
-	if ((w->draining && now >= w->drain_deadline) ||
-	    (c->export_gone && now - c->drain_since >= w->cfg.limits.drain_timeout_ms)) {
-		vp_event(&w->cfg.events, "nbd.conn.timeout", "conn=%u limit=drain-timeout ms=%u",
-			 c->id, w->cfg.limits.drain_timeout_ms);
-		vp_nbd_conn_drop(c, "drain-timeout");
-	}
+	if (w->draining)
+		(void)timed_out(c, w->drain_deadline - l->drain_timeout_ms, l->drain_timeout_ms,
+				"drain-timeout");
+	else if (c->export_gone)
+		(void)timed_out(c, c->drain_since, l->drain_timeout_ms, "drain-timeout");
+	else if (!c->in_tx)
+		(void)timed_out(c, c->opened, l->handshake_timeout_ms, "handshake-timeout");
+	else if (conn_idle(c))
+		(void)timed_out(c, c->active, l->idle_timeout_ms, "idle-timeout");
 }
 
 static void on_tick(struct vp_engine_op *op, int res)
@@ -97,6 +175,10 @@ static void on_tick(struct vp_engine_op *op, int res)
 		check_timeouts(w, c);
 		vp_nbd_conn_settle(c);
 	}
+	reserve_open(w);
+	if (w->accept_backoff && !w->draining && !w->accept_pending)
+		post_accept(w);
+	w->accept_backoff = false;
 	if (!w->draining || w->nconns)
 		post_tick(w);
 }
@@ -126,6 +208,16 @@ static void on_kick(struct vp_engine_op *op, int res)
 		post_kick(w);
 }
 
+static void limits_default(struct vp_nbd_server_limits *l)
+{
+	if (!l->drain_timeout_ms)
+		l->drain_timeout_ms = VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT;
+	if (!l->handshake_timeout_ms)
+		l->handshake_timeout_ms = VP_NBD_HANDSHAKE_TIMEOUT_MS_DEFAULT;
+	if (!l->max_conns)
+		l->max_conns = VP_NBD_MAX_CONNS_DEFAULT;
+}
+
 int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_worker **out,
 		      struct vp_error *err)
 {
@@ -144,9 +236,10 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 	w->cfg = *cfg;
 	w->efd = -1;
 	w->conn_mem = cfg->conn_mem ? cfg->conn_mem : VP_NBD_CONN_MEM_DEFAULT;
-	w->kick_fd = w->tick_fd = -1;
-	if (!w->cfg.limits.drain_timeout_ms)
-		w->cfg.limits.drain_timeout_ms = VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT;
+	w->kick_fd = w->tick_fd = w->reserve_fd = -1;
+	limits_default(&w->cfg.limits);
+	w->shared = cfg->shared ? cfg->shared : &w->own_count;
+	w->refused_log = w->accept_log = (struct vp_event_limit){ LOG_BURST, LOG_INTERVAL_MS };
 	w->tick_op.done = on_tick;
 	w->kick_op.done = on_kick;
 	w->stop_op.done = on_stop;
@@ -178,6 +271,7 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 		ret = vp_error_set(err, errno, "nbd worker: timerfd");
 		goto fail;
 	}
+	reserve_open(w);
 	*out = w;
 	return 0;
 fail:
@@ -243,6 +337,8 @@ void vp_nbd_worker_free(struct vp_nbd_worker *w)
 		close(w->kick_fd);
 	if (w->tick_fd >= 0)
 		close(w->tick_fd);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
 	free(w->img_files);
 	free(w);
 }

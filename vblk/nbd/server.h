@@ -6,6 +6,7 @@
 #ifndef VP_VBLK_NBD_SERVER_H
 #define VP_VBLK_NBD_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "common/error.h"
@@ -16,6 +17,14 @@
  * (docs/vblkd.md, "Limits and timeouts"). */
 struct vp_nbd_server_limits {
 	unsigned drain_timeout_ms;           /* stop or export removal: then shut down */
+	unsigned handshake_timeout_ms;       /* from accept to entering transmission */
+	unsigned idle_timeout_ms;            /* transmission, nothing in flight (0: none) */
+	unsigned max_conns;                  /* connections of all workers sharing `shared` */
+};
+
+/* What the workers of one daemon count together (zero it; it outlives them). */
+struct vp_nbd_shared_count {
+	atomic_uint conns;                   /* connections, from accept to close */
 };
 
 struct vp_nbd_server_config {
@@ -33,9 +42,12 @@ struct vp_nbd_server_config {
 	 * At least VP_NBD_CONN_MEM_MIN (one largest request). */
 	size_t conn_mem;
 	struct vp_nbd_server_limits limits;
+	struct vp_nbd_shared_count *shared;  /* NULL: this worker counts alone */
 };
 
 #define VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT 10000U
+#define VP_NBD_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000U
+#define VP_NBD_MAX_CONNS_DEFAULT 1024U
 
 #define VP_NBD_CONN_MEM_DEFAULT (64U << 20)
 #define VP_NBD_CONN_MEM_MIN     (VP_NBD_MAX_PAYLOAD + (64U << 10))

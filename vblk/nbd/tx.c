@@ -153,6 +153,7 @@ void vp_nbd_slot_reply(struct nbd_slot *s)
 		n = vp_nbd_simple_reply(s->hdr, r->handle, 0);
 	if (c->stats)
 		stats_record(s);
+	c->active = c->w->now_ms; /* idle timeout: a store, no clock read */
 	s->iov[0] = (struct iovec){ s->hdr, n };
 	s->splice = s->splice && !s->nbd_err; /* an error reply carries no data */
 	s->iov[1] = (struct iovec){ s->buf, s->splice ? 0 : data };
