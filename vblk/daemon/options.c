@@ -169,13 +169,15 @@ static int add_vhost(struct daemon *d, const struct vhost_spec *spec, const char
 /* ---- NBD limits and timeouts (docs/vblkd.md, "Limits and timeouts") ---- */
 
 /* One limit: its --option (getopt value 0x100 + index), its config key,
- * its field in struct vp_nbd_server_limits, and its range in the unit the
- * user gives (seconds for timeouts). */
+ * and its field in struct vp_nbd_server_limits: an unsigned count or
+ * timeout (given in whole seconds, stored in ms: scale 1000) in min..max,
+ * or a uint64_t size (scale 0: "64M" or, in the config, bytes) of at least
+ * min bytes. */
 struct limit_opt {
 	const char *option, *key;
 	size_t off;
-	unsigned scale;                          /* the field is the value x scale */
-	unsigned min, max;
+	unsigned scale;
+	uint64_t min, max;
 };
 
 #define LIMIT(opt, key, field, scale, min, max) \
@@ -186,28 +188,49 @@ static const struct limit_opt limit_opts[] = {
 	LIMIT("handshake-timeout", "handshake_timeout", handshake_timeout_ms, 1000, 1, 3600),
 	LIMIT("idle-timeout", "idle_timeout", idle_timeout_ms, 1000, 0, 86400),
 	LIMIT("max-conns", "max_conns", max_conns, 1, 1, 65536),
+	LIMIT("nbd-mem", "nbd_mem", mem_max, 0, VP_NBD_CONN_MEM_MIN, UINT64_MAX),
+	LIMIT("conn-unsent", "conn_unsent", unsent_max, 0, 4096, UINT64_MAX),
 };
 
 #define N_LIMITS (sizeof(limit_opts) / sizeof(limit_opts[0]))
 #define LIMIT_OPT_BASE 0x100
 
-static unsigned *limit_field(struct daemon *d, const struct limit_opt *l)
+static uint64_t limit_get(const struct daemon *d, const struct limit_opt *l)
 {
-	return (unsigned *)((char *)&d->nbd_limits + l->off);
+	const char *f = (const char *)&d->nbd_limits + l->off;
+
+	return l->scale ? *(const unsigned *)f : *(const uint64_t *)f;
+}
+
+/* Store v (in the user's unit) after checking its range. */
+static int limit_set(struct daemon *d, const struct limit_opt *l, uint64_t v, struct vp_error *err)
+{
+	char *f = (char *)&d->nbd_limits + l->off;
+
+	if (v < l->min || v > l->max)
+		return l->scale ? vp_error_set(err, EINVAL, "--%s: expected %llu..%llu", l->option,
+					       (unsigned long long)l->min, (unsigned long long)l->max) :
+				  vp_error_set(err, EINVAL, "--%s: expected a size of at least %llu bytes",
+					       l->option, (unsigned long long)l->min);
+	if (l->scale)
+		*(unsigned *)f = (unsigned)v * l->scale;
+	else
+		*(uint64_t *)f = v;
+	return 0;
 }
 
 static int parse_limit(struct daemon *d, const struct limit_opt *l, const char *arg,
 		       struct vp_error *err)
 {
-	unsigned long n;
+	uint64_t v;
 	char *end;
 
 	errno = 0;
-	n = strtoul(arg, &end, 10);
-	if (errno || *end || !*arg || n < l->min || n > l->max)
-		return vp_error_set(err, EINVAL, "--%s: expected %u..%u", l->option, l->min, l->max);
-	*limit_field(d, l) = (unsigned)n * l->scale;
-	return 0;
+	if (l->scale)
+		v = strtoull(arg, &end, 10);
+	if (l->scale ? (errno || *end || !*arg || *arg == '-') : vp_parse_size(arg, &v) < 0)
+		v = UINT64_MAX; /* out of every range */
+	return limit_set(d, l, v, err);
 }
 
 /* The config's limit keys; the command line (parsed first) wins. */
@@ -215,15 +238,19 @@ static int config_limits(struct daemon *d, struct vp_error *err)
 {
 	for (size_t i = 0; i < N_LIMITS; i++) {
 		const struct limit_opt *l = &limit_opts[i];
-		int64_t v;
+		json_t *v = json_object_get(d->config, l->key);
 		int ret;
 
-		if (*limit_field(d, l))
+		if (!v || limit_get(d, l))
 			continue;
-		ret = vp_json_opt_int(d->config, "", l->key, 0, l->min, l->max, &v, err);
-		if (ret)
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return vp_error_set(err, EINVAL, "%s: expected a whole number%s", l->key,
+					    l->scale ? "" : " of bytes");
+		ret = limit_set(d, l, (uint64_t)json_integer_value(v), err);
+		if (ret) {
+			vp_error_prefix(err, "%s", l->key);
 			return ret;
-		*limit_field(d, l) = (unsigned)v * l->scale;
+		}
 	}
 	return 0;
 }

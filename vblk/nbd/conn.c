@@ -42,6 +42,7 @@ static void conn_free(struct nbd_conn *c)
 		vp_engine_buf_del(&w->eng, c->slots[i].buf_idx);
 		free(c->slots[i].buf);
 	}
+	atomic_fetch_sub(&w->shared->mem, c->mem);
 	free(c->in);
 	vp_nbd_buf_free(&c->hs_out);
 	free(c->opt_data);
@@ -223,11 +224,11 @@ bool vp_nbd_conn_export_gone(struct nbd_conn *c)
 	return true;
 }
 
-void vp_nbd_slot_put(struct nbd_conn *c, struct nbd_slot *s)
+/* Whether the daemon's slot buffers take more than half its budget: then
+ * released slots give their large buffers back instead of keeping them. */
+static bool mem_pressure(const struct vp_nbd_worker *w)
 {
-	s->next = c->free_slots;
-	c->free_slots = s;
-	c->busy--;
+	return atomic_load_explicit(&w->shared->mem, memory_order_relaxed) > w->cfg.limits.mem_max / 2;
 }
 
 static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
@@ -235,12 +236,50 @@ static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
 	vp_engine_buf_del(&c->w->eng, s->buf_idx);
 	s->buf_idx = -1;
 	c->mem -= s->cap;
+	atomic_fetch_sub(&c->w->shared->mem, s->cap);
 	free(s->buf);
 	s->buf = NULL;
 	s->cap = 0;
 }
 
-int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
+void vp_nbd_slot_put(struct nbd_conn *c, struct nbd_slot *s)
+{
+	c->unsent -= s->unsent;
+	s->unsent = 0;
+	if (s->cap > SLOT_MIN_BUF && mem_pressure(c->w))
+		slot_drop_buf(c, s);
+	s->next = c->free_slots;
+	c->free_slots = s;
+	c->busy--;
+}
+
+/* Take len bytes of the daemon's budget, freeing c's idle buffers first if
+ * needed.  False when other connections hold it. */
+static bool daemon_mem_take(struct nbd_conn *c, size_t len)
+{
+	struct vp_nbd_shared_count *sh = c->w->shared;
+	uint64_t max = c->w->cfg.limits.mem_max;
+
+	for (struct nbd_slot *f = c->free_slots; f; f = f->next) {
+		if (atomic_fetch_add(&sh->mem, len) + len <= max)
+			return true;
+		atomic_fetch_sub(&sh->mem, len);
+		if (f->cap)
+			slot_drop_buf(c, f);
+	}
+	if (atomic_fetch_add(&sh->mem, len) + len <= max)
+		return true;
+	atomic_fetch_sub(&sh->mem, len);
+	return false;
+}
+
+/* The READ data s's reply carries (what counts against unsent_max). */
+static uint32_t reply_data(const struct nbd_slot *s)
+{
+	return s->req.type == NBD_CMD_READ && !s->nbd_err ? s->req.length : 0;
+}
+
+static int slot_buf_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
 {
 	size_t budget = c->w->conn_mem;
 	void *p;
@@ -263,12 +302,31 @@ int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
 	if (c->mem - s->cap + len > budget)
 		return -EAGAIN;
 	slot_drop_buf(c, s);
-	if (posix_memalign(&p, BUF_ALIGN, len))
+	if (!daemon_mem_take(c, len))
+		return -EAGAIN;
+	if (posix_memalign(&p, BUF_ALIGN, len)) {
+		atomic_fetch_sub(&c->w->shared->mem, len);
 		return -ENOMEM;
+	}
 	s->buf = p;
 	s->cap = len;
 	c->mem += len;
 	/* Unregistered (table full, memlock limit): plain I/O. */
 	s->buf_idx = c->reg_bufs ? vp_engine_buf_add(&c->w->eng, p, len) : -1;
 	return 0;
+}
+
+int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
+{
+	uint32_t data = reply_data(s);
+	int ret;
+
+	if (c->unsent && c->unsent + data > c->w->cfg.limits.unsent_max)
+		return -EAGAIN; /* released as replies go out */
+	ret = slot_buf_reserve(c, s, len);
+	if (ret == 0) {
+		s->unsent = data;
+		c->unsent += data;
+	}
+	return ret;
 }

@@ -113,6 +113,7 @@ struct nbd_slot {
 	struct nbd_slot *next;  /* free list or send queue */
 	uint64_t t0;            /* CLOCK_MONOTONIC ns when the header arrived */
 	uint32_t payload;       /* WRITE data bytes following the header */
+	uint32_t unsent;        /* READ data it adds to its connection's unsent */
 	uint32_t streamed;      /* of which already in the image (received into its pages) */
 	bool into_image;        /* WRITE data received into the image's pages (mem) */
 	bool splice;            /* READ whose data is spliced from the image when sent */
@@ -199,6 +200,7 @@ struct nbd_conn {
 	uint32_t pay_got;       /* bytes of rx_slot's data received */
 	struct nbd_slot *wait_slot; /* parsed request waiting for buffer memory */
 	size_t mem;             /* bytes of slot buffers allocated */
+	uint64_t unsent;        /* READ data admitted, not yet sent (limits.unsent_max) */
 	struct nbd_slot *free_slots, *sendq_head, *sendq_tail;
 	unsigned busy;          /* slots not on the free list */
 	unsigned tx_batch;      /* replies in the send in flight */
@@ -265,11 +267,15 @@ void vp_nbd_conn_sendv(struct nbd_conn *c, struct iovec *iov, int cnt,
 void vp_nbd_slot_put(struct nbd_conn *c, struct nbd_slot *s);
 
 /* Make s->buf hold at least len bytes (aligned for O_DIRECT) within the
- * connection's budget: an idle slot's big enough buffer is swapped in, else
- * idle slots' buffers are freed as needed to allocate one (registered with
- * the ring for an O_DIRECT image, when the table has room).  Returns 0,
- * -EAGAIN when busy slots hold the budget (retry when one is released), or
- * -ENOMEM.  Steady state allocates nothing. */
+ * connection's budget and the daemon's (limits.mem_max over all workers):
+ * an idle slot's big enough buffer is swapped in, else idle slots' buffers
+ * are freed as needed to allocate one (registered with the ring for an
+ * O_DIRECT image, when the table has room).  A READ also waits while the
+ * connection has limits.unsent_max of READ data admitted and not yet sent
+ * (a client that does not read its replies stops being read).  Returns 0,
+ * -EAGAIN when it must wait (retried when a slot is released, and on every
+ * tick for the daemon's memory), or -ENOMEM.  Steady state allocates
+ * nothing. */
 int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len);
 
 /* ---- negotiate.c ---- */

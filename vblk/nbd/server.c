@@ -173,6 +173,8 @@ static void on_tick(struct vp_engine_op *op, int res)
 	for (c = w->conns; c; c = next) {
 		next = c->next;
 		check_timeouts(w, c);
+		if (c->wait_slot && !c->dead && !c->rx_pending)
+			vp_nbd_rx_process(c); /* daemon memory may have been freed elsewhere */
 		vp_nbd_conn_settle(c);
 	}
 	reserve_open(w);
@@ -216,6 +218,10 @@ static void limits_default(struct vp_nbd_server_limits *l)
 		l->handshake_timeout_ms = VP_NBD_HANDSHAKE_TIMEOUT_MS_DEFAULT;
 	if (!l->max_conns)
 		l->max_conns = VP_NBD_MAX_CONNS_DEFAULT;
+	if (!l->mem_max)
+		l->mem_max = VP_NBD_MEM_MAX_DEFAULT;
+	if (!l->unsent_max)
+		l->unsent_max = VP_NBD_UNSENT_MAX_DEFAULT;
 }
 
 int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_worker **out,
@@ -225,9 +231,10 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 	int ret;
 
 	*out = NULL;
-	if (cfg->conn_mem && cfg->conn_mem < VP_NBD_CONN_MEM_MIN)
-		return vp_error_set(err, EINVAL, "nbd worker: conn_mem %zu below the minimum %u",
-				    cfg->conn_mem, VP_NBD_CONN_MEM_MIN);
+	if ((cfg->conn_mem && cfg->conn_mem < VP_NBD_CONN_MEM_MIN) ||
+	    (cfg->limits.mem_max && cfg->limits.mem_max < VP_NBD_CONN_MEM_MIN))
+		return vp_error_set(err, EINVAL, "nbd worker: memory budget below the minimum %u",
+				    VP_NBD_CONN_MEM_MIN);
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->img_files = calloc(cfg->n_exports ? cfg->n_exports : 1, sizeof(int)))) {
 		free(w);

@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "common/event.h"
@@ -20,11 +21,14 @@ struct vp_nbd_server_limits {
 	unsigned handshake_timeout_ms;       /* from accept to entering transmission */
 	unsigned idle_timeout_ms;            /* transmission, nothing in flight (0: none) */
 	unsigned max_conns;                  /* connections of all workers sharing `shared` */
+	uint64_t mem_max;                    /* slot buffers of all workers sharing `shared` */
+	uint64_t unsent_max;                 /* READ data a connection has admitted, not yet sent */
 };
 
 /* What the workers of one daemon count together (zero it; it outlives them). */
 struct vp_nbd_shared_count {
 	atomic_uint conns;                   /* connections, from accept to close */
+	atomic_uint_fast64_t mem;            /* bytes of slot buffers allocated */
 };
 
 struct vp_nbd_server_config {
@@ -48,6 +52,8 @@ struct vp_nbd_server_config {
 #define VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT 10000U
 #define VP_NBD_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000U
 #define VP_NBD_MAX_CONNS_DEFAULT 1024U
+#define VP_NBD_MEM_MAX_DEFAULT (1ULL << 30)
+#define VP_NBD_UNSENT_MAX_DEFAULT (32ULL << 20)
 
 #define VP_NBD_CONN_MEM_DEFAULT (64U << 20)
 #define VP_NBD_CONN_MEM_MIN     (VP_NBD_MAX_PAYLOAD + (64U << 10))
