@@ -6,7 +6,8 @@
 # MiB here).  Now a connection with --conn-unsent of READ data not yet sent
 # is no longer read from, and all slot buffers stay within --nbd-mem: the
 # daemon's RSS (VmRSS in /proc/PID/status) stays under that plus a fixed
-# allowance, and another client is served in full meanwhile.
+# allowance, and another client is served in full meanwhile.  Without the
+# unsent limit, the send timeout frees the budget the hogs hold.
 source "$(dirname "$0")/lib.sh"
 vp_init vbbu
 vp_require_cmd nbdcopy
@@ -67,3 +68,28 @@ vp_ok "another client copies the whole export meanwhile (nbdcopy)"
 ((peak = $(rss), peak - BASE <= BUDGET + ALLOWANCE)) ||
 	vp_fail "RSS grew by $(((peak - BASE) / MiB)) MiB with the copy"
 kill -0 "$DAEMON" || vp_fail "vblkd died"
+
+# Without the unsent limit (--conn-unsent as large as a connection's
+# budget) the hogs hold all of --nbd-mem, and the send timeout is what
+# gives it back: their stuck sends close them, and another client is then
+# served.
+kill "$DAEMON" ${pids[*]}
+wait "$DAEMON" || true
+vp_start_daemon "$VP_TMP/vblkd2.log" "$VBLKD" --nbd "unix:$SOCK" --export "name=disk0,image=$IMG" \
+	--workers 2 --nbd-mem $((BUDGET / MiB))M --conn-unsent 64M --send-timeout 2
+DAEMON=$VP_PID
+vp_wait_nbd "$URI" "$VP_TMP/vblkd2.log"
+BASE=$(rss)
+rm -f "$VP_TMP"/hog*.out "$VP_TMP/copy.img"
+pids=()
+for ((i = 0; i < N; i++)); do
+	$PY "$VP_TMP/hog.py" "$(dirname "$0")" "$SOCK" >"$VP_TMP/hog$i.out" 2>&1 &
+	pids+=($!)
+done
+vp_on_exit "kill ${pids[*]}"
+sleep 1
+timeout 60 nbdcopy "$URI" "$VP_TMP/copy.img" || vp_fail "no client served after the send timeout"
+cmp "$IMG" "$VP_TMP/copy.img" || vp_fail "the copy differs from the image"
+vp_assert_match "$(cat "$VP_TMP/vblkd2.log")" 'event=nbd.conn.close .*reason=send-timeout' "hogs closed by the send timeout"
+((peak = $(rss), peak - BASE <= BUDGET + ALLOWANCE)) || vp_fail "RSS grew by $(((peak - BASE) / MiB)) MiB"
+vp_ok "budget held by clients that do not read: the send timeout frees it, nbdcopy is served"

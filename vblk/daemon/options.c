@@ -187,6 +187,7 @@ static const struct limit_opt limit_opts[] = {
 	LIMIT("drain-timeout", "drain_timeout", drain_timeout_ms, 1000, 1, 3600),
 	LIMIT("handshake-timeout", "handshake_timeout", handshake_timeout_ms, 1000, 1, 3600),
 	LIMIT("idle-timeout", "idle_timeout", idle_timeout_ms, 1000, 0, 86400),
+	LIMIT("send-timeout", "send_timeout", send_timeout_ms, 1000, 1, 86400),
 	LIMIT("max-conns", "max_conns", max_conns, 1, 1, 65536),
 	LIMIT("nbd-mem", "nbd_mem", mem_max, 0, VP_NBD_CONN_MEM_MIN, UINT64_MAX),
 	LIMIT("conn-unsent", "conn_unsent", unsent_max, 0, 4096, UINT64_MAX),

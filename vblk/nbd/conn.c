@@ -118,6 +118,7 @@ static void send_more(struct nbd_conn *c)
 	}
 	c->inflight++;
 	c->tx_pending = true;
+	c->tx_since = c->w->now_ms; /* a store: the send timeout counts from the last progress */
 }
 
 void vp_nbd_conn_sendv(struct nbd_conn *c, struct iovec *iov, int cnt,

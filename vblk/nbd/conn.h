@@ -163,6 +163,7 @@ struct nbd_conn {
 	uint64_t drain_since;   /* w->now_ms when export_gone was noticed */
 	uint64_t opened;        /* w->now_ms at accept (handshake timeout) */
 	uint64_t active;        /* w->now_ms at entering transmission or the last reply */
+	uint64_t tx_since;      /* w->now_ms when the pending send was posted */
 	/* receive: one at a time */
 	struct vp_engine_op recv_op;
 	bool rx_pending;

@@ -143,8 +143,9 @@ static bool conn_idle(const struct nbd_conn *c)
 }
 
 /* Shut down c if it is past a deadline: in the handshake too long, idle
- * too long, or draining (stop or export removal) too long with a client
- * that does not read. */
+ * too long, a send stuck too long (the client does not read its replies,
+ * and holds their buffers), or draining (stop or export removal) too long
+ * with a client that does not read. */
 static void check_timeouts(struct vp_nbd_worker *w, struct nbd_conn *c)
 {
 	const struct vp_nbd_server_limits *l = &w->cfg.limits;
@@ -158,6 +159,8 @@ static void check_timeouts(struct vp_nbd_worker *w, struct nbd_conn *c)
 		(void)timed_out(c, c->drain_since, l->drain_timeout_ms, "drain-timeout");
 	else if (!c->in_tx)
 		(void)timed_out(c, c->opened, l->handshake_timeout_ms, "handshake-timeout");
+	else if (c->tx_pending)
+		(void)timed_out(c, c->tx_since, l->send_timeout_ms, "send-timeout");
 	else if (conn_idle(c))
 		(void)timed_out(c, c->active, l->idle_timeout_ms, "idle-timeout");
 }
@@ -216,6 +219,8 @@ static void limits_default(struct vp_nbd_server_limits *l)
 		l->drain_timeout_ms = VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT;
 	if (!l->handshake_timeout_ms)
 		l->handshake_timeout_ms = VP_NBD_HANDSHAKE_TIMEOUT_MS_DEFAULT;
+	if (!l->send_timeout_ms)
+		l->send_timeout_ms = VP_NBD_SEND_TIMEOUT_MS_DEFAULT;
 	if (!l->max_conns)
 		l->max_conns = VP_NBD_MAX_CONNS_DEFAULT;
 	if (!l->mem_max)

@@ -20,6 +20,7 @@ struct vp_nbd_server_limits {
 	unsigned drain_timeout_ms;           /* stop or export removal: then shut down */
 	unsigned handshake_timeout_ms;       /* from accept to entering transmission */
 	unsigned idle_timeout_ms;            /* transmission, nothing in flight (0: none) */
+	unsigned send_timeout_ms;            /* a send that makes no progress (client not reading) */
 	unsigned max_conns;                  /* connections of all workers sharing `shared` */
 	uint64_t mem_max;                    /* slot buffers of all workers sharing `shared` */
 	uint64_t unsent_max;                 /* READ data a connection has admitted, not yet sent */
@@ -51,6 +52,7 @@ struct vp_nbd_server_config {
 
 #define VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT 10000U
 #define VP_NBD_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000U
+#define VP_NBD_SEND_TIMEOUT_MS_DEFAULT 60000U
 #define VP_NBD_MAX_CONNS_DEFAULT 1024U
 #define VP_NBD_MEM_MAX_DEFAULT (1ULL << 30)
 #define VP_NBD_UNSENT_MAX_DEFAULT (32ULL << 20)

@@ -68,6 +68,7 @@ static void splice_more(struct nbd_conn *c)
 	}
 	c->inflight++;
 	c->tx_pending = true;
+	c->tx_since = c->w->now_ms;
 	c->splicing = true;
 }
 
