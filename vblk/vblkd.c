@@ -39,7 +39,10 @@ static void usage(FILE *f)
 		   "             --export name=NAME,image=PATH[,readonly=on][,cache=none][,description=TEXT]\n"
 		   "             [--export ...] [--control PATH] [--workers N] [--conn-mem SIZE]\n"
 		   "             [--vhost-user name=NAME,socket=PATH[,queues=N] ...]\n"
-		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n");
+		   "             [--ublk name=NAME[,queues=N][,depth=D] ...]\n"
+		   "             [--nbd-mem SIZE] [--conn-unsent SIZE] [--max-conns N]\n"
+		   "             [--handshake-timeout S] [--idle-timeout S] [--send-timeout S]\n"
+		   "             [--drain-timeout S]\n");
 }
 
 static int open_control(struct daemon *d, struct vp_error *err)

@@ -223,14 +223,20 @@ static int limit_set(struct daemon *d, const struct limit_opt *l, uint64_t v, st
 static int parse_limit(struct daemon *d, const struct limit_opt *l, const char *arg,
 		       struct vp_error *err)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	char *end;
+	bool bad;
 
 	errno = 0;
-	if (l->scale)
+	if (l->scale) {
 		v = strtoull(arg, &end, 10);
-	if (l->scale ? (errno || *end || !*arg || *arg == '-') : vp_parse_size(arg, &v) < 0)
-		v = UINT64_MAX; /* out of every range */
+		bad = errno || *end || !*arg || *arg == '-';
+	} else {
+		bad = vp_parse_size(arg, &v) < 0;
+	}
+	if (bad)
+		return vp_error_set(err, EINVAL, "--%s: '%s' is not a %s", l->option, arg,
+				    l->scale ? "whole number" : "size");
 	return limit_set(d, l, v, err);
 }
 

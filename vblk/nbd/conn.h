@@ -57,6 +57,20 @@
  * error the reply carries.
  * Slot buffers of an O_DIRECT image are registered with the ring, which
  * spares the kernel pinning their pages on every request.
+ *
+ * Limits (struct vp_nbd_server_limits) hold whatever clients do.  The
+ * workers of a daemon count connections (from accept) and slot buffer
+ * bytes together (struct vp_nbd_shared_count, atomics touched only when a
+ * connection comes or goes or a buffer is allocated or freed), so the
+ * connection cap and the memory budget are the daemon's, not a worker's.
+ * READ data admitted and not yet sent is counted per connection: at
+ * unsent_max the connection stops being read.  Timeouts need no syscall
+ * on the request path: a timerfd read on the ring wakes the worker every
+ * TICK_MS, which reads the clock once into now_ms; connections stamp
+ * their state changes with it (accept, last reply, send posted, drain
+ * start) and the tick compares (server.c check_timeouts).  At the fd limit
+ * accept closes a reserve fd to accept and close one connection, and other
+ * accept errors wait for the next tick instead of spinning.
  */
 #ifndef VP_VBLK_NBD_CONN_H
 #define VP_VBLK_NBD_CONN_H
