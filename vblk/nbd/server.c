@@ -47,6 +47,8 @@ static void reserve_open(struct vp_nbd_worker *w)
 static void accept_failed(struct vp_nbd_worker *w, int err)
 {
 	vp_event_limited(&w->cfg.events, &w->accept_log, "nbd.accept.error", "errno=%d", err);
+	if (w->draining)
+		return;
 	if (err == EMFILE && w->reserve_fd >= 0 && !w->shedding) {
 		close(w->reserve_fd);
 		w->reserve_fd = -1;
