@@ -24,4 +24,20 @@ struct vp_event_sink {
 void vp_event(const struct vp_event_sink *sink, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Rate limit for an event a peer can trigger at will (refused connections,
+ * accept errors): at most `burst` of them pass per `interval_ms`; the rest
+ * are counted, and the next one that passes carries "suppressed=N".  Zero
+ * it and set burst and interval_ms; one per event source, used by one
+ * thread. */
+struct vp_event_limit {
+	unsigned burst, interval_ms;
+	unsigned long long window_start_ms; /* private */
+	unsigned passed, suppressed;        /* private */
+};
+
+/* vp_event, unless lim says too many went out lately (CLOCK_MONOTONIC). */
+void vp_event_limited(const struct vp_event_sink *sink, struct vp_event_limit *lim,
+		      const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

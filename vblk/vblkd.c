@@ -62,7 +62,10 @@ static void usage(FILE *f)
 		   "             [--image-root DIR]\n"
 		   "             [--user USER[:GROUP]] [--seccomp off|errno|kill|log]\n"
 		   "             [--tls off|on|require] [--tls-certificates DIR | --tls-psk FILE]\n"
-		   "             [--tls-verify-peer]\n");
+		   "             [--tls-verify-peer]\n"
+		   "             [--nbd-mem SIZE] [--conn-unsent SIZE] [--max-conns N]\n"
+		   "             [--handshake-timeout S] [--idle-timeout S] [--send-timeout S]\n"
+		   "             [--drain-timeout S]\n");
 }
 
 static int open_control(struct daemon *d, struct vp_error *err)

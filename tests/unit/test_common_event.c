@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <time.h>
 
 #include "common/event.h"
 
@@ -61,12 +62,35 @@ static void test_long_detail_cut_and_no_sink(void **state)
 	assert_int_equal(s.calls, 1);
 }
 
+/* A burst passes, the rest of the window is counted, and the first event
+ * of the next window says how many were left out. */
+static void test_rate_limited(void **state)
+{
+	struct seen s = { 0 };
+	struct vp_event_sink sink = { record, &s };
+	struct vp_event_limit lim = { .burst = 3, .interval_ms = 50 };
+	struct timespec pause = { 0, 80 * 1000000L };
+
+	(void)state;
+	for (unsigned i = 0; i < 1000; i++)
+		vp_event_limited(&sink, &lim, "nbd.accept.error", "errno=%d", 24);
+	assert_int_equal(s.calls, 3);
+	assert_string_equal(s.detail, "errno=24");
+	nanosleep(&pause, NULL);
+	vp_event_limited(&sink, &lim, "nbd.accept.error", "errno=%d", 23);
+	assert_int_equal(s.calls, 4);
+	assert_string_equal(s.detail, "errno=23 suppressed=997");
+	vp_event_limited(&sink, &lim, "nbd.accept.error", "errno=%d", 23);
+	assert_string_equal(s.detail, "errno=23");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_formats_detail),
 		cmocka_unit_test(test_control_characters_replaced),
 		cmocka_unit_test(test_long_detail_cut_and_no_sink),
+		cmocka_unit_test(test_rate_limited),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,7 @@
 #include "vblk/daemon/sandbox.h"
 #include "vblk/image.h"
 #include "vblk/image_path.h"
+#include "vblk/nbd/server.h"
 #include "vblk/nbd/table.h"
 #include "vblk/nbd/tls.h"
 
@@ -86,6 +87,7 @@ struct daemon {
 	unsigned n_workers;                      /* per listening socket; 0: one per CPU */
 	uint64_t conn_mem;                       /* payload buffer budget per connection; 0: default */
 	struct vp_nbd_tls_config tls_cfg;        /* --tls, --tls-certificates, --tls-psk, --tls-verify-peer */
+	struct vp_nbd_server_limits nbd_limits;  /* --drain-timeout etc.; 0: default */
 	struct vhost_spec vhost[VBLKD_MAX_VHOST];
 	size_t n_vhost;
 	struct ublk_export ublk[VBLKD_MAX_UBLK]; /* name, queues, depth from options */
@@ -106,6 +108,7 @@ struct daemon {
 	struct vp_nbd_tls *tls;                  /* workers.c; NULL: --tls off */
 	struct worker_thread threads[VBLKD_MAX_WORKERS];
 	struct vp_nbd_table table;               /* exports.c */
+	struct vp_nbd_shared_count nbd_count;    /* workers.c: --max-conns over all workers */
 	bool table_ready;
 	struct vp_control *ctl;
 	struct vhost_registry vhosts;            /* vhost_registry.c */

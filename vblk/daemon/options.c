@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -210,6 +212,102 @@ static int parse_allow(char *arg, const char *opt, struct vp_unix_peers *peers,
 	return 0;
 }
 
+/* ---- NBD limits and timeouts (docs/vblkd.md, "Limits and timeouts") ---- */
+
+/* One limit: its --option (getopt value 0x100 + index), its config key,
+ * and its field in struct vp_nbd_server_limits: an unsigned count or
+ * timeout (given in whole seconds, stored in ms: scale 1000) in min..max,
+ * or a uint64_t size (scale 0: "64M" or, in the config, bytes) of at least
+ * min bytes. */
+struct limit_opt {
+	const char *option, *key;
+	size_t off;
+	unsigned scale;
+	uint64_t min, max;
+};
+
+#define LIMIT(opt, key, field, scale, min, max) \
+	{ opt, key, offsetof(struct vp_nbd_server_limits, field), scale, min, max }
+
+static const struct limit_opt limit_opts[] = {
+	LIMIT("drain-timeout", "drain_timeout", drain_timeout_ms, 1000, 1, 3600),
+	LIMIT("handshake-timeout", "handshake_timeout", handshake_timeout_ms, 1000, 1, 3600),
+	LIMIT("idle-timeout", "idle_timeout", idle_timeout_ms, 1000, 0, 86400),
+	LIMIT("send-timeout", "send_timeout", send_timeout_ms, 1000, 1, 86400),
+	LIMIT("max-conns", "max_conns", max_conns, 1, 1, 65536),
+	LIMIT("nbd-mem", "nbd_mem", mem_max, 0, VP_NBD_CONN_MEM_MIN, UINT64_MAX),
+	LIMIT("conn-unsent", "conn_unsent", unsent_max, 0, 4096, UINT64_MAX),
+};
+
+#define N_LIMITS (sizeof(limit_opts) / sizeof(limit_opts[0]))
+#define LIMIT_OPT_BASE 0x100
+
+static uint64_t limit_get(const struct daemon *d, const struct limit_opt *l)
+{
+	const char *f = (const char *)&d->nbd_limits + l->off;
+
+	return l->scale ? *(const unsigned *)f : *(const uint64_t *)f;
+}
+
+/* Store v (in the user's unit) after checking its range. */
+static int limit_set(struct daemon *d, const struct limit_opt *l, uint64_t v, struct vp_error *err)
+{
+	char *f = (char *)&d->nbd_limits + l->off;
+
+	if (v < l->min || v > l->max)
+		return l->scale ? vp_error_set(err, EINVAL, "--%s: expected %llu..%llu", l->option,
+					       (unsigned long long)l->min, (unsigned long long)l->max) :
+				  vp_error_set(err, EINVAL, "--%s: expected a size of at least %llu bytes",
+					       l->option, (unsigned long long)l->min);
+	if (l->scale)
+		*(unsigned *)f = (unsigned)v * l->scale;
+	else
+		*(uint64_t *)f = v;
+	return 0;
+}
+
+static int parse_limit(struct daemon *d, const struct limit_opt *l, const char *arg,
+		       struct vp_error *err)
+{
+	uint64_t v = 0;
+	char *end;
+	bool bad;
+
+	errno = 0;
+	if (l->scale) {
+		v = strtoull(arg, &end, 10);
+		bad = errno || *end || !*arg || *arg == '-';
+	} else {
+		bad = vp_parse_size(arg, &v) < 0;
+	}
+	if (bad)
+		return vp_error_set(err, EINVAL, "--%s: '%s' is not a %s", l->option, arg,
+				    l->scale ? "whole number" : "size");
+	return limit_set(d, l, v, err);
+}
+
+/* The config's limit keys; the command line (parsed first) wins. */
+static int config_limits(struct daemon *d, struct vp_error *err)
+{
+	for (size_t i = 0; i < N_LIMITS; i++) {
+		const struct limit_opt *l = &limit_opts[i];
+		json_t *v = json_object_get(d->config, l->key);
+		int ret;
+
+		if (!v || limit_get(d, l))
+			continue;
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return vp_error_set(err, EINVAL, "%s: expected a whole number%s", l->key,
+					    l->scale ? "" : " of bytes");
+		ret = limit_set(d, l, (uint64_t)json_integer_value(v), err);
+		if (ret) {
+			vp_error_prefix(err, "%s", l->key);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 /* The config's array of user:X / group:X strings at key into peers. */
 static int config_allow(const json_t *config, const char *key, struct vp_unix_peers *peers,
 			struct vp_error *err)
@@ -246,6 +344,14 @@ static int config_sockets(struct daemon *d, struct vp_error *err)
 				  err);
 	ret = ret ?: config_allow(d->config, "socket-allow", &d->data_peers, err);
 	return ret ?: config_allow(d->config, "control-allow", &d->control_peers, err);
+}
+
+static bool is_limit_key(const char *key)
+{
+	for (size_t i = 0; i < N_LIMITS; i++)
+		if (strcmp(key, limit_opts[i].key) == 0)
+			return true;
+	return false;
 }
 
 /* ---- config file ---- */
@@ -350,7 +456,8 @@ static int config_fields(struct daemon *d, struct vp_error *err)
 	}
 	ret = config_objects(d, exports, "exports", config_export, err);
 	ret = ret ?: config_sockets(d, err);
-	return ret ?: config_objects(d, vhost, "vhost", config_vhost, err);
+	ret = ret ?: config_objects(d, vhost, "vhost", config_vhost, err);
+	return ret ?: config_limits(d, err);
 }
 
 static int load_config(struct daemon *d, struct vp_error *err)
@@ -375,7 +482,7 @@ static int load_config(struct daemon *d, struct vp_error *err)
 		    strcmp(key, "workers") && strcmp(key, "vhost") && strcmp(key, "socket-mode") &&
 		    strcmp(key, "socket-group") && strcmp(key, "socket-allow") &&
 		    strcmp(key, "control-mode") && strcmp(key, "control-group") &&
-		    strcmp(key, "control-allow") && strcmp(key, "image-root"))
+		    strcmp(key, "control-allow") && strcmp(key, "image-root") && !is_limit_key(key))
 			return vp_error_set(err, EINVAL, "%s: unknown field", key);
 	return config_fields(d, err);
 }
@@ -484,6 +591,8 @@ static int parse_option(struct daemon *d, int c, char *arg, struct cli_overrides
 	case 'S':
 		return vp_sandbox_parse_seccomp(arg, &d->sandbox.seccomp, err);
 	default:
+		if (c >= LIMIT_OPT_BASE && c < LIMIT_OPT_BASE + (int)N_LIMITS)
+			return parse_limit(d, &limit_opts[c - LIMIT_OPT_BASE], arg, err);
 		return vp_error_set(err, EINVAL, "bad arguments (see --help)");
 	}
 }
@@ -541,9 +650,9 @@ static int finish_options(struct daemon *d, const struct cli_overrides *o, struc
 	return 0;
 }
 
-int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_error *err)
-{
-	static const struct option opts[] = {
+/* The options with a handler of their own in parse_option; the limits
+ * (limit_opts) are appended to them at parse time. */
+static const struct option base_opts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "nbd", required_argument, NULL, 'n' },
 		{ "export", required_argument, NULL, 'e' },
@@ -566,9 +675,14 @@ int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_er
 		{ "user", required_argument, NULL, 'U' },
 		{ "seccomp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
+};
+#define N_BASE_OPTS (sizeof(base_opts) / sizeof(base_opts[0]))
+
+int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_error *err)
+{
+	struct option opts[N_BASE_OPTS + N_LIMITS + 1] = { 0 };
 	struct cli_overrides o = { 0 };
+	size_t n;
 	int c;
 
 	d->data_socket = (struct vp_unix_listen_opts){ .mode = VP_UNIX_MODE_DEFAULT,
@@ -576,6 +690,12 @@ int vp_vblkd_options_parse(struct daemon *d, int argc, char **argv, struct vp_er
 	d->control_socket = (struct vp_unix_listen_opts){ .mode = VP_CONTROL_MODE_DEFAULT,
 							 .gid = VP_UNIX_GID_KEEP };
 	d->control_peers.always_self = true;
+	memcpy(opts, base_opts, sizeof(base_opts));
+	n = N_BASE_OPTS;
+	for (size_t i = 0; i < N_LIMITS; i++)
+		opts[n++] = (struct option){ limit_opts[i].option, required_argument, NULL,
+					     LIMIT_OPT_BASE + (int)i };
+
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int ret;
 

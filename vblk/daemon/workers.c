@@ -94,6 +94,8 @@ int vp_vblkd_workers_start(struct daemon *d, unsigned *started, struct vp_error 
 		.table = &d->table,
 		.conn_mem = d->conn_mem,
 		.tls = d->tls,
+		.limits = d->nbd_limits,
+		.shared = &d->nbd_count,
 	};
 
 	for (*started = 0; *started < d->n_listen * d->n_workers; (*started)++) {

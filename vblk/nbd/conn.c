@@ -28,6 +28,7 @@ static void conn_free(struct nbd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
+	atomic_fetch_sub(&w->shared->conns, 1);
 	if (c->entry) {
 		vp_engine_file_del(&w->eng, c->img_file);
 		vp_nbd_entry_attach(c->entry, -1);
@@ -43,6 +44,7 @@ static void conn_free(struct nbd_conn *c)
 		vp_engine_buf_del(&w->eng, c->slots[i].buf_idx);
 		free(c->slots[i].buf);
 	}
+	atomic_fetch_sub(&w->shared->mem, c->mem);
 	free(c->in);
 	vp_nbd_buf_free(&c->hs_out);
 	free(c->opt_data);
@@ -118,6 +120,7 @@ static void send_more(struct nbd_conn *c)
 	}
 	c->inflight++;
 	c->tx_pending = true;
+	c->tx_since = c->w->now_ms; /* a store: the send timeout counts from the last progress */
 }
 
 void vp_nbd_conn_sendv(struct nbd_conn *c, struct iovec *iov, int cnt,
@@ -167,16 +170,12 @@ void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
 	struct nbd_conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
-	if (!c) {
+	if (!c || (c->file = vp_engine_file_add(&w->eng, fd)) < 0) {
 		close(fd);
-		vp_event(&w->cfg.events, "nbd.conn.refused", "reason=out-of-memory");
-		return;
-	}
-	c->file = vp_engine_file_add(&w->eng, fd);
-	if (c->file < 0) {
-		close(fd);
+		atomic_fetch_sub(&w->shared->conns, 1);
+		vp_event_limited(&w->cfg.events, &w->refused_log, "nbd.conn.refused", "reason=%s",
+				 c ? "file-table-full" : "out-of-memory");
 		free(c);
-		vp_event(&w->cfg.events, "nbd.conn.refused", "reason=file-table-full");
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix sockets */
@@ -186,6 +185,7 @@ void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd)
 		c->slots[i].buf_idx = -1;
 	c->mem_fd = c->pipe[0] = c->pipe[1] = -1;
 	c->id = ++w->next_id;
+	c->opened = w->now_ms;
 	c->recv_op.done = on_recv;
 	c->send_op.done = on_send;
 	c->hs.exports = w->cfg.exports;
@@ -220,17 +220,19 @@ bool vp_nbd_conn_export_gone(struct nbd_conn *c)
 {
 	if (!c->entry || !vp_nbd_entry_removed(c->entry))
 		return false;
-	if (!c->export_gone)
+	if (!c->export_gone) {
 		vp_event(&c->w->cfg.events, "nbd.conn.drain", "conn=%u reason=export-removed", c->id);
+		c->drain_since = c->w->now_ms;
+	}
 	c->export_gone = true;
 	return true;
 }
 
-void vp_nbd_slot_put(struct nbd_conn *c, struct nbd_slot *s)
+/* Whether the daemon's slot buffers take more than half its budget: then
+ * released slots give their large buffers back instead of keeping them. */
+static bool mem_pressure(const struct vp_nbd_worker *w)
 {
-	s->next = c->free_slots;
-	c->free_slots = s;
-	c->busy--;
+	return atomic_load_explicit(&w->shared->mem, memory_order_relaxed) > w->cfg.limits.mem_max / 2;
 }
 
 static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
@@ -238,12 +240,50 @@ static void slot_drop_buf(struct nbd_conn *c, struct nbd_slot *s)
 	vp_engine_buf_del(&c->w->eng, s->buf_idx);
 	s->buf_idx = -1;
 	c->mem -= s->cap;
+	atomic_fetch_sub(&c->w->shared->mem, s->cap);
 	free(s->buf);
 	s->buf = NULL;
 	s->cap = 0;
 }
 
-int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
+void vp_nbd_slot_put(struct nbd_conn *c, struct nbd_slot *s)
+{
+	c->unsent -= s->unsent;
+	s->unsent = 0;
+	if (s->cap > SLOT_MIN_BUF && mem_pressure(c->w))
+		slot_drop_buf(c, s);
+	s->next = c->free_slots;
+	c->free_slots = s;
+	c->busy--;
+}
+
+/* Take len bytes of the daemon's budget, freeing c's idle buffers first if
+ * needed.  False when other connections hold it. */
+static bool daemon_mem_take(struct nbd_conn *c, size_t len)
+{
+	struct vp_nbd_shared_count *sh = c->w->shared;
+	uint64_t max = c->w->cfg.limits.mem_max;
+
+	for (struct nbd_slot *f = c->free_slots; f; f = f->next) {
+		if (atomic_fetch_add(&sh->mem, len) + len <= max)
+			return true;
+		atomic_fetch_sub(&sh->mem, len);
+		if (f->cap)
+			slot_drop_buf(c, f);
+	}
+	if (atomic_fetch_add(&sh->mem, len) + len <= max)
+		return true;
+	atomic_fetch_sub(&sh->mem, len);
+	return false;
+}
+
+/* The READ data s's reply carries (what counts against unsent_max). */
+static uint32_t reply_data(const struct nbd_slot *s)
+{
+	return s->req.type == NBD_CMD_READ && !s->nbd_err ? s->req.length : 0;
+}
+
+static int slot_buf_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
 {
 	size_t budget = c->w->conn_mem;
 	void *p;
@@ -266,12 +306,31 @@ int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
 	if (c->mem - s->cap + len > budget)
 		return -EAGAIN;
 	slot_drop_buf(c, s);
-	if (posix_memalign(&p, BUF_ALIGN, len))
+	if (!daemon_mem_take(c, len))
+		return -EAGAIN;
+	if (posix_memalign(&p, BUF_ALIGN, len)) {
+		atomic_fetch_sub(&c->w->shared->mem, len);
 		return -ENOMEM;
+	}
 	s->buf = p;
 	s->cap = len;
 	c->mem += len;
 	/* Unregistered (table full, memlock limit): plain I/O. */
 	s->buf_idx = c->reg_bufs ? vp_engine_buf_add(&c->w->eng, p, len) : -1;
 	return 0;
+}
+
+int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len)
+{
+	uint32_t data = reply_data(s);
+	int ret;
+
+	if (c->unsent && c->unsent + data > c->w->cfg.limits.unsent_max)
+		return -EAGAIN; /* released as replies go out */
+	ret = slot_buf_reserve(c, s, len);
+	if (ret == 0) {
+		s->unsent = data;
+		c->unsent += data;
+	}
+	return ret;
 }

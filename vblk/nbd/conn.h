@@ -48,6 +48,20 @@
  * leaves the image as it was, never a sector partly new.
  * Slot buffers of an O_DIRECT image are registered with the ring, which
  * spares the kernel pinning their pages on every request.
+ *
+ * Limits (struct vp_nbd_server_limits) hold whatever clients do.  The
+ * workers of a daemon count connections (from accept) and slot buffer
+ * bytes together (struct vp_nbd_shared_count, atomics touched only when a
+ * connection comes or goes or a buffer is allocated or freed), so the
+ * connection cap and the memory budget are the daemon's, not a worker's.
+ * READ data admitted and not yet sent is counted per connection: at
+ * unsent_max the connection stops being read.  Timeouts need no syscall
+ * on the request path: a timerfd read on the ring wakes the worker every
+ * TICK_MS, which reads the clock once into now_ms; connections stamp
+ * their state changes with it (accept, last reply, send posted, drain
+ * start) and the tick compares (server.c check_timeouts).  At the fd limit
+ * accept closes a reserve fd to accept and close one connection, and other
+ * accept errors wait for the next tick instead of spinning.
  */
 #ifndef VP_VBLK_NBD_CONN_H
 #define VP_VBLK_NBD_CONN_H
@@ -94,6 +108,7 @@ struct nbd_slot {
 	struct nbd_slot *next;  /* free list or send queue */
 	uint64_t t0;            /* CLOCK_MONOTONIC ns when the header arrived */
 	uint32_t payload;       /* WRITE data bytes following the header */
+	uint32_t unsent;        /* READ data it adds to its connection's unsent */
 	bool splice;            /* READ whose data is spliced from the image when sent */
 };
 
@@ -113,6 +128,19 @@ struct vp_nbd_worker {
 	unsigned nconns, next_id;
 	size_t conn_mem;        /* slot buffer budget per connection */
 	struct nbd_conn *dirty; /* connections with replies to flush */
+	/* the timeout check: a timerfd read on the ring every TICK_MS */
+	int tick_fd;
+	uint64_t tick_val;
+	struct vp_engine_op tick_op;
+	bool tick_pending;
+	uint64_t now_ms;        /* CLOCK_MONOTONIC at the last tick: stamps, no syscall */
+	uint64_t drain_deadline; /* now_ms when draining connections are shut down */
+	struct vp_nbd_shared_count own_count, *shared; /* shared, or own_count */
+	/* accept at the fd limit: the reserve fd is closed to accept and close
+	 * one connection; other accept errors wait for the next tick */
+	int reserve_fd;
+	bool shedding, accept_backoff;
+	struct vp_event_limit refused_log, accept_log;
 };
 
 struct nbd_conn {
@@ -125,6 +153,10 @@ struct nbd_conn {
 	bool in_tx;             /* handshake done */
 	bool rx_stopped;        /* no further requests (DISC, EOF, drain) */
 	bool export_gone;       /* its export was removed: draining */
+	uint64_t drain_since;   /* w->now_ms when export_gone was noticed */
+	uint64_t opened;        /* w->now_ms at accept (handshake timeout) */
+	uint64_t active;        /* w->now_ms at entering transmission or the last reply */
+	uint64_t tx_since;      /* w->now_ms when the pending send was posted */
 	/* receive: one at a time */
 	struct vp_engine_op recv_op;
 	bool rx_pending;
@@ -162,6 +194,7 @@ struct nbd_conn {
 	uint32_t pay_got;       /* bytes of rx_slot's data received */
 	struct nbd_slot *wait_slot; /* parsed request waiting for buffer memory */
 	size_t mem;             /* bytes of slot buffers allocated */
+	uint64_t unsent;        /* READ data admitted, not yet sent (limits.unsent_max) */
 	struct nbd_slot *free_slots, *sendq_head, *sendq_tail;
 	unsigned busy;          /* slots not on the free list */
 	unsigned tx_batch;      /* replies in the send in flight */
@@ -189,10 +222,16 @@ static inline uint64_t vp_nbd_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+static inline uint64_t vp_nbd_now_ms(void)
+{
+	return vp_nbd_now_ns() / 1000000U;
+}
+
 /* ---- conn.c ---- */
 
-/* Take the accepted socket fd (always consumed) as a new connection of w
- * and start its handshake; refused with an event when out of resources. */
+/* Take the accepted socket fd (always consumed, and already counted in
+ * w->shared->conns: the count goes with it) as a new connection of w and
+ * start its handshake; refused with an event when out of resources. */
 void vp_nbd_conn_new(struct vp_nbd_worker *w, int fd);
 
 /* Stop all I/O on c: pending socket operations are cancelled, disk
@@ -222,11 +261,15 @@ void vp_nbd_conn_sendv(struct nbd_conn *c, struct iovec *iov, int cnt,
 void vp_nbd_slot_put(struct nbd_conn *c, struct nbd_slot *s);
 
 /* Make s->buf hold at least len bytes (aligned for O_DIRECT) within the
- * connection's budget: an idle slot's big enough buffer is swapped in, else
- * idle slots' buffers are freed as needed to allocate one (registered with
- * the ring for an O_DIRECT image, when the table has room).  Returns 0,
- * -EAGAIN when busy slots hold the budget (retry when one is released), or
- * -ENOMEM.  Steady state allocates nothing. */
+ * connection's budget and the daemon's (limits.mem_max over all workers):
+ * an idle slot's big enough buffer is swapped in, else idle slots' buffers
+ * are freed as needed to allocate one (registered with the ring for an
+ * O_DIRECT image, when the table has room).  A READ also waits while the
+ * connection has limits.unsent_max of READ data admitted and not yet sent
+ * (a client that does not read its replies stops being read).  Returns 0,
+ * -EAGAIN when it must wait (retried when a slot is released, and on every
+ * tick for the daemon's memory), or -ENOMEM.  Steady state allocates
+ * nothing. */
 int vp_nbd_slot_reserve(struct nbd_conn *c, struct nbd_slot *s, size_t len);
 
 /* ---- negotiate.c ---- */

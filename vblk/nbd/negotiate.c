@@ -15,28 +15,52 @@
 #include <unistd.h>
 
 #define PIPE_SIZE (1U << 20)      /* asked for; the pipe moves the data in chunks of its size */
+#define ATTACH_TRIES 4            /* GO answered again after racing a resize */
 
 static void hs_read_option(struct nbd_conn *c);
 
-/* Table mode: attach c to its export and register the image on this ring
- * for the connection's lifetime.  0, or -errno (c must be dropped). */
+/* Table mode: attach c to export e (counted, so a shrink is refused while
+ * c uses it) and register the image on this ring for the connection's
+ * lifetime.  0; -ESTALE when a resize replaced e since the snapshot was
+ * taken (answer the option again from the current one); -ENOENT when e
+ * was removed; or -errno.  Runs before the GO reply goes out, so the size
+ * the client is told is the size of the image c is attached to. */
 static int tx_attach(struct nbd_conn *c, const struct vp_nbd_export *e)
 {
-	int file;
+	int file, ret = 0;
 
 	vp_nbd_entry_attach(e->entry, 1);
-	if (vp_nbd_entry_removed(e->entry)) {
+	if (vp_nbd_entry_removed(e->entry))
+		ret = -ENOENT;
+	else if (!vp_nbd_table_current(c->w->cfg.table, e->entry))
+		ret = -ESTALE;
+	else if ((file = vp_engine_file_add(&c->w->eng, e->img->fd)) < 0)
+		ret = file;
+	if (ret) {
 		vp_nbd_entry_attach(e->entry, -1);
-		return -ENOENT;
-	}
-	file = vp_engine_file_add(&c->w->eng, e->img->fd);
-	if (file < 0) {
-		vp_nbd_entry_attach(e->entry, -1);
-		return file;
+		return ret;
 	}
 	c->entry = e->entry;
 	c->img_file = file;
 	return 0;
+}
+
+/* Table mode: answer the next option from the table's current snapshot,
+ * not the one taken at accept: an export resized during the handshake must
+ * be negotiated at its new size. */
+static void hs_refresh(struct nbd_conn *c)
+{
+	struct vp_nbd_snapshot *old = c->snap;
+	const struct vp_nbd_export *meta = c->hs.meta_export;
+
+	c->snap = vp_nbd_table_acquire(c->w->cfg.table);
+	c->hs.exports = c->snap->exports;
+	c->hs.n_exports = c->snap->n;
+	c->hs.meta_export = NULL;
+	for (size_t i = 0; meta && i < c->snap->n; i++)
+		if (c->snap->exports[i].entry->sh == meta->entry->sh)
+			c->hs.meta_export = &c->snap->exports[i];
+	vp_nbd_snapshot_put(old);
 }
 
 /* Set up the pipe (up to PIPE_SIZE) that large READs splice through when
@@ -62,10 +86,6 @@ static void tx_start(struct nbd_conn *c)
 {
 	const struct vp_nbd_export *e = c->hs.chosen;
 
-	if (c->snap && tx_attach(c, e)) {
-		vp_nbd_conn_drop(c, "export-removed-or-file-table-full");
-		return;
-	}
 	if (!c->snap)
 		c->img_file = c->w->img_files[e - c->w->cfg.exports];
 	c->img = e->img;
@@ -83,6 +103,7 @@ static void tx_start(struct nbd_conn *c)
 		return;
 	}
 	c->in_tx = true;
+	c->active = c->w->now_ms;
 	c->recv_op.done = vp_nbd_rx_on_recv;
 	c->splice_op.done = vp_nbd_tx_on_splice;
 	tx_pipe_open(c);
@@ -135,15 +156,32 @@ static void hs_after_send(struct nbd_conn *c)
 		vp_nbd_conn_drop(c, "client-abort");
 }
 
+/* Answer the option received; GO attaches to the export (table mode)
+ * before its reply goes out. */
+static int hs_answer(struct nbd_conn *c)
+{
+	int ret = -ESTALE;
+
+	for (int tries = 0; ret == -ESTALE && tries < ATTACH_TRIES; tries++) {
+		if (c->snap)
+			hs_refresh(c);
+		c->hs_out.len = 0;
+		ret = vp_nbd_hs_option(&c->hs, c->opt, c->opt_data, c->opt_len, &c->hs_out);
+		if (ret == VP_NBD_HS_GO && c->snap)
+			ret = tx_attach(c, c->hs.chosen) ?: VP_NBD_HS_GO;
+	}
+	return ret;
+}
+
 static void hs_run_option(struct nbd_conn *c)
 {
-	int ret;
+	int ret = hs_answer(c);
 
-	c->hs_out.len = 0;
-	ret = vp_nbd_hs_option(&c->hs, c->opt, c->opt_data, c->opt_len, &c->hs_out);
 	if (ret < 0) {
 		vp_nbd_conn_drop(c, ret == -ENOENT ? "unknown-export" :
-				    ret == -EACCES ? "tls-required" : "out-of-memory");
+				    ret == -EACCES ? "tls-required" :
+				    ret == -ESTALE ? "export-resizing" :
+				    ret == -ENOMEM ? "out-of-memory" : "file-table-full");
 		return;
 	}
 	c->hs_next = (enum vp_nbd_hs_next)ret;

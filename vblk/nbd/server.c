@@ -5,11 +5,13 @@
 #include "vblk/nbd/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "vblk/nbd/conn.h"
@@ -17,6 +19,10 @@
 #define RING_DEPTH 256
 #define MAX_FILES 1024
 #define MAX_BUFS 4096             /* registered slot buffers per worker */
+#define TICK_MS 200               /* timeouts are checked this often */
+
+#define LOG_BURST 10              /* refused/accept-error events per LOG_INTERVAL_MS */
+#define LOG_INTERVAL_MS 10000U
 
 static void post_accept(struct vp_nbd_worker *w)
 {
@@ -36,17 +42,72 @@ static bool peer_allowed(struct vp_nbd_worker *w, int fd)
 	return false;
 }
 
+/* The fd kept open so that at the fd limit one can be freed to accept a
+ * connection and close it (the client sees a close, not a hang in the
+ * backlog).  Best effort: without it, accept backs off until the next tick. */
+static void reserve_open(struct vp_nbd_worker *w)
+{
+	if (w->reserve_fd < 0)
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Out of fds or memory: the error would repeat at once, so do not spin on
+ * it.  At the fd limit, spend the reserve fd on accepting one connection
+ * to close it; otherwise try again at the next tick. */
+static void accept_failed(struct vp_nbd_worker *w, int err)
+{
+	vp_event_limited(&w->cfg.events, &w->accept_log, "nbd.accept.error", "errno=%d", err);
+	if (w->draining)
+		return;
+	if (err == EMFILE && w->reserve_fd >= 0 && !w->shedding) {
+		close(w->reserve_fd);
+		w->reserve_fd = -1;
+		w->shedding = true;
+		post_accept(w);
+		return;
+	}
+	w->shedding = false;
+	w->accept_backoff = true;
+}
+
+/* Why the new connection cannot be taken, or NULL (it is then counted).
+ * Accepted on the reserve fd: taken only if fds were freed meanwhile (the
+ * reserve can be had again besides it). */
+static const char *accept_refusal(struct vp_nbd_worker *w)
+{
+	if (w->shedding) {
+		w->shedding = false;
+		reserve_open(w);
+		if (w->reserve_fd < 0)
+			return "fd-limit";
+	}
+	if (atomic_fetch_add(&w->shared->conns, 1) < w->cfg.limits.max_conns)
+		return NULL;
+	atomic_fetch_sub(&w->shared->conns, 1);
+	return "connection-limit";
+}
+
 static void on_accept(struct vp_engine_op *op, int res)
 {
 	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, accept_op);
+	const char *why;
 
 	w->accept_pending = false;
-	if (res >= 0 && (w->draining || !peer_allowed(w, res)))
+	if (res >= 0 && (w->draining || !peer_allowed(w, res))) {
 		close(res);
-	else if (res >= 0)
+	} else if (res >= 0 && (why = accept_refusal(w))) {
+		close(res);
+		vp_event_limited(&w->cfg.events, &w->refused_log, "nbd.conn.refused",
+				 "reason=%s max_conns=%u", why, w->cfg.limits.max_conns);
+		reserve_open(w);
+	} else if (res >= 0) {
 		vp_nbd_conn_new(w, res);
-	else if (res != -ECANCELED)
-		vp_event(&w->cfg.events, "nbd.accept.error", "errno=%d", -res);
+	} else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+		accept_failed(w, -res);
+		return;
+	} else if (res != -ECANCELED) {
+		vp_event_limited(&w->cfg.events, &w->accept_log, "nbd.accept.error", "errno=%d", -res);
+	}
 	if (!w->draining)
 		post_accept(w);
 }
@@ -62,8 +123,81 @@ static void on_stop(struct vp_engine_op *op, int res)
 		(void)vp_engine_cancel(&w->eng, &w->accept_op);
 	if (w->kick_pending)
 		(void)vp_engine_cancel(&w->eng, &w->kick_op);
+	w->drain_deadline = w->now_ms + w->cfg.limits.drain_timeout_ms;
 	for (struct nbd_conn *c = w->conns; c; c = c->next)
 		vp_nbd_conn_drain(c);
+	if (!w->nconns && w->tick_pending)
+		(void)vp_engine_cancel(&w->eng, &w->tick_op);
+}
+
+static void post_tick(struct vp_nbd_worker *w)
+{
+	/* A timerfd read gives the 8-byte expiration count, as an eventfd's. */
+	if (vp_engine_eventfd_read(&w->eng, &w->tick_op, w->tick_fd, &w->tick_val) == 0)
+		w->tick_pending = true;
+}
+
+/* Close c with an event when it is past limit (ms since since). */
+static bool timed_out(struct nbd_conn *c, uint64_t since, unsigned limit, const char *name)
+{
+	if (!limit || c->w->now_ms - since < limit)
+		return false;
+	vp_event(&c->w->cfg.events, "nbd.conn.timeout", "conn=%u limit=%s ms=%u", c->id, name, limit);
+	vp_nbd_conn_drop(c, name);
+	return true;
+}
+
+/* Whether c is in transmission with nothing in flight or half-received. */
+static bool conn_idle(const struct nbd_conn *c)
+{
+	return c->in_tx && c->busy == 0 && !c->tx_pending && !c->rx_slot &&
+	       !c->wait_slot && c->in_tail == c->in_head;
+}
+
+/* Shut down c if it is past a deadline: in the handshake too long, idle
+ * too long, a send stuck too long (the client does not read its replies,
+ * and holds their buffers), or draining (stop or export removal) too long
+ * with a client that does not read. */
+static void check_timeouts(struct vp_nbd_worker *w, struct nbd_conn *c)
+{
+	const struct vp_nbd_server_limits *l = &w->cfg.limits;
+
+	if (c->dead)
+		return;
+	if (w->draining)
+		(void)timed_out(c, w->drain_deadline - l->drain_timeout_ms, l->drain_timeout_ms,
+				"drain-timeout");
+	else if (c->export_gone)
+		(void)timed_out(c, c->drain_since, l->drain_timeout_ms, "drain-timeout");
+	else if (!c->in_tx)
+		(void)timed_out(c, c->opened, l->handshake_timeout_ms, "handshake-timeout");
+	else if (c->tx_pending)
+		(void)timed_out(c, c->tx_since, l->send_timeout_ms, "send-timeout");
+	else if (conn_idle(c))
+		(void)timed_out(c, c->active, l->idle_timeout_ms, "idle-timeout");
+}
+
+static void on_tick(struct vp_engine_op *op, int res)
+{
+	struct vp_nbd_worker *w = container_of(op, struct vp_nbd_worker, tick_op);
+	struct nbd_conn *c, *next;
+
+	(void)res;
+	w->tick_pending = false;
+	w->now_ms = vp_nbd_now_ms();
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		check_timeouts(w, c);
+		if (c->wait_slot && !c->dead && !c->rx_pending)
+			vp_nbd_rx_process(c); /* daemon memory may have been freed elsewhere */
+		vp_nbd_conn_settle(c);
+	}
+	reserve_open(w);
+	if (w->accept_backoff && !w->draining && !w->accept_pending)
+		post_accept(w);
+	w->accept_backoff = false;
+	if (!w->draining || w->nconns)
+		post_tick(w);
 }
 
 static void post_kick(struct vp_nbd_worker *w)
@@ -91,6 +225,22 @@ static void on_kick(struct vp_engine_op *op, int res)
 		post_kick(w);
 }
 
+static void limits_default(struct vp_nbd_server_limits *l)
+{
+	if (!l->drain_timeout_ms)
+		l->drain_timeout_ms = VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT;
+	if (!l->handshake_timeout_ms)
+		l->handshake_timeout_ms = VP_NBD_HANDSHAKE_TIMEOUT_MS_DEFAULT;
+	if (!l->send_timeout_ms)
+		l->send_timeout_ms = VP_NBD_SEND_TIMEOUT_MS_DEFAULT;
+	if (!l->max_conns)
+		l->max_conns = VP_NBD_MAX_CONNS_DEFAULT;
+	if (!l->mem_max)
+		l->mem_max = VP_NBD_MEM_MAX_DEFAULT;
+	if (!l->unsent_max)
+		l->unsent_max = VP_NBD_UNSENT_MAX_DEFAULT;
+}
+
 int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_worker **out,
 		      struct vp_error *err)
 {
@@ -98,9 +248,10 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 	int ret;
 
 	*out = NULL;
-	if (cfg->conn_mem && cfg->conn_mem < VP_NBD_CONN_MEM_MIN)
-		return vp_error_set(err, EINVAL, "nbd worker: conn_mem %zu below the minimum %u",
-				    cfg->conn_mem, VP_NBD_CONN_MEM_MIN);
+	if ((cfg->conn_mem && cfg->conn_mem < VP_NBD_CONN_MEM_MIN) ||
+	    (cfg->limits.mem_max && cfg->limits.mem_max < VP_NBD_CONN_MEM_MIN))
+		return vp_error_set(err, EINVAL, "nbd worker: memory budget below the minimum %u",
+				    VP_NBD_CONN_MEM_MIN);
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->img_files = calloc(cfg->n_exports ? cfg->n_exports : 1, sizeof(int)))) {
 		free(w);
@@ -109,7 +260,11 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 	w->cfg = *cfg;
 	w->efd = -1;
 	w->conn_mem = cfg->conn_mem ? cfg->conn_mem : VP_NBD_CONN_MEM_DEFAULT;
-	w->kick_fd = -1;
+	w->kick_fd = w->tick_fd = w->reserve_fd = -1;
+	limits_default(&w->cfg.limits);
+	w->shared = cfg->shared ? cfg->shared : &w->own_count;
+	w->refused_log = w->accept_log = (struct vp_event_limit){ LOG_BURST, LOG_INTERVAL_MS };
+	w->tick_op.done = on_tick;
 	w->kick_op.done = on_kick;
 	w->stop_op.done = on_stop;
 	w->accept_op.done = on_accept;
@@ -132,6 +287,15 @@ int vp_nbd_worker_new(const struct vp_nbd_server_config *cfg, struct vp_nbd_work
 		ret = vp_error_set(err, errno, "nbd worker: eventfd");
 		goto fail;
 	}
+	w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (w->tick_fd < 0 ||
+	    timerfd_settime(w->tick_fd, 0, &(struct itimerspec){
+				    .it_interval = { 0, TICK_MS * 1000000L },
+				    .it_value = { 0, TICK_MS * 1000000L } }, NULL) < 0) {
+		ret = vp_error_set(err, errno, "nbd worker: timerfd");
+		goto fail;
+	}
+	reserve_open(w);
 	*out = w;
 	return 0;
 fail:
@@ -147,10 +311,15 @@ int vp_nbd_worker_run(struct vp_nbd_worker *w, struct vp_error *err)
 	post_kick(w);
 	if (!w->kick_pending)
 		return vp_error_set(err, EBUSY, "nbd worker: queue kick watch");
+	w->now_ms = vp_nbd_now_ms();
+	post_tick(w);
+	if (!w->tick_pending)
+		return vp_error_set(err, EBUSY, "nbd worker: queue timeout check");
 	post_accept(w);
 	if (!w->accept_pending)
 		return vp_error_set(err, EBUSY, "nbd worker: queue accept");
-	while (!w->draining || w->nconns || w->accept_pending || w->stop_pending || w->kick_pending) {
+	while (!w->draining || w->nconns || w->accept_pending || w->stop_pending || w->kick_pending ||
+	       w->tick_pending) {
 		int ret = vp_engine_run_once(&w->eng);
 		struct nbd_conn *c;
 
@@ -190,6 +359,10 @@ void vp_nbd_worker_free(struct vp_nbd_worker *w)
 		close(w->efd);
 	if (w->kick_fd >= 0)
 		close(w->kick_fd);
+	if (w->tick_fd >= 0)
+		close(w->tick_fd);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
 	free(w->img_files);
 	free(w);
 }

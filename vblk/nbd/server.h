@@ -6,12 +6,32 @@
 #ifndef VP_VBLK_NBD_SERVER_H
 #define VP_VBLK_NBD_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "common/event.h"
 #include "common/unix_listen.h"
 #include "vblk/nbd/nbd.h"
+
+/* Limits and timeouts of the NBD server; 0 means the default
+ * (docs/vblkd.md, "Limits and timeouts"). */
+struct vp_nbd_server_limits {
+	unsigned drain_timeout_ms;           /* stop or export removal: then shut down */
+	unsigned handshake_timeout_ms;       /* from accept to entering transmission */
+	unsigned idle_timeout_ms;            /* transmission, nothing in flight (0: none) */
+	unsigned send_timeout_ms;            /* a send that makes no progress (client not reading) */
+	unsigned max_conns;                  /* connections of all workers sharing `shared` */
+	uint64_t mem_max;                    /* slot buffers of all workers sharing `shared` */
+	uint64_t unsent_max;                 /* READ data a connection has admitted, not yet sent */
+};
+
+/* What the workers of one daemon count together (zero it; it outlives them). */
+struct vp_nbd_shared_count {
+	atomic_uint conns;                   /* connections, from accept to close */
+	atomic_uint_fast64_t mem;            /* bytes of slot buffers allocated */
+};
 
 struct vp_nbd_server_config {
 	const struct vp_nbd_export *exports; /* outlive the worker */
@@ -34,7 +54,16 @@ struct vp_nbd_server_config {
 	/* NBD_OPT_STARTTLS (nbd/tls.h): NULL serves in NOTLS mode.  Owned by
 	 * the caller, outlives the worker. */
 	struct vp_nbd_tls *tls;
+	struct vp_nbd_server_limits limits;
+	struct vp_nbd_shared_count *shared;  /* NULL: this worker counts alone */
 };
+
+#define VP_NBD_DRAIN_TIMEOUT_MS_DEFAULT 10000U
+#define VP_NBD_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000U
+#define VP_NBD_SEND_TIMEOUT_MS_DEFAULT 60000U
+#define VP_NBD_MAX_CONNS_DEFAULT 1024U
+#define VP_NBD_MEM_MAX_DEFAULT (1ULL << 30)
+#define VP_NBD_UNSENT_MAX_DEFAULT (32ULL << 20)
 
 #define VP_NBD_CONN_MEM_DEFAULT (64U << 20)
 #define VP_NBD_CONN_MEM_MIN     (VP_NBD_MAX_PAYLOAD + (64U << 10))

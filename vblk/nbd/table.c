@@ -372,3 +372,15 @@ bool vp_nbd_entry_removed(const struct vp_nbd_entry *e)
 {
 	return atomic_load_explicit(&e->sh->removed, memory_order_relaxed);
 }
+
+bool vp_nbd_table_current(struct vp_nbd_table *t, const struct vp_nbd_entry *e)
+{
+	long i;
+	bool cur;
+
+	pthread_mutex_lock(&t->lock);
+	i = snap_find(t->cur, e->sh->name);
+	cur = i >= 0 && t->cur->exports[i].entry == e;
+	pthread_mutex_unlock(&t->lock);
+	return cur;
+}

@@ -113,4 +113,10 @@ int vp_nbd_table_resize(struct vp_nbd_table *t, const char *name, uint64_t size,
 void vp_nbd_entry_attach(struct vp_nbd_entry *e, int delta);
 bool vp_nbd_entry_removed(const struct vp_nbd_entry *e);
 
+/* Whether e is still the entry t publishes under its export's name (not
+ * replaced by a resize, not removed).  A connection attaches first, then
+ * checks: a resize that replaced e before the check is seen here, and one
+ * after it sees the attached connection (and refuses to shrink). */
+bool vp_nbd_table_current(struct vp_nbd_table *t, const struct vp_nbd_entry *e);
+
 #endif

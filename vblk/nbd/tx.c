@@ -68,6 +68,7 @@ static void splice_more(struct nbd_conn *c)
 	}
 	c->inflight++;
 	c->tx_pending = true;
+	c->tx_since = c->w->now_ms;
 	c->splicing = true;
 }
 
@@ -153,6 +154,7 @@ void vp_nbd_slot_reply(struct nbd_slot *s)
 		n = vp_nbd_simple_reply(s->hdr, r->handle, 0);
 	if (c->stats)
 		stats_record(s);
+	c->active = c->w->now_ms; /* idle timeout: a store, no clock read */
 	s->iov[0] = (struct iovec){ s->hdr, n };
 	s->splice = s->splice && !s->nbd_err; /* an error reply carries no data */
 	s->iov[1] = (struct iovec){ s->buf, s->splice ? 0 : data };
