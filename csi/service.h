@@ -19,11 +19,13 @@
 #define CSI_TOPOLOGY_KEY "topology.vblk.vplumb.dev/node"
 #define CSI_MIB (1ULL << 20)
 #define CSI_DEFAULT_SIZE (1ULL << 30)  /* a CreateVolume without capacity_range */
+#define CSI_NODE_MAX_VOLUMES 256       /* NodeGetInfo's max_volumes_per_node */
 
 struct csi_ctx {
 	struct vp_pool *pool;
 	const char *node_id;
 	const char *vblkd_control;  /* vblkd's control socket, or NULL */
+	const char *kubelet_dir;    /* staging and target paths are under it */
 };
 
 extern const struct vp_grpc_method csi_identity_methods[];
@@ -34,6 +36,8 @@ extern const struct vp_grpc_method csi_controller_list_methods[];
 extern const size_t csi_controller_list_n_methods;
 extern const struct vp_grpc_method csi_snapshot_methods[];
 extern const size_t csi_snapshot_n_methods;
+extern const struct vp_grpc_method csi_node_methods[];
+extern const size_t csi_node_n_methods;
 
 /* ---- reply.c ---- */
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# csi_node.sh - vblk-csi's Node service walked by an independent client
+# (python3-grpcio, stubs generated from csi.proto at test time): node info,
+# capabilities, the services each --mode serves (tests/csi/test_node.py).
+source "$(dirname "$0")/lib.sh"
+vp_init csn
+VP_PY=/usr/bin/python3
+[[ -x "$VP_BUILD/bin/vblk-csi" ]] || vp_skip "vblk-csi not built"
+"$VP_PY" -c 'import grpc, grpc_tools' 2>/dev/null || vp_skip "python3-grpcio/python3-grpc-tools missing"
+"$VP_PY" "$VP_SOURCE/tests/csi/test_node.py" "$VP_SOURCE" "$VP_BUILD" "$VP_TMP" ||
+	{ tail -n 40 "$VP_TMP/driver.log" >&2; vp_fail "CSI node suite"; }
+vp_ok "CSI node suite"
