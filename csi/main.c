@@ -44,7 +44,10 @@ static size_t methods_for(enum csi_mode mode, struct vp_grpc_method *all)
 		add_methods(all, &n, csi_snapshot_methods, csi_snapshot_n_methods);
 	}
 	if (mode != CSI_MODE_CONTROLLER)
+	{
 		add_methods(all, &n, csi_node_methods, csi_node_n_methods);
+		add_methods(all, &n, csi_node_volume_methods, csi_node_volume_n_methods);
+	}
 	return n;
 }
 

@@ -6,6 +6,7 @@
 #ifndef VP_CSI_SERVICE_H
 #define VP_CSI_SERVICE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,8 @@ extern const struct vp_grpc_method csi_snapshot_methods[];
 extern const size_t csi_snapshot_n_methods;
 extern const struct vp_grpc_method csi_node_methods[];
 extern const size_t csi_node_n_methods;
+extern const struct vp_grpc_method csi_node_volume_methods[];
+extern const size_t csi_node_volume_n_methods;
 
 /* ---- reply.c ---- */
 
@@ -111,6 +114,11 @@ struct csi_snapshot_msg {
 	Google__Protobuf__Timestamp created;
 };
 void csi_snapshot_msg(struct csi_snapshot_msg *m, const struct vp_volume *s);
+
+/* ---- node_volume.c ---- */
+
+/* The pool's node directory (node records, csi/node/record.h) in buf. */
+void csi_node_dir(const struct csi_ctx *ctx, char buf[PATH_MAX]);
 
 /* Keys of pool->keys: a name's key is always taken before an ID's, and an
  * RPC takes at most one ID key. */

@@ -2,12 +2,14 @@
 
 usage: test_node.py SOURCE BUILD TMP
 """
+import errno
 import os
+import stat
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import csilib  # noqa: E402
-from csilib import expect_code  # noqa: E402
+from csilib import MIB, block_cap, expect_code, mount_cap  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -67,11 +69,262 @@ def t_kubelet_dir_option():
     assert "--kubelet-dir" in open(bad.log).read()
 
 
+SNSW = 6  # SINGLE_NODE_SINGLE_WRITER
+PATTERN_AT = 3 * MIB
+
+
+def staging_of(vid):
+    d = os.path.join(KUBELET, "plugins", "kubernetes.io", "csi", "vblk", vid, "globalmount")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def target_of(vid, pod="pod-a"):
+    d = os.path.join(KUBELET, "pods", pod, "volumeDevices", "kubernetes.io~csi")
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, vid)
+
+
+def stage(vid, staging=None, cap=None):
+    node.NodeStageVolume(p.NodeStageVolumeRequest(
+        volume_id=vid, staging_target_path=staging or staging_of(vid),
+        volume_capability=cap or block_cap()), timeout=10)
+
+
+def unstage(vid, staging=None):
+    node.NodeUnstageVolume(p.NodeUnstageVolumeRequest(
+        volume_id=vid, staging_target_path=staging or staging_of(vid)), timeout=10)
+
+
+def publish(vid, target=None, readonly=False, cap=None, staging=None):
+    node.NodePublishVolume(p.NodePublishVolumeRequest(
+        volume_id=vid, staging_target_path=staging or staging_of(vid),
+        target_path=target or target_of(vid), volume_capability=cap or block_cap(),
+        readonly=readonly), timeout=10)
+
+
+def unpublish(vid, target=None):
+    node.NodeUnpublishVolume(p.NodeUnpublishVolumeRequest(
+        volume_id=vid, target_path=target or target_of(vid)), timeout=10)
+
+
+def create(name, size=8 * MIB, mode=1):
+    return ctl.CreateVolume(p.CreateVolumeRequest(
+        name=name, capacity_range=p.CapacityRange(required_bytes=size),
+        volume_capabilities=[block_cap(mode)]), timeout=10).volume.volume_id
+
+
+def pool_loops():
+    """Loop devices whose backing file is in the pool."""
+    out = []
+    for name in os.listdir("/sys/block"):
+        bf = os.path.join("/sys/block", name, "loop", "backing_file")
+        if name.startswith("loop") and os.path.exists(bf):
+            with open(bf) as f:
+                if f.read().strip().startswith(drv.pool + "/"):
+                    out.append(name)
+    return out
+
+
+def kubelet_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f
+                if line.split()[4].startswith(KUBELET + "/")]
+
+
+def node_records():
+    d = os.path.join(drv.pool, "node")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def assert_clean():
+    assert not pool_loops(), pool_loops()
+    assert not kubelet_mounts(), kubelet_mounts()
+    assert not node_records(), node_records()
+
+
+def is_blockdev(path):
+    return stat.S_ISBLK(os.stat(path).st_mode)
+
+
+def t_lifecycle():
+    vid = create("vpt-csn-life")
+    for cycle in range(4):
+        stage(vid)
+        assert len(pool_loops()) == 1, pool_loops()
+        assert node_records() == [vid + ".json"], node_records()
+        publish(vid)
+        t = target_of(vid)
+        assert is_blockdev(t), t
+        assert t in kubelet_mounts(), kubelet_mounts()
+        fd = os.open(t, os.O_RDWR)
+        try:
+            assert os.lseek(fd, 0, os.SEEK_END) == 8 * MIB
+            if cycle:
+                got = os.pread(fd, 4096, PATTERN_AT)
+                assert got == bytes([cycle - 1 + 0x40]) * 4096, "cycle %d: data lost" % cycle
+            assert os.pwrite(fd, bytes([cycle + 0x40]) * 4096, PATTERN_AT) == 4096
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        unpublish(vid)
+        assert not os.path.exists(t), t
+        assert not kubelet_mounts(), kubelet_mounts()
+        unstage(vid)
+        assert_clean()
+    # The data went to the image itself.
+    with open(os.path.join(drv.pool, "volumes", vid + ".img"), "rb") as f:
+        f.seek(PATTERN_AT)
+        assert f.read(4096) == bytes([3 + 0x40]) * 4096
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_idempotent():
+    vid = create("vpt-csn-idem")
+    for _ in range(2):
+        stage(vid)
+    assert len(pool_loops()) == 1, pool_loops()
+    for _ in range(2):
+        publish(vid)
+    assert kubelet_mounts().count(target_of(vid)) == 1, kubelet_mounts()
+    # Published read-write there already: read-only at the same target conflicts.
+    expect_code(S.ALREADY_EXISTS, publish, vid, readonly=True)
+    for _ in range(2):
+        unpublish(vid)
+    for _ in range(2):
+        unstage(vid)
+    assert_clean()
+    # Unpublish of a target never published and unstage of a volume never
+    # staged are OK too.
+    unpublish(vid, target_of(vid, "pod-never"))
+    unstage(vid)
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_readonly():
+    vid = create("vpt-csn-ro", mode=3)
+    # Staged read-write: a read-only bind mount would not stop writes
+    # through the device node, so a read-only publish is refused.
+    stage(vid)
+    expect_code(S.FAILED_PRECONDITION, publish, vid, readonly=True)
+    assert not os.path.exists(target_of(vid))
+    unstage(vid)
+    # A reader-only access mode stages the device read-only.
+    ro_cap = block_cap(3)
+    stage(vid, cap=ro_cap)
+    loop = pool_loops()[0]
+    with open("/sys/block/%s/ro" % loop) as f:
+        assert f.read().strip() == "1"
+    publish(vid, readonly=True, cap=ro_cap)
+    t = target_of(vid)
+    with open("/proc/self/mountinfo") as f:
+        opts = [line.split()[5] for line in f if line.split()[4] == t]
+    assert opts and "ro" in opts[0].split(","), opts
+    try:
+        fd = os.open(t, os.O_RDWR)
+    except OSError as e:
+        assert e.errno in (errno.EROFS, errno.EACCES), e
+    else:
+        try:
+            os.pwrite(fd, b"x" * 4096, 0)
+            os.fsync(fd)
+        except OSError as e:
+            assert e.errno in (errno.EPERM, errno.EROFS, errno.EIO), e
+        else:
+            raise AssertionError("wrote through a read-only published device")
+        finally:
+            os.close(fd)
+    with open(t, "rb") as f:
+        assert f.read(4096) == bytes(4096)
+    unpublish(vid)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_errors():
+    vid = create("vpt-csn-err")
+    unknown = "vol-0123456789abcdef"
+    expect_code(S.NOT_FOUND, stage, unknown, staging_of(vid))
+    expect_code(S.NOT_FOUND, publish, unknown, staging=staging_of(vid))
+    expect_code(S.NOT_FOUND, unpublish, unknown, target_of(vid))
+    expect_code(S.NOT_FOUND, unstage, unknown, staging_of(vid))
+    r = p.NodeStageVolumeRequest
+    expect_code(S.INVALID_ARGUMENT, node.NodeStageVolume, r(
+        staging_target_path=staging_of(vid), volume_capability=block_cap()))
+    expect_code(S.INVALID_ARGUMENT, node.NodeStageVolume, r(
+        volume_id=vid, volume_capability=block_cap()))
+    expect_code(S.INVALID_ARGUMENT, node.NodeStageVolume, r(
+        volume_id=vid, staging_target_path=staging_of(vid)))
+    expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap())
+    expect_code(S.INVALID_ARGUMENT, node.NodePublishVolume, p.NodePublishVolumeRequest(
+        volume_id=vid, staging_target_path=staging_of(vid), volume_capability=block_cap()))
+    expect_code(S.INVALID_ARGUMENT, node.NodeUnpublishVolume,
+                p.NodeUnpublishVolumeRequest(volume_id=vid))
+    expect_code(S.INVALID_ARGUMENT, node.NodeUnstageVolume,
+                p.NodeUnstageVolumeRequest(volume_id=vid))
+    # Paths outside the kubelet directory, relative, through "..", or
+    # through a symlink are refused, and nothing is made.
+    outside = os.path.join(TMP, "outside")
+    os.makedirs(outside, exist_ok=True)
+    link = os.path.join(KUBELET, "link")
+    if not os.path.islink(link):
+        os.symlink(outside, link)
+    for bad in (outside, "relative/dir", KUBELET, KUBELET + "/../outside", link,
+                link + "/sub"):
+        expect_code(S.INVALID_ARGUMENT, stage, vid, bad)
+    assert_clean()
+    # Publish before stage.
+    expect_code(S.FAILED_PRECONDITION, publish, vid)
+    stage(vid)
+    expect_code(S.FAILED_PRECONDITION, stage, vid, staging_of(vid + "-other"))
+    expect_code(S.FAILED_PRECONDITION, publish, vid, staging=staging_of(vid + "-other"))
+    for bad in (os.path.join(outside, "t"), os.path.join(link, "t"),
+                KUBELET + "/pods/../../outside/t"):
+        expect_code(S.INVALID_ARGUMENT, publish, vid, bad)
+    assert os.listdir(outside) == [], os.listdir(outside)
+    # A staged volume cannot be deleted.
+    expect_code(S.FAILED_PRECONDITION, ctl.DeleteVolume,
+                p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+    publish(vid)
+    # Published: unstage first is refused.
+    expect_code(S.FAILED_PRECONDITION, unstage, vid)
+    unpublish(vid)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_single_writer():
+    vid = create("vpt-csn-snsw", mode=SNSW)
+    stage(vid, cap=block_cap(SNSW))
+    publish(vid, cap=block_cap(SNSW))
+    second = target_of(vid, "pod-b")
+    expect_code(S.FAILED_PRECONDITION, publish, vid, second, cap=block_cap(SNSW))
+    assert not os.path.exists(second)
+    publish(vid, cap=block_cap(SNSW))  # the same target again is fine
+    unpublish(vid)
+    # Two targets with SINGLE_NODE_WRITER are allowed.
+    publish(vid)
+    publish(vid, second)
+    assert len(kubelet_mounts()) == 2, kubelet_mounts()
+    unpublish(vid)
+    unpublish(vid, second)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 tests = [
     ("NodeGetInfo", t_info),
     ("NodeGetCapabilities", t_caps),
     ("services by --mode", t_modes),
     ("--kubelet-dir must be absolute", t_kubelet_dir_option),
+    ("block lifecycle, data kept across cycles", t_lifecycle),
+    ("idempotent stage/publish/unpublish/unstage", t_idempotent),
+    ("readonly publish and reader-only stage", t_readonly),
+    ("error codes and paths", t_errors),
+    ("SINGLE_NODE_SINGLE_WRITER at a second target", t_single_writer),
 ]
 csilib.run(tests)
 assert drv.stop() == 0
