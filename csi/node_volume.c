@@ -299,7 +299,8 @@ static int remove_target(int parent, const char *leaf, struct vp_error *err)
 }
 
 /* Bind-mount dev on parent/leaf (a file created when missing), read-only
- * when readonly: 0 or -errno with err set. */
+ * when readonly: 0, -EEXIST when something else is mounted there (left
+ * alone), or another -errno with err set. */
 static int mount_target(int parent, const char *leaf, const char *dev, bool readonly,
 			struct vp_error *err)
 {
@@ -309,8 +310,15 @@ static int mount_target(int parent, const char *leaf, const char *dev, bool read
 	if (fd < 0)
 		return vp_error_set(err, errno, "create target %s", leaf);
 	if (mount_root(fd)) {
+		/* Mounted before a crash, or by a repeated call: only the
+		 * volume's own device counts. */
+		struct stat here, want;
+		bool ours = !fstat(fd, &here) && !stat(dev, &want) && S_ISBLK(here.st_mode) &&
+			    here.st_rdev == want.st_rdev;
+
 		close(fd);
-		return 0;  /* mounted before a crash, or by a repeated call */
+		return ours ? 0 : vp_error_set(err, EEXIST, "target %s: something else is "
+					       "mounted there", leaf);
 	}
 	vp_kpath_proc(proc, fd);
 	if (mount(dev, proc, NULL, MS_BIND, NULL) < 0) {
@@ -378,7 +386,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 	struct vp_error err = { 0 };
 	char leaf[NAME_MAX + 1];
 	struct vp_loop l;
-	int at, parent;
+	int at, parent, ret;
 
 	if (!load_record(ctx, req->volume_id, rec, r)) {
 		if (r->code == VP_GRPC_OK)
@@ -405,11 +413,14 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 			return;
 		}
 	}
-	if (mount_target(parent, leaf, l.dev, req->readonly, &err)) {
-		csi_fail(r, VP_GRPC_INTERNAL, "publish volume %s: %s", rec->volume, err.msg);
+	ret = mount_target(parent, leaf, l.dev, req->readonly, &err);
+	if (ret) {
+		csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
+			 "publish volume %s: %s", rec->volume, err.msg);
 		/* Undone, so the failure leaves nothing behind; the record
-		 * keeps the target only if the undo fails too. */
-		if (!remove_target(parent, leaf, &err)) {
+		 * keeps the target only if the undo fails too.  A mount that
+		 * is not ours is not touched. */
+		if (ret == -EEXIST || !remove_target(parent, leaf, &err)) {
 			rec->targets[at] = rec->targets[--rec->n_targets];
 			(void)save_record(ctx, rec, r);
 		}

@@ -4,7 +4,9 @@ usage: test_node.py SOURCE BUILD TMP
 """
 import errno
 import os
+import signal
 import stat
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -283,6 +285,18 @@ def t_errors():
                 KUBELET + "/pods/../../outside/t"):
         expect_code(S.INVALID_ARGUMENT, publish, vid, bad)
     assert os.listdir(outside) == [], os.listdir(outside)
+    # Something else mounted at the target is neither taken nor undone.
+    foreign = target_of(vid, "pod-foreign")
+    open(foreign, "w").close()
+    subprocess.run(["mount", "--bind", "/dev/null", foreign], check=True)
+    try:
+        expect_code(S.FAILED_PRECONDITION, publish, vid, foreign)
+        assert foreign in kubelet_mounts(), kubelet_mounts()
+        unpublish(vid, foreign)  # not the driver's: left alone
+        assert foreign in kubelet_mounts(), kubelet_mounts()
+    finally:
+        subprocess.run(["umount", foreign], check=True)
+    os.unlink(foreign)
     # A staged volume cannot be deleted.
     expect_code(S.FAILED_PRECONDITION, ctl.DeleteVolume,
                 p.DeleteVolumeRequest(volume_id=vid), timeout=10)
@@ -315,6 +329,33 @@ def t_single_writer():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def restart_after_kill():
+    global drv, ch, node, ctl
+    ch.close()
+    drv.stop(sig=signal.SIGKILL)
+    drv = csilib.Driver(BUILD, TMP, extra=["--kubelet-dir", KUBELET]).start()
+    ch = drv.channel()
+    node, ctl = g.NodeStub(ch), g.ControllerStub(ch)
+
+
+def t_sigkill():
+    """SIGKILL after Stage and after Publish: the restarted driver finishes
+    the lifecycle from its records and the device it finds again."""
+    vid = create("vpt-csn-kill")
+    stage(vid)
+    restart_after_kill()
+    stage(vid)  # the CO's retry
+    assert len(pool_loops()) == 1, pool_loops()
+    publish(vid)
+    restart_after_kill()
+    publish(vid)
+    assert kubelet_mounts().count(target_of(vid)) == 1, kubelet_mounts()
+    unpublish(vid)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 tests = [
     ("NodeGetInfo", t_info),
     ("NodeGetCapabilities", t_caps),
@@ -325,6 +366,7 @@ tests = [
     ("readonly publish and reader-only stage", t_readonly),
     ("error codes and paths", t_errors),
     ("SINGLE_NODE_SINGLE_WRITER at a second target", t_single_writer),
+    ("SIGKILL after Stage and after Publish", t_sigkill),
 ]
 csilib.run(tests)
 assert drv.stop() == 0
