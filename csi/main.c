@@ -47,6 +47,7 @@ static size_t methods_for(enum csi_mode mode, struct vp_grpc_method *all)
 	{
 		add_methods(all, &n, csi_node_methods, csi_node_n_methods);
 		add_methods(all, &n, csi_node_volume_methods, csi_node_volume_n_methods);
+		add_methods(all, &n, csi_node_size_methods, csi_node_size_n_methods);
 	}
 	return n;
 }

@@ -1,5 +1,6 @@
 /* node.c - the CSI Node service: who this node is and what its node side
- * does.  Volumes are staged and published by node_volume.c.
+ * does.  Volumes are staged and published by node_volume.c, sized and
+ * checked by node_size.c.
  */
 #include "csi/service.h"
 
@@ -26,10 +27,11 @@ static void node_get_info(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	csi_free(req);
 }
 
-/* Only what the node side does today: stats, expansion and the volume
- * condition come with their RPCs. */
 static const Csi__V1__NodeServiceCapability__RPC__Type node_caps[] = {
 	CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__STAGE_UNSTAGE_VOLUME,
+	CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME_STATS,
+	CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
+	CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_CONDITION,
 	CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
 };
 #define N_NODE_CAPS (sizeof(node_caps) / sizeof(node_caps[0]))

@@ -32,9 +32,7 @@ void csi_node_dir(const struct csi_ctx *ctx, char buf[PATH_MAX])
 	snprintf(buf, PATH_MAX, "%s/node", ctx->pool->dir);
 }
 
-/* What every call checks first: the volume ID is given and names a volume
- * (NOT_FOUND otherwise), and required path fields are set. */
-static bool known_volume(struct csi_ctx *ctx, const char *id, struct vp_volume *v,
+bool csi_node_volume(struct csi_ctx *ctx, const char *id, struct vp_volume *v,
 			 struct vp_grpc_reply *r)
 {
 	csi_note(r, id);
@@ -49,7 +47,7 @@ static bool known_volume(struct csi_ctx *ctx, const char *id, struct vp_volume *
 	return true;
 }
 
-static bool required(const char *value, const char *field, struct vp_grpc_reply *r)
+bool csi_node_required(const char *value, const char *field, struct vp_grpc_reply *r)
 {
 	if (*value)
 		return true;
@@ -84,9 +82,7 @@ static bool reader_only(const Csi__V1__VolumeCapability *cap)
 	       cap->access_mode->mode == MODE(MULTI_NODE_READER_ONLY);
 }
 
-/* The record of id into rec: true when there is one; false with *ok (no
- * record) or with r failed. */
-static bool load_record(struct csi_ctx *ctx, const char *id, struct vp_node_record *rec,
+bool csi_node_record(struct csi_ctx *ctx, const char *id, struct vp_node_record *rec,
 			struct vp_grpc_reply *r)
 {
 	char dir[PATH_MAX];
@@ -142,7 +138,7 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 	struct vp_loop l;
 	int fd;
 
-	if (load_record(ctx, req->volume_id, rec, r)) {
+	if (csi_node_record(ctx, req->volume_id, rec, r)) {
 		if (strcmp(rec->staging, req->staging_target_path)) {
 			csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is staged at %s",
 				 req->volume_id, rec->staging);
@@ -188,8 +184,8 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 
 	if (!req)
 		return;
-	if (known_volume(ctx, req->volume_id, &v, r) &&
-	    required(req->staging_target_path, "staging_target_path", r) &&
+	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
+	    csi_node_required(req->staging_target_path, "staging_target_path", r) &&
 	    block_capability(req->volume_capability, r)) {
 		if (strlen(req->staging_target_path) >= PATH_MAX ||
 		    !(rec = malloc(sizeof(*rec)))) {
@@ -215,7 +211,7 @@ static void unstage_locked(struct csi_ctx *ctx, const char *id, const char *stag
 	struct vp_loop l;
 	int ret;
 
-	if (!load_record(ctx, id, rec, r) || strcmp(rec->staging, staging))
+	if (!csi_node_record(ctx, id, rec, r) || strcmp(rec->staging, staging))
 		return;  /* not staged (there): nothing to undo */
 	if (rec->n_targets) {
 		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is still published at %s", id,
@@ -247,8 +243,8 @@ static void node_unstage(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 
 	if (!req)
 		return;
-	if (known_volume(ctx, req->volume_id, &v, r) &&
-	    required(req->staging_target_path, "staging_target_path", r)) {
+	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
+	    csi_node_required(req->staging_target_path, "staging_target_path", r)) {
 		if (!(rec = malloc(sizeof(*rec)))) {
 			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
 		} else {
@@ -388,7 +384,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 	struct vp_loop l;
 	int at, parent, ret;
 
-	if (!load_record(ctx, req->volume_id, rec, r)) {
+	if (!csi_node_record(ctx, req->volume_id, rec, r)) {
 		if (r->code == VP_GRPC_OK)
 			csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is not staged",
 				 req->volume_id);
@@ -440,9 +436,9 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 
 	if (!req)
 		return;
-	if (known_volume(ctx, req->volume_id, &v, r) &&
-	    required(req->staging_target_path, "staging_target_path", r) &&
-	    required(req->target_path, "target_path", r) &&
+	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
+	    csi_node_required(req->staging_target_path, "staging_target_path", r) &&
+	    csi_node_required(req->target_path, "target_path", r) &&
 	    block_capability(req->volume_capability, r)) {
 		if (strlen(req->target_path) >= PATH_MAX || !(rec = malloc(sizeof(*rec)))) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "target_path too long");
@@ -468,7 +464,7 @@ static void unpublish_locked(struct csi_ctx *ctx, const char *id, const char *ta
 	char leaf[NAME_MAX + 1];
 	int at, parent, ret = 0;
 
-	if (!load_record(ctx, id, rec, r) || (at = vp_node_record_target(rec, target)) < 0)
+	if (!csi_node_record(ctx, id, rec, r) || (at = vp_node_record_target(rec, target)) < 0)
 		return;
 	parent = vp_kpath_open_parent(ctx->kubelet_dir, target, leaf, &err);
 	if (parent >= 0) {
@@ -497,8 +493,8 @@ static void node_unpublish(void *vctx, const uint8_t *buf, size_t len, struct vp
 
 	if (!req)
 		return;
-	if (known_volume(ctx, req->volume_id, &v, r) &&
-	    required(req->target_path, "target_path", r)) {
+	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
+	    csi_node_required(req->target_path, "target_path", r)) {
 		if (!(rec = malloc(sizeof(*rec)))) {
 			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
 		} else {

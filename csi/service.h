@@ -41,6 +41,8 @@ extern const struct vp_grpc_method csi_node_methods[];
 extern const size_t csi_node_n_methods;
 extern const struct vp_grpc_method csi_node_volume_methods[];
 extern const size_t csi_node_volume_n_methods;
+extern const struct vp_grpc_method csi_node_size_methods[];
+extern const size_t csi_node_size_n_methods;
 
 /* ---- reply.c ---- */
 
@@ -119,6 +121,20 @@ void csi_snapshot_msg(struct csi_snapshot_msg *m, const struct vp_volume *s);
 
 /* The pool's node directory (node records, csi/node/record.h) in buf. */
 void csi_node_dir(const struct csi_ctx *ctx, char buf[PATH_MAX]);
+
+/* What every Node volume call checks first: id is given (INVALID_ARGUMENT)
+ * and names a volume, copied into v (NOT_FOUND); also notes id for the log. */
+bool csi_node_volume(struct csi_ctx *ctx, const char *id, struct vp_volume *v,
+		     struct vp_grpc_reply *r);
+
+/* A required string field is set, else INVALID_ARGUMENT naming it. */
+bool csi_node_required(const char *value, const char *field, struct vp_grpc_reply *r);
+
+/* Volume id's node record into rec: true when there is one; false when
+ * there is none (r untouched) or it cannot be read (r failed). */
+struct vp_node_record;
+bool csi_node_record(struct csi_ctx *ctx, const char *id, struct vp_node_record *rec,
+		     struct vp_grpc_reply *r);
 
 /* Keys of pool->keys: a name's key is always taken before an ID's, and an
  * RPC takes at most one ID key. */

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/loop.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,24 +131,56 @@ static bool backed_by(int index, const struct stat *st, bool *dio)
 	return same;
 }
 
-/* Only attached devices have loop/backing_file in sysfs. */
-static bool attached(int index)
+/* The backing file's path as sysfs shows it (only attached devices have
+ * one): 0, or -ENOENT. */
+static int backing_file(int index, char *buf, size_t size)
 {
 	char path[96];
+	size_t n;
+	FILE *f;
 
 	snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file", index);
-	return access(path, F_OK) == 0;
+	f = fopen(path, "re");
+	if (!f)
+		return -ENOENT;
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	while (n && buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Whether /dev/loop<index> is backed by image: by device and inode when
+ * image exists (st), else by the name the kernel keeps for a backing file
+ * removed while attached, "<path> (deleted)" (then image must be the
+ * path without symlinks, as the pool's are). */
+static bool matches(int index, const char *image, const struct stat *st, bool *dio)
+{
+	char shown[PATH_MAX + 16], deleted[PATH_MAX + 16];
+
+	if (backing_file(index, shown, sizeof(shown)))
+		return false;
+	if (st)
+		return backed_by(index, st, dio);
+	snprintf(deleted, sizeof(deleted), "%s (deleted)", image);
+	*dio = false;
+	return !strcmp(shown, deleted);
 }
 
 int vp_loop_find(const char *image, struct vp_loop *out, struct vp_error *err)
 {
 	struct stat st;
 	struct dirent *de;
+	bool exists = true;
 	DIR *d;
 	int ret = -ENOENT;
 
-	if (stat(image, &st) < 0)
-		return errno == ENOENT ? -ENOENT : vp_error_set(err, errno, "stat %s", image);
+	if (stat(image, &st) < 0) {
+		if (errno != ENOENT)
+			return vp_error_set(err, errno, "stat %s", image);
+		exists = false;
+	}
 	d = opendir("/sys/block");
 	if (!d)
 		return vp_error_set(err, errno, "opendir /sys/block");
@@ -160,7 +193,7 @@ int vp_loop_find(const char *image, struct vp_loop *out, struct vp_error *err)
 		index = strtol(de->d_name + 4, &end, 10);
 		if (end == de->d_name + 4 || *end || index < 0 || index > 1 << 20)
 			continue;
-		if (attached((int)index) && backed_by((int)index, &st, &out->direct_io)) {
+		if (matches((int)index, image, exists ? &st : NULL, &out->direct_io)) {
 			loop_name(out, (int)index);
 			ret = 0;
 		}

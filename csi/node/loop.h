@@ -3,7 +3,7 @@
  *
  * A device is found again by the device and inode number of its backing
  * file (LOOP_GET_STATUS64), so a driver restarted after a crash finds the
- * devices it attached before, whatever the image's path is now.
+ * devices it attached before.
  */
 #ifndef VP_CSI_NODE_LOOP_H
 #define VP_CSI_NODE_LOOP_H
@@ -33,8 +33,9 @@ int vp_loop_attach(const char *image, bool readonly, bool autoclear, struct vp_l
  * or does not exist. */
 int vp_loop_detach(int index, struct vp_error *err) VP_MUST_CHECK;
 
-/* The loop device backed by image into *out: 0, -ENOENT when none is (or
- * image does not exist), or another -errno with err set. */
+/* The loop device backed by image into *out: 0, -ENOENT when none is, or
+ * another -errno with err set.  An image removed while attached is still
+ * found, by the name the kernel keeps for it. */
 int vp_loop_find(const char *image, struct vp_loop *out, struct vp_error *err) VP_MUST_CHECK;
 
 /* Make /dev/loop<index> take its backing file's current size

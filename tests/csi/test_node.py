@@ -40,7 +40,8 @@ def t_caps():
     R = p.NodeServiceCapability.RPC
     got = {c.rpc.type for c in node.NodeGetCapabilities(p.NodeGetCapabilitiesRequest(),
                                                           timeout=5).capabilities}
-    assert got == {R.STAGE_UNSTAGE_VOLUME, R.SINGLE_NODE_MULTI_WRITER}, got
+    assert got == {R.STAGE_UNSTAGE_VOLUME, R.GET_VOLUME_STATS, R.EXPAND_VOLUME,
+                   R.VOLUME_CONDITION, R.SINGLE_NODE_MULTI_WRITER}, got
 
 
 def t_modes():
@@ -329,6 +330,76 @@ def t_single_writer():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def stats(vid, path):
+    return node.NodeGetVolumeStats(p.NodeGetVolumeStatsRequest(
+        volume_id=vid, volume_path=path), timeout=10)
+
+
+def node_expand(vid, path, size):
+    return node.NodeExpandVolume(p.NodeExpandVolumeRequest(
+        volume_id=vid, volume_path=path, capacity_range=p.CapacityRange(required_bytes=size),
+        volume_capability=block_cap()), timeout=10).capacity_bytes
+
+
+def device_size(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+
+
+def t_expand():
+    vid = create("vpt-csn-grow")
+    stage(vid)
+    publish(vid)
+    t = target_of(vid)
+    ctl.ControllerExpandVolume(p.ControllerExpandVolumeRequest(
+        volume_id=vid, capacity_range=p.CapacityRange(required_bytes=16 * MIB),
+        volume_capability=block_cap()), timeout=10)
+    assert device_size(t) == 8 * MIB  # the node side has not refreshed yet
+    for _ in range(2):
+        assert node_expand(vid, t, 16 * MIB) == 16 * MIB
+    assert device_size(t) == 16 * MIB  # what the pod sees
+    expect_code(S.OUT_OF_RANGE, node_expand, vid, t, 32 * MIB)
+    expect_code(S.NOT_FOUND, node_expand, vid, target_of(vid, "pod-other"), 16 * MIB)
+    expect_code(S.NOT_FOUND, node_expand, "vol-0123456789abcdef", t, 16 * MIB)
+    expect_code(S.INVALID_ARGUMENT, node.NodeExpandVolume,
+                p.NodeExpandVolumeRequest(volume_id=vid), timeout=10)
+    unpublish(vid)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_stats():
+    vid = create("vpt-csn-stat")
+    expect_code(S.NOT_FOUND, stats, vid, staging_of(vid))  # not staged
+    stage(vid)
+    publish(vid)
+    t = target_of(vid)
+    for path in (t, staging_of(vid)):
+        got = stats(vid, path)
+        assert not got.volume_condition.abnormal, got
+        assert [(u.unit, u.total) for u in got.usage] == [(p.VolumeUsage.BYTES, 8 * MIB)], got
+    expect_code(S.NOT_FOUND, stats, vid, target_of(vid, "pod-other"))
+    expect_code(S.NOT_FOUND, stats, "vol-0123456789abcdef", t)
+    expect_code(S.INVALID_ARGUMENT, node.NodeGetVolumeStats,
+                p.NodeGetVolumeStatsRequest(volume_id=vid), timeout=10)
+    # The image removed behind the driver's back: abnormal, with a reason.
+    os.unlink(os.path.join(drv.pool, "volumes", vid + ".img"))
+    got = stats(vid, t)
+    assert got.volume_condition.abnormal and "gone" in got.volume_condition.message, got
+    # Its device is still found, so it is still cleaned up.
+    unpublish(vid)
+    unstage(vid)
+    assert_clean()
+    # The pool learns of the lost image at start (a DeleteVolume before
+    # that fails on the missing file: the controller's, not the node's).
+    restart_after_kill()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 def restart_after_kill():
     global drv, ch, node, ctl
     ch.close()
@@ -366,6 +437,8 @@ tests = [
     ("readonly publish and reader-only stage", t_readonly),
     ("error codes and paths", t_errors),
     ("SINGLE_NODE_SINGLE_WRITER at a second target", t_single_writer),
+    ("NodeExpandVolume (block)", t_expand),
+    ("NodeGetVolumeStats and VOLUME_CONDITION", t_stats),
     ("SIGKILL after Stage and after Publish", t_sigkill),
 ]
 csilib.run(tests)

@@ -122,6 +122,10 @@ static void test_attach_find_detach(void **state)
 	assert_int_equal(vp_loop_refresh_size(l.index, &err), 0);
 	assert_int_equal(sysfs_sectors(l.index), 16 * MIB / 512);
 
+	/* Removed while attached: still found, so it can be detached. */
+	assert_int_equal(unlink(image), 0);
+	assert_int_equal(vp_loop_find(image, &found, &err), 0);
+	assert_int_equal(found.index, l.index);
 	assert_int_equal(vp_loop_detach(l.index, &err), 0);
 	assert_int_equal(vp_loop_find(image, &found, &err), -ENOENT);
 	/* Detaching again (already gone) is fine. */
