@@ -1,6 +1,7 @@
 /* main.c - vblk-csi: the CSI driver's process.  Opens (and reconciles) the
  * pool, serves the Identity service and, by --mode, the Controller and
- * Node services on the endpoint, and drains on SIGTERM/SIGINT.
+ * Node services on the endpoint (repairing the node side's records
+ * first), and drains on SIGTERM/SIGINT.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -98,6 +99,8 @@ static int run(const struct csi_options *o)
 		fprintf(stderr, "vblk-csi: %s\n", err.msg);
 		return 1;
 	}
+	if (o->mode != CSI_MODE_CONTROLLER)
+		csi_node_reconcile(&ctx, report, NULL);
 	if (serve(o, methods, n, &ctx, &server, &err)) {
 		fprintf(stderr, "vblk-csi: %s\n", err.msg);
 		vp_pool_close(ctx.pool);

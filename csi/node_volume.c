@@ -109,23 +109,30 @@ static bool save_record(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	return false;
 }
 
-/* The loop device of volume id, attached when there is none. */
-static bool ensure_device(struct csi_ctx *ctx, const char *id, bool readonly, struct vp_loop *l,
-			  struct vp_grpc_reply *r)
+int csi_node_attach(struct csi_ctx *ctx, const char *id, bool readonly, struct vp_loop *l,
+		    struct vp_error *err)
 {
 	char image[PATH_MAX];
-	struct vp_error err = { 0 };
 	int ret;
 
 	vp_pool_image_path(ctx->pool, id, image, sizeof(image));
-	ret = vp_loop_find(image, l, &err);
+	ret = vp_loop_find(image, l, err);
+	if (ret != -ENOENT)
+		return ret;
+	ret = vp_loop_attach(image, readonly, false, l, err);
 	if (!ret)
-		return true;
-	if (ret == -ENOENT && !(ret = vp_loop_attach(image, readonly, false, l, &err))) {
 		vp_log(VP_LOG_INFO, "csi.node.attach", "volume=%s device=%s attach=loop "
 		       "direct_io=%d readonly=%d", id, l->dev, l->direct_io, readonly);
+	return ret;
+}
+
+static bool ensure_device(struct csi_ctx *ctx, const char *id, bool readonly, struct vp_loop *l,
+			  struct vp_grpc_reply *r)
+{
+	struct vp_error err = { 0 };
+
+	if (!csi_node_attach(ctx, id, readonly, l, &err))
 		return true;
-	}
 	csi_fail(r, VP_GRPC_INTERNAL, "attach volume %s: %s", id, err.msg);
 	return false;
 }
@@ -260,8 +267,7 @@ static void node_unstage(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	csi_free(req);
 }
 
-/* Whether fd is the root of a mount (something is mounted on it). */
-static bool mount_root(int fd)
+bool csi_node_mounted(int fd)
 {
 	struct statx stx;
 
@@ -280,7 +286,7 @@ static int remove_target(int parent, const char *leaf, struct vp_error *err)
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : vp_error_set(err, errno, "open target %s", leaf);
-	mounted = mount_root(fd);
+	mounted = csi_node_mounted(fd);
 	/* An fd on the mount would keep it busy: unmounted by name, leaf
 	 * (not followed) in the very directory parent refers to. */
 	close(fd);
@@ -294,10 +300,7 @@ static int remove_target(int parent, const char *leaf, struct vp_error *err)
 	return ret;
 }
 
-/* Bind-mount dev on parent/leaf (a file created when missing), read-only
- * when readonly: 0, -EEXIST when something else is mounted there (left
- * alone), or another -errno with err set. */
-static int mount_target(int parent, const char *leaf, const char *dev, bool readonly,
+int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool readonly,
 			struct vp_error *err)
 {
 	char proc[VP_KPATH_PROC_SIZE];
@@ -305,7 +308,7 @@ static int mount_target(int parent, const char *leaf, const char *dev, bool read
 
 	if (fd < 0)
 		return vp_error_set(err, errno, "create target %s", leaf);
-	if (mount_root(fd)) {
+	if (csi_node_mounted(fd)) {
 		/* Mounted before a crash, or by a repeated call: only the
 		 * volume's own device counts. */
 		struct stat here, want;
@@ -409,7 +412,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 			return;
 		}
 	}
-	ret = mount_target(parent, leaf, l.dev, req->readonly, &err);
+	ret = csi_node_mount_target(parent, leaf, l.dev, req->readonly, &err);
 	if (ret) {
 		csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
 			 "publish volume %s: %s", rec->volume, err.msg);

@@ -136,6 +136,29 @@ struct vp_node_record;
 bool csi_node_record(struct csi_ctx *ctx, const char *id, struct vp_node_record *rec,
 		     struct vp_grpc_reply *r);
 
+/* The loop device of volume id into l, attached (read-only when readonly)
+ * when there is none: 0 or -errno with err set. */
+struct vp_loop;
+int csi_node_attach(struct csi_ctx *ctx, const char *id, bool readonly, struct vp_loop *l,
+		    struct vp_error *err) VP_MUST_CHECK;
+
+/* Whether fd is the root of a mount (something is mounted on it). */
+bool csi_node_mounted(int fd);
+
+/* Bind-mount dev on parent/leaf (a file created when missing), read-only
+ * when readonly: 0, -EEXIST when something else is mounted there (left
+ * alone), or another -errno with err set. */
+int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool readonly,
+			  struct vp_error *err) VP_MUST_CHECK;
+
+/* ---- node_reconcile.c ---- */
+
+/* At start: every node record's device is attached again and every target
+ * mounted again when it is not (after a reboot, or a mount removed behind
+ * the driver); a target that cannot be is dropped from its record.  Each
+ * repair goes to report. */
+void csi_node_reconcile(struct csi_ctx *ctx, vp_pool_report_fn report, void *report_ctx);
+
 /* Keys of pool->keys: a name's key is always taken before an ID's, and an
  * RPC takes at most one ID key. */
 #define CSI_KEY_SIZE (VP_POOL_NAME_MAX + 16)

@@ -4,6 +4,7 @@ usage: test_node.py SOURCE BUILD TMP
 """
 import errno
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -427,6 +428,45 @@ def t_sigkill():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def t_reconcile():
+    """What a reboot undoes (the loop device, the bind mounts) is made again
+    at start; a target whose directory is gone is dropped from the record."""
+    vid = create("vpt-csn-boot")
+    stage(vid)
+    publish(vid)
+    gone = target_of(vid, "pod-gone")
+    publish(vid, gone)
+    t = target_of(vid)
+    fd = os.open(t, os.O_RDWR)
+    os.pwrite(fd, b"\x77" * 4096, PATTERN_AT)
+    os.fsync(fd)
+    os.close(fd)
+    ch.close()
+    drv.stop(sig=signal.SIGKILL)
+    for m in (t, gone):
+        subprocess.run(["umount", m], check=True)
+    shutil.rmtree(os.path.dirname(os.path.dirname(gone)))
+    loops = pool_loops()
+    assert len(loops) == 1, loops
+    subprocess.run(["losetup", "-d", "/dev/" + loops[0]], check=True)
+    assert not pool_loops() and not kubelet_mounts()
+    log_before = len(open(drv.log).read())
+    restart_after_kill()  # the driver is down already: this only starts it
+    log = open(drv.log).read()[log_before:]
+    for finding in ("node-device-reattached", "node-target-remounted", "node-target-cleared"):
+        assert "finding=" + finding in log, (finding, log[-2000:])
+    assert len(pool_loops()) == 1, pool_loops()
+    assert kubelet_mounts() == [t], kubelet_mounts()
+    fd = os.open(t, os.O_RDONLY)
+    assert os.pread(fd, 4096, PATTERN_AT) == b"\x77" * 4096
+    os.close(fd)
+    unpublish(vid, gone)
+    unpublish(vid)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 tests = [
     ("NodeGetInfo", t_info),
     ("NodeGetCapabilities", t_caps),
@@ -440,6 +480,7 @@ tests = [
     ("NodeExpandVolume (block)", t_expand),
     ("NodeGetVolumeStats and VOLUME_CONDITION", t_stats),
     ("SIGKILL after Stage and after Publish", t_sigkill),
+    ("start-up repair of node records", t_reconcile),
 ]
 csilib.run(tests)
 assert drv.stop() == 0
