@@ -140,8 +140,9 @@ static bool ensure_device(struct csi_ctx *ctx, const char *id, bool readonly, st
 static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequest *req,
 			 struct vp_node_record *rec, struct vp_grpc_reply *r)
 {
-	bool ro = reader_only(req->volume_capability);
+	bool ro = reader_only(req->volume_capability), fresh = false;
 	struct vp_error err = { 0 };
+	char dir[PATH_MAX];
 	struct vp_loop l;
 	int fd;
 
@@ -175,8 +176,15 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 		rec->readonly = ro;
 		if (!save_record(ctx, rec, r))
 			return;
+		fresh = true;
 	}
-	ensure_device(ctx, req->volume_id, ro, &l, r);
+	/* A first stage that cannot attach leaves no record behind. */
+	if (!ensure_device(ctx, req->volume_id, ro, &l, r) && fresh) {
+		csi_node_dir(ctx, dir);
+		if (vp_node_record_remove(dir, req->volume_id, &err))
+			vp_log(VP_LOG_WARN, "csi.node.record", "volume=%s error=\"%s\"",
+			       req->volume_id, err.msg);
+	}
 }
 
 static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_reply *r)
@@ -194,9 +202,10 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->staging_target_path, "staging_target_path", r) &&
 	    block_capability(req->volume_capability, r)) {
-		if (strlen(req->staging_target_path) >= PATH_MAX ||
-		    !(rec = malloc(sizeof(*rec)))) {
+		if (strlen(req->staging_target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "staging_target_path too long");
+		} else if (!(rec = malloc(sizeof(*rec)))) {
+			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
 		} else {
 			csi_key(key, "id", v.id);
 			vp_keylock_acquire(&ctx->pool->keys, key);
@@ -443,8 +452,10 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	    csi_node_required(req->staging_target_path, "staging_target_path", r) &&
 	    csi_node_required(req->target_path, "target_path", r) &&
 	    block_capability(req->volume_capability, r)) {
-		if (strlen(req->target_path) >= PATH_MAX || !(rec = malloc(sizeof(*rec)))) {
+		if (strlen(req->target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "target_path too long");
+		} else if (!(rec = malloc(sizeof(*rec)))) {
+			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
 		} else {
 			csi_key(key, "id", v.id);
 			vp_keylock_acquire(&ctx->pool->keys, key);

@@ -395,6 +395,9 @@ def t_stats():
     unpublish(vid)
     unstage(vid)
     assert_clean()
+    # Staging it now fails, and leaves no record behind.
+    expect_code(S.INTERNAL, stage, vid)
+    assert_clean()
     # The pool learns of the lost image at start (a DeleteVolume before
     # that fails on the missing file: the controller's, not the node's).
     restart_after_kill()
