@@ -2,6 +2,7 @@
 
 usage: test_node.py SOURCE BUILD TMP
 """
+import concurrent.futures
 import errno
 import os
 import shutil
@@ -404,6 +405,30 @@ def t_stats():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def t_concurrent():
+    """Eight volumes staged and published at once (loop devices taken in a
+    race), and one volume staged and published by four calls at once."""
+    vids = [create("vpt-csn-par%d" % i) for i in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        list(ex.map(stage, vids))
+        list(ex.map(publish, vids))
+        assert len(pool_loops()) == 8, pool_loops()
+        assert len(kubelet_mounts()) == 8, kubelet_mounts()
+        list(ex.map(unpublish, vids))
+        list(ex.map(unstage, vids))
+        assert_clean()
+        one = vids[0]
+        list(ex.map(lambda _: stage(one), range(4)))
+        assert len(pool_loops()) == 1, pool_loops()
+        list(ex.map(lambda _: publish(one), range(4)))
+        assert kubelet_mounts() == [target_of(one)], kubelet_mounts()
+        list(ex.map(lambda _: unpublish(one), range(4)))
+        list(ex.map(lambda _: unstage(one), range(4)))
+    assert_clean()
+    for vid in vids:
+        ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 def restart_after_kill():
     global drv, ch, node, ctl
     ch.close()
@@ -482,6 +507,7 @@ tests = [
     ("SINGLE_NODE_SINGLE_WRITER at a second target", t_single_writer),
     ("NodeExpandVolume (block)", t_expand),
     ("NodeGetVolumeStats and VOLUME_CONDITION", t_stats),
+    ("concurrent calls", t_concurrent),
     ("SIGKILL after Stage and after Publish", t_sigkill),
     ("start-up repair of node records", t_reconcile),
 ]
