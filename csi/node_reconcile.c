@@ -36,7 +36,9 @@ static bool repair_target(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	was = fd >= 0 && csi_node_mounted(fd);
 	if (fd >= 0)
 		close(fd);
-	ret = csi_node_mount_target(parent, leaf, dev, t->readonly, err);
+	ret = rec->fs_type[0] ?
+	      csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, t->readonly, err) :
+	      csi_node_mount_target(parent, leaf, dev, t->readonly, err);
 	/* A failed mount leaves the file it created; a mount not ours stays. */
 	if (ret && ret != -EEXIST)
 		unlinkat(parent, leaf, 0);
@@ -62,6 +64,12 @@ static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *
 	}
 	if (!had)
 		rep->fn(rep->ctx, "node-device-reattached", file, l.dev);
+	/* A mount volume's filesystem first: its targets are binds of it. */
+	if (rec->fs_type[0] && csi_node_stage_mount(ctx, rec->volume, rec->staging, l.dev,
+						    rec->fs_type, rec->readonly, &err)) {
+		rep->fn(rep->ctx, "node-staging-unavailable", file, err.msg);
+		return;
+	}
 	for (size_t i = rec->n_targets; i-- > 0;) {
 		vp_error_clear(&err);
 		if (repair_target(ctx, rec, i, l.dev, rep, &err))

@@ -188,4 +188,5 @@ const struct vp_grpc_method csi_node_size_methods[] = {
 	{ "/csi.v1.Node/NodeExpandVolume", node_expand },
 	{ "/csi.v1.Node/NodeGetVolumeStats", node_stats },
 };
-const size_t csi_node_size_n_methods = sizeof(csi_node_size_methods) / sizeof(csi_node_size_methods[0]);
+const size_t csi_node_size_n_methods =
+	sizeof(csi_node_size_methods) / sizeof(csi_node_size_methods[0]);

@@ -1,11 +1,14 @@
 /* node_volume.c - NodeStageVolume / NodeUnstageVolume and
- * NodePublishVolume / NodeUnpublishVolume for the block access type over a
- * loop device.
+ * NodePublishVolume / NodeUnpublishVolume over a loop device, for both
+ * access types.
  *
  * Stage attaches the volume's image as a loop device (read-only for a
- * reader-only access mode); publish creates target_path as a file and
- * bind-mounts the device node on it (remounted read-only for readonly);
- * unpublish unmounts and removes it; unstage detaches.  The node record
+ * reader-only access mode) and, for mount, mounts its filesystem at the
+ * staging directory (node_mount.c); publish creates target_path (a file
+ * for block, a directory for mount) and bind-mounts the device node or
+ * the staged filesystem on it (remounted read-only for readonly, which
+ * for block needs a device staged read-only); unpublish unmounts and
+ * removes it; unstage unmounts and detaches.  The node record
  * (csi/node/record.h) is written before each device or mount is made and
  * updated after it is gone, so every call can be repeated after a crash.
  * Each call holds the volume's ID key, like the controller's calls on it.
@@ -55,9 +58,12 @@ bool csi_node_required(const char *value, const char *field, struct vp_grpc_repl
 	return false;
 }
 
-/* Only the block access type is served on the node side so far. */
-static bool block_capability(const Csi__V1__VolumeCapability *cap, struct vp_grpc_reply *r)
+/* cap is given and supported; fs gets "" for the block access type, else
+ * the filesystem: the capability's fs_type, else the volume's, else ext4. */
+static bool node_capability(const Csi__V1__VolumeCapability *cap, const struct vp_volume *v,
+			    char fs[VP_FSTYPE_MAX], struct vp_grpc_reply *r)
 {
+	const char *want;
 	char msg[256];
 
 	if (!cap) {
@@ -68,11 +74,16 @@ static bool block_capability(const Csi__V1__VolumeCapability *cap, struct vp_grp
 		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "%s", msg);
 		return false;
 	}
-	if (cap->access_type_case != CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK) {
-		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "the node side serves the block access type "
-			 "only (mount is not implemented yet)");
+	fs[0] = '\0';
+	if (cap->access_type_case == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK)
+		return true;
+	want = cap->mount && *cap->mount->fs_type ? cap->mount->fs_type :
+	       *v->fs_type ? v->fs_type : "ext4";
+	if (strcmp(want, "ext4") && strcmp(want, "xfs")) {
+		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "fs_type %s: ext4 or xfs", want);
 		return false;
 	}
+	strcpy(fs, want);
 	return true;
 }
 
@@ -137,13 +148,52 @@ static bool ensure_device(struct csi_ctx *ctx, const char *id, bool readonly, st
 	return false;
 }
 
+/* Detach volume id's device, unmounting its staging directory first for
+ * a mount volume: 0 or -errno with err set. */
+static int release_device(struct csi_ctx *ctx, const struct vp_node_record *rec,
+			  struct vp_error *err)
+{
+	char image[PATH_MAX];
+	struct vp_loop l;
+	int ret = rec->fs_type[0] ? csi_node_unmount_dir(ctx, rec->staging, err) : 0;
+
+	if (ret)
+		return ret;
+	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
+	ret = vp_loop_find(image, &l, err);
+	if (!ret && !(ret = vp_loop_detach(l.index, err)))
+		vp_log(VP_LOG_INFO, "csi.node.detach", "volume=%s device=%s", rec->volume, l.dev);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/* The device of the volume staged per rec, and for a mount volume its
+ * filesystem at the staging directory. */
+static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
+		       struct vp_grpc_reply *r)
+{
+	struct vp_error err = { 0 };
+	struct vp_loop l;
+	int ret;
+
+	if (!ensure_device(ctx, rec->volume, rec->readonly, &l, r))
+		return false;
+	if (!rec->fs_type[0])
+		return true;
+	ret = csi_node_stage_mount(ctx, rec->volume, rec->staging, l.dev, rec->fs_type,
+				   rec->readonly, &err);
+	if (!ret)
+		return true;
+	csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
+		 "stage volume %s: %s", rec->volume, err.msg);
+	return false;
+}
+
 static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequest *req,
-			 struct vp_node_record *rec, struct vp_grpc_reply *r)
+			 const char *fs, struct vp_node_record *rec, struct vp_grpc_reply *r)
 {
 	bool ro = reader_only(req->volume_capability), fresh = false;
 	struct vp_error err = { 0 };
 	char dir[PATH_MAX];
-	struct vp_loop l;
 	int fd;
 
 	if (csi_node_record(ctx, req->volume_id, rec, r)) {
@@ -152,9 +202,10 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 				 req->volume_id, rec->staging);
 			return;
 		}
-		if (rec->readonly != ro) {
-			csi_fail(r, VP_GRPC_ALREADY_EXISTS, "volume %s is staged %s",
-				 req->volume_id, rec->readonly ? "read-only" : "read-write");
+		if (rec->readonly != ro || strcmp(rec->fs_type, fs)) {
+			csi_fail(r, VP_GRPC_ALREADY_EXISTS, "volume %s is staged %s as %s",
+				 req->volume_id, rec->readonly ? "read-only" : "read-write",
+				 rec->fs_type[0] ? rec->fs_type : "block");
 			return;
 		}
 	} else if (r->code != VP_GRPC_OK) {
@@ -174,16 +225,17 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 		strcpy(rec->volume, req->volume_id);
 		snprintf(rec->staging, sizeof(rec->staging), "%s", req->staging_target_path);
 		rec->readonly = ro;
+		strcpy(rec->fs_type, fs);
 		if (!save_record(ctx, rec, r))
 			return;
 		fresh = true;
 	}
-	/* A first stage that cannot attach leaves no record behind. */
-	if (!ensure_device(ctx, req->volume_id, ro, &l, r) && fresh) {
+	/* A first stage that fails leaves no device and no record behind. */
+	if (!make_stage(ctx, rec, r) && fresh) {
 		csi_node_dir(ctx, dir);
-		if (vp_node_record_remove(dir, req->volume_id, &err))
-			vp_log(VP_LOG_WARN, "csi.node.record", "volume=%s error=\"%s\"",
-			       req->volume_id, err.msg);
+		if (release_device(ctx, rec, &err) || vp_node_record_remove(dir, rec->volume, &err))
+			vp_log(VP_LOG_WARN, "csi.node.undo", "volume=%s error=\"%s\"",
+			       rec->volume, err.msg);
 	}
 }
 
@@ -195,13 +247,14 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 	Csi__V1__NodeStageVolumeResponse resp = CSI__V1__NODE_STAGE_VOLUME_RESPONSE__INIT;
 	struct vp_node_record *rec = NULL;
 	char key[CSI_KEY_SIZE];
+	char fs[VP_FSTYPE_MAX];
 	struct vp_volume v;
 
 	if (!req)
 		return;
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->staging_target_path, "staging_target_path", r) &&
-	    block_capability(req->volume_capability, r)) {
+	    node_capability(req->volume_capability, &v, fs, r)) {
 		if (strlen(req->staging_target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "staging_target_path too long");
 		} else if (!(rec = malloc(sizeof(*rec)))) {
@@ -209,7 +262,7 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 		} else {
 			csi_key(key, "id", v.id);
 			vp_keylock_acquire(&ctx->pool->keys, key);
-			stage_locked(ctx, req, rec, r);
+			stage_locked(ctx, req, fs, rec, r);
 			vp_keylock_release(&ctx->pool->keys, key);
 		}
 	}
@@ -222,10 +275,8 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 static void unstage_locked(struct csi_ctx *ctx, const char *id, const char *staging,
 			   struct vp_node_record *rec, struct vp_grpc_reply *r)
 {
-	char image[PATH_MAX], dir[PATH_MAX];
 	struct vp_error err = { 0 };
-	struct vp_loop l;
-	int ret;
+	char dir[PATH_MAX];
 
 	if (!csi_node_record(ctx, id, rec, r) || strcmp(rec->staging, staging))
 		return;  /* not staged (there): nothing to undo */
@@ -234,12 +285,8 @@ static void unstage_locked(struct csi_ctx *ctx, const char *id, const char *stag
 			 rec->targets[0].path);
 		return;
 	}
-	vp_pool_image_path(ctx->pool, id, image, sizeof(image));
-	ret = vp_loop_find(image, &l, &err);
-	if (!ret && !(ret = vp_loop_detach(l.index, &err)))
-		vp_log(VP_LOG_INFO, "csi.node.detach", "volume=%s device=%s", id, l.dev);
-	if (ret && ret != -ENOENT) {
-		csi_fail(r, VP_GRPC_INTERNAL, "detach volume %s: %s", id, err.msg);
+	if (release_device(ctx, rec, &err)) {
+		csi_fail(r, VP_GRPC_INTERNAL, "unstage volume %s: %s", id, err.msg);
 		return;
 	}
 	csi_node_dir(ctx, dir);
@@ -304,7 +351,9 @@ static int remove_target(int parent, const char *leaf, struct vp_error *err)
 		if (umount2(path, UMOUNT_NOFOLLOW) < 0)
 			ret = vp_error_set(err, errno, "umount target %s", leaf);
 	}
-	if (!ret && unlinkat(parent, leaf, 0) < 0 && errno != ENOENT)
+	/* A file (block) or a directory (mount). */
+	if (!ret && unlinkat(parent, leaf, 0) < 0 &&
+	    (errno != EISDIR || unlinkat(parent, leaf, AT_REMOVEDIR) < 0) && errno != ENOENT)
 		ret = vp_error_set(err, errno, "remove target %s", leaf);
 	return ret;
 }
@@ -325,7 +374,7 @@ int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool re
 			    here.st_rdev == want.st_rdev;
 
 		close(fd);
-		return ours ? 0 : vp_error_set(err, EEXIST, "target %s: something else is "
+		return ours ? 0 : vp_error_code(err, 0, EEXIST, "target %s: something else is "
 					       "mounted there", leaf);
 	}
 	vp_kpath_proc(proc, fd);
@@ -350,7 +399,7 @@ int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool re
 	return 0;
 }
 
-static bool target_allowed(const Csi__V1__NodePublishVolumeRequest *req,
+static bool target_allowed(const Csi__V1__NodePublishVolumeRequest *req, const char *fs,
 			   const struct vp_node_record *rec, int at, struct vp_grpc_reply *r)
 {
 	if (strcmp(rec->staging, req->staging_target_path)) {
@@ -369,7 +418,12 @@ static bool target_allowed(const Csi__V1__NodePublishVolumeRequest *req,
 	}
 	/* A read-only bind mount does not stop writes through a device node:
 	 * only a device attached read-only (a reader-only access mode) is. */
-	if (req->readonly && !rec->readonly) {
+	if (strcmp(rec->fs_type, fs)) {
+		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is staged as %s", rec->volume,
+			 rec->fs_type[0] ? rec->fs_type : "block");
+		return false;
+	}
+	if (!fs[0] && req->readonly && !rec->readonly) {
 		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is staged read-write: a "
 			 "read-only block publish needs a reader-only access mode", rec->volume);
 		return false;
@@ -389,7 +443,7 @@ static bool target_allowed(const Csi__V1__NodePublishVolumeRequest *req,
 }
 
 static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolumeRequest *req,
-			   struct vp_node_record *rec, struct vp_grpc_reply *r)
+			   const char *fs, struct vp_node_record *rec, struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
 	char leaf[NAME_MAX + 1];
@@ -403,7 +457,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 		return;
 	}
 	at = vp_node_record_target(rec, req->target_path);
-	if (!target_allowed(req, rec, at, r) || !ensure_device(ctx, rec->volume, rec->readonly,
+	if (!target_allowed(req, fs, rec, at, r) || !ensure_device(ctx, rec->volume, rec->readonly,
 							       &l, r))
 		return;
 	parent = vp_kpath_open_parent(ctx->kubelet_dir, req->target_path, leaf, &err);
@@ -421,7 +475,8 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 			return;
 		}
 	}
-	ret = csi_node_mount_target(parent, leaf, l.dev, req->readonly, &err);
+	ret = fs[0] ? csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly, &err) :
+		      csi_node_mount_target(parent, leaf, l.dev, req->readonly, &err);
 	if (ret) {
 		csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
 			 "publish volume %s: %s", rec->volume, err.msg);
@@ -444,6 +499,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 	struct vp_node_record *rec = NULL;
 	char key[CSI_KEY_SIZE];
+	char fs[VP_FSTYPE_MAX];
 	struct vp_volume v;
 
 	if (!req)
@@ -451,7 +507,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->staging_target_path, "staging_target_path", r) &&
 	    csi_node_required(req->target_path, "target_path", r) &&
-	    block_capability(req->volume_capability, r)) {
+	    node_capability(req->volume_capability, &v, fs, r)) {
 		if (strlen(req->target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "target_path too long");
 		} else if (!(rec = malloc(sizeof(*rec)))) {
@@ -459,7 +515,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 		} else {
 			csi_key(key, "id", v.id);
 			vp_keylock_acquire(&ctx->pool->keys, key);
-			publish_locked(ctx, req, rec, r);
+			publish_locked(ctx, req, fs, rec, r);
 			vp_keylock_release(&ctx->pool->keys, key);
 		}
 	}

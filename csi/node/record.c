@@ -46,7 +46,7 @@ static int decode_target(const json_t *t, const char *path, struct vp_node_targe
 
 static int decode(const json_t *o, struct vp_node_record *r, struct vp_error *err)
 {
-	const char *vol, *staging;
+	const char *vol, *staging, *fs;
 	json_t *targets, *t;
 	int64_t version;
 	size_t i;
@@ -57,7 +57,9 @@ static int decode(const json_t *o, struct vp_node_record *r, struct vp_error *er
 	    (ret = vp_json_req_str(o, "", "volume", &vol, err)) ||
 	    (ret = vp_json_req_str(o, "", "staging", &staging, err)) ||
 	    (ret = vp_json_opt_bool(o, "", "readonly", false, &r->readonly, err)) ||
+	    (ret = vp_json_opt_str(o, "", "fsType", "", &fs, err)) ||
 	    (ret = vp_json_opt_array(o, "", "targets", &targets, err)) ||
+	    (ret = copy_str(r->fs_type, sizeof(r->fs_type), fs, "fsType", err)) ||
 	    (ret = copy_str(r->volume, sizeof(r->volume), vol, "volume", err)) ||
 	    (ret = copy_str(r->staging, sizeof(r->staging), staging, "staging", err)))
 		return ret;
@@ -104,9 +106,9 @@ int vp_node_record_load(const char *node_dir, const char *id, struct vp_node_rec
 static json_t *encode(const struct vp_node_record *r)
 {
 	json_t *targets = json_array();
-	json_t *o = json_pack("{s:i, s:s, s:s, s:b, s:o}", "version", VP_NODE_RECORD_VERSION,
+	json_t *o = json_pack("{s:i, s:s, s:s, s:b, s:s, s:o}", "version", VP_NODE_RECORD_VERSION,
 			      "volume", r->volume, "staging", r->staging, "readonly", r->readonly,
-			      "targets", targets);
+			      "fsType", r->fs_type, "targets", targets);
 
 	if (!o)
 		return NULL;

@@ -3,7 +3,11 @@
  * node directory (DIR/node/<id>.json), written through common/statefile.
  *
  *   {"version":1,"volume":"vol-…","staging":"/var/lib/kubelet/…",
- *    "readonly":false,"targets":[{"path":"/var/lib/kubelet/…","readonly":false}]}
+ *    "readonly":false,"fsType":"ext4",
+ *    "targets":[{"path":"/var/lib/kubelet/…","readonly":false}]}
+ *
+ * fsType is "" for the block access type, else the filesystem mounted at
+ * the staging path.
  *
  * The record is written before the device is attached or a target mounted
  * and removed after it is detached or unmounted, so after a crash every
@@ -32,6 +36,7 @@ struct vp_node_record {
 	char volume[VP_POOL_ID_SIZE];
 	char staging[PATH_MAX];
 	bool readonly;                 /* staged read-only (a reader-only access mode) */
+	char fs_type[8];               /* "" (block), "ext4" or "xfs" (mount) */
 	size_t n_targets;
 	struct vp_node_target targets[VP_NODE_MAX_TARGETS];
 };

@@ -261,7 +261,7 @@ def t_errors():
         volume_id=vid, volume_capability=block_cap()))
     expect_code(S.INVALID_ARGUMENT, node.NodeStageVolume, r(
         volume_id=vid, staging_target_path=staging_of(vid)))
-    expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap())
+    expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap(fs="btrfs"))
     expect_code(S.INVALID_ARGUMENT, node.NodePublishVolume, p.NodePublishVolumeRequest(
         volume_id=vid, staging_target_path=staging_of(vid), volume_capability=block_cap()))
     expect_code(S.INVALID_ARGUMENT, node.NodeUnpublishVolume,
@@ -429,6 +429,96 @@ def t_concurrent():
         ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def mounts_at(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split() for line in f if line.split()[4] == path]
+
+
+def mount_target_of(vid, pod="pod-m"):
+    d = os.path.join(KUBELET, "pods", pod, "volumes", "kubernetes.io~csi")
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, vid)
+
+
+def t_mount_lifecycle():
+    vid = create("vpt-csn-mnt", size=32 * MIB)
+    cap = mount_cap()
+    log_before = len(open(drv.log).read())
+    for cycle in range(3):
+        stage(vid, cap=cap)
+        st = staging_of(vid)
+        m = mounts_at(st)
+        assert len(m) == 1 and m[0][m[0].index("-") + 1] == "ext4", m
+        t = mount_target_of(vid)
+        publish(vid, t, cap=cap)
+        publish(vid, t, cap=cap)  # idempotent
+        assert len(mounts_at(t)) == 1, mounts_at(t)
+        if cycle:
+            with open(os.path.join(t, "data")) as f:
+                assert f.read() == "cycle %d" % (cycle - 1), "cycle %d: data lost" % cycle
+        with open(os.path.join(t, "data"), "w") as f:
+            f.write("cycle %d" % cycle)
+            f.flush()
+            os.fsync(f.fileno())
+        unpublish(vid, t)
+        assert not os.path.exists(t)
+        unpublish(vid, t)
+        unstage(vid)
+        unstage(vid)
+        assert_clean()
+    log = open(drv.log).read()[log_before:]
+    assert log.count("event=csi.node.mkfs volume=" + vid) == 1, "mkfs ran more than once"
+    # An ext4 volume asked for as xfs is neither formatted over nor mounted.
+    expect_code(S.FAILED_PRECONDITION, stage, vid, cap=mount_cap(fs="xfs"))
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_mount_never_formats_data():
+    vid = create("vpt-csn-part", size=16 * MIB)
+    image = os.path.join(drv.pool, "volumes", vid + ".img")
+    # A DOS partition table with one Linux partition from sector 2048 on.
+    entry = bytes([0, 0, 0, 0, 0x83, 0, 0, 0]) + (2048).to_bytes(4, "little") + \
+        (16 * MIB // 512 - 2048).to_bytes(4, "little")
+    with open(image, "r+b") as f:
+        f.seek(446)
+        f.write(entry)
+        f.seek(510)
+        f.write(b"\x55\xaa")
+    with open(image, "rb") as f:
+        before = f.read()
+    msg = expect_code(S.FAILED_PRECONDITION, stage, vid, cap=mount_cap())
+    assert "partition table" in msg, msg
+    with open(image, "rb") as f:
+        assert f.read() == before, "a device with a partition table was written to"
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_mount_readonly():
+    vid = create("vpt-csn-mro", size=32 * MIB)
+    cap = mount_cap()
+    stage(vid, cap=cap)
+    rw, ro = mount_target_of(vid, "pod-rw"), mount_target_of(vid, "pod-ro")
+    publish(vid, rw, cap=cap)
+    publish(vid, ro, cap=cap, readonly=True)
+    with open(os.path.join(rw, "f"), "w") as f:
+        f.write("x")
+    try:
+        open(os.path.join(ro, "g"), "w").close()
+    except OSError as e:
+        assert e.errno == errno.EROFS, e
+    else:
+        raise AssertionError("wrote into a read-only publish")
+    assert os.path.exists(os.path.join(ro, "f"))
+    expect_code(S.FAILED_PRECONDITION, publish, vid, target_of(vid))  # staged as mount
+    unpublish(vid, ro)
+    unpublish(vid, rw)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 def restart_after_kill():
     global drv, ch, node, ctl
     ch.close()
@@ -508,6 +598,9 @@ tests = [
     ("NodeExpandVolume (block)", t_expand),
     ("NodeGetVolumeStats and VOLUME_CONDITION", t_stats),
     ("concurrent calls", t_concurrent),
+    ("mount lifecycle, mkfs once, data kept", t_mount_lifecycle),
+    ("mount never formats a device holding data", t_mount_never_formats_data),
+    ("mount readonly publish", t_mount_readonly),
     ("SIGKILL after Stage and after Publish", t_sigkill),
     ("start-up repair of node records", t_reconcile),
 ]
