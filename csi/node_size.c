@@ -1,6 +1,7 @@
-/* node_size.c - NodeExpandVolume and NodeGetVolumeStats for block volumes
- * staged over a loop device: the device's size refreshed from its image,
- * and its size and condition reported.
+/* node_size.c - NodeExpandVolume and NodeGetVolumeStats over a loop
+ * device: the device's size refreshed from its image (and a mount volume's
+ * filesystem grown online), its size (a mount volume's bytes and inodes)
+ * and condition reported.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,8 +11,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "csi/node/fs.h"
+#include "csi/node/kpath.h"
 #include "csi/node/loop.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
@@ -76,6 +80,8 @@ static void expand_locked(struct csi_ctx *ctx, const Csi__V1__NodeExpandVolumeRe
 		ret = vp_loop_refresh_size(l.index, &err);
 	if (!ret && (ret = device_size(l.dev, &size)))
 		vp_error_set(&err, -ret, "size of %s", l.dev);
+	if (!ret && rec->fs_type[0])
+		ret = vp_fs_grow(l.dev, rec->fs_type, rec->staging, &err);
 	if (ret) {
 		csi_fail(r, ret == -ENOENT ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
 			 "expand volume %s: %s", v->id, ret == -ENOENT ? "no device is attached" :
@@ -99,11 +105,7 @@ static void node_expand(void *vctx, const uint8_t *buf, size_t len, struct vp_gr
 		return;
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->volume_path, "volume_path", r)) {
-		if (req->volume_capability && req->volume_capability->access_type_case ==
-		    CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT) {
-			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "the node side serves the block "
-				 "access type only (mount is not implemented yet)");
-		} else if (!(rec = malloc(sizeof(*rec)))) {
+		if (!(rec = malloc(sizeof(*rec)))) {
 			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
 		} else {
 			csi_key(key, "id", v.id);
@@ -147,13 +149,40 @@ static const char *condition(struct csi_ctx *ctx, const struct vp_volume *v, uin
 	return NULL;
 }
 
+/* A mount volume's bytes and inodes, from its filesystem at path. */
+static int fs_usage(struct csi_ctx *ctx, const char *path, Csi__V1__VolumeUsage *u,
+		    struct vp_error *err)
+{
+	struct statvfs sv;
+	int fd = vp_kpath_open(ctx->kubelet_dir, path, O_PATH | O_DIRECTORY | O_NOFOLLOW, err);
+
+	if (fd < 0)
+		return fd;
+	if (fstatvfs(fd, &sv) < 0) {
+		close(fd);
+		return vp_error_set(err, errno, "statvfs %s", path);
+	}
+	close(fd);
+	u[0].unit = CSI__V1__VOLUME_USAGE__UNIT__BYTES;
+	u[0].total = (int64_t)(sv.f_blocks * sv.f_frsize);
+	u[0].available = (int64_t)(sv.f_bavail * sv.f_frsize);
+	u[0].used = (int64_t)((sv.f_blocks - sv.f_bfree) * sv.f_frsize);
+	u[1].unit = CSI__V1__VOLUME_USAGE__UNIT__INODES;
+	u[1].total = (int64_t)sv.f_files;
+	u[1].available = (int64_t)sv.f_favail;
+	u[1].used = (int64_t)(sv.f_files - sv.f_ffree);
+	return 0;
+}
+
 static void node_stats(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_reply *r)
 {
 	struct csi_ctx *ctx = vctx;
 	Csi__V1__NodeGetVolumeStatsRequest *req =
 		csi_unpack(&csi__v1__node_get_volume_stats_request__descriptor, buf, len, r);
 	Csi__V1__NodeGetVolumeStatsResponse resp = CSI__V1__NODE_GET_VOLUME_STATS_RESPONSE__INIT;
-	Csi__V1__VolumeUsage usage = CSI__V1__VOLUME_USAGE__INIT, *usages[1] = { &usage };
+	Csi__V1__VolumeUsage u[2] = { CSI__V1__VOLUME_USAGE__INIT, CSI__V1__VOLUME_USAGE__INIT };
+	Csi__V1__VolumeUsage *usages[2] = { &u[0], &u[1] };
+	struct vp_error err = { 0 };
 	Csi__V1__VolumeCondition cond = CSI__V1__VOLUME_CONDITION__INIT;
 	struct vp_node_record *rec = NULL;
 	char msg[PATH_MAX + 128];
@@ -171,11 +200,19 @@ static void node_stats(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 
 			cond.abnormal = why != NULL;
 			cond.message = (char *)(why ? why : "");
-			usage.unit = CSI__V1__VOLUME_USAGE__UNIT__BYTES;
-			usage.total = (int64_t)size;
-			resp.n_usage = why ? 0 : 1;
-			resp.usage = usages;
 			resp.volume_condition = &cond;
+			resp.usage = usages;
+			if (why) {
+				resp.n_usage = 0;
+			} else if (!rec->fs_type[0]) {
+				u[0].unit = CSI__V1__VOLUME_USAGE__UNIT__BYTES;
+				u[0].total = (int64_t)size;
+				resp.n_usage = 1;
+			} else if (!fs_usage(ctx, req->volume_path, u, &err)) {
+				resp.n_usage = 2;
+			} else {
+				csi_fail(r, VP_GRPC_INTERNAL, "%s", err.msg);
+			}
 		}
 	}
 	if (r->code == VP_GRPC_OK)

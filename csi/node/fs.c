@@ -47,19 +47,13 @@ int vp_fs_probe(const char *dev, char type[VP_FS_TYPE_SIZE], struct vp_error *er
 	return 0;
 }
 
-int vp_fs_make(const char *dev, const char *fstype, struct vp_error *err)
+/* Run argv (searched on PATH, stdin and stdout on /dev/null) to its end. */
+static int run(char **argv, const char *what, struct vp_error *err)
 {
-	/* Lazy inode table and journal init: seconds saved on large volumes. */
-	char *ext4[] = { "mkfs.ext4", "-q", "-E", "lazy_itable_init=1,lazy_journal_init=1",
-			 (char *)dev, NULL };
-	char *xfs[] = { "mkfs.xfs", "-q", (char *)dev, NULL };
-	char **argv = !strcmp(fstype, "xfs") ? xfs : ext4;
 	posix_spawn_file_actions_t fa;
 	int ret, status;
 	pid_t pid;
 
-	if (strcmp(fstype, "ext4") && strcmp(fstype, "xfs"))
-		return vp_error_code(err, 0, EINVAL, "no mkfs for filesystem type %s", fstype);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
@@ -71,6 +65,30 @@ int vp_fs_make(const char *dev, const char *fstype, struct vp_error *err)
 		if (errno != EINTR)
 			return vp_error_set(err, errno, "wait for %s", argv[0]);
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return vp_error_set(err, EIO, "%s %s failed (status 0x%x)", argv[0], dev, status);
+		return vp_error_code(err, 0, EIO, "%s %s failed (status 0x%x)", argv[0], what,
+				     status);
 	return 0;
+}
+
+int vp_fs_make(const char *dev, const char *fstype, struct vp_error *err)
+{
+	/* Lazy inode table and journal init: seconds saved on large volumes. */
+	char *ext4[] = { "mkfs.ext4", "-q", "-E", "lazy_itable_init=1,lazy_journal_init=1",
+			 (char *)dev, NULL };
+	char *xfs[] = { "mkfs.xfs", "-q", (char *)dev, NULL };
+
+	if (strcmp(fstype, "ext4") && strcmp(fstype, "xfs"))
+		return vp_error_code(err, 0, EINVAL, "no mkfs for filesystem type %s", fstype);
+	return run(!strcmp(fstype, "xfs") ? xfs : ext4, dev, err);
+}
+
+int vp_fs_grow(const char *dev, const char *fstype, const char *mountpoint,
+	       struct vp_error *err)
+{
+	char *ext4[] = { "resize2fs", (char *)dev, NULL };
+	char *xfs[] = { "xfs_growfs", (char *)mountpoint, NULL };
+
+	if (strcmp(fstype, "ext4") && strcmp(fstype, "xfs"))
+		return vp_error_code(err, 0, EINVAL, "cannot grow filesystem type %s", fstype);
+	return run(!strcmp(fstype, "xfs") ? xfs : ext4, dev, err);
 }

@@ -22,4 +22,9 @@ int vp_fs_probe(const char *dev, char type[VP_FS_TYPE_SIZE], struct vp_error *er
  * status). */
 int vp_fs_make(const char *dev, const char *fstype, struct vp_error *err) VP_MUST_CHECK;
 
+/* Grow the fstype filesystem on dev, mounted at mountpoint, to the
+ * device's size (resize2fs for ext4, xfs_growfs for xfs; both online). */
+int vp_fs_grow(const char *dev, const char *fstype, const char *mountpoint,
+	       struct vp_error *err) VP_MUST_CHECK;
+
 #endif

@@ -519,6 +519,51 @@ def t_mount_readonly():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def has_cap(bit):
+    with open("/proc/self/status") as f:
+        eff = [line for line in f if line.startswith("CapEff:")][0].split()[1]
+    return bool(int(eff, 16) >> bit & 1)
+
+
+def mount_stats_expand(fs, size, grown):
+    vid = create("vpt-csn-g" + fs, size=size)
+    cap = mount_cap(fs=fs)
+    stage(vid, cap=cap)
+    t = mount_target_of(vid)
+    publish(vid, t, cap=cap)
+    got = stats(vid, t)
+    units = {u.unit: u for u in got.usage}
+    assert not got.volume_condition.abnormal, got
+    assert set(units) == {p.VolumeUsage.BYTES, p.VolumeUsage.INODES}, got
+    b = units[p.VolumeUsage.BYTES]
+    assert 0 < b.total <= size and 0 < b.available <= b.total and b.used > 0, b
+    assert units[p.VolumeUsage.INODES].total > 0, got
+    before = os.statvfs(t)
+    ctl.ControllerExpandVolume(p.ControllerExpandVolumeRequest(
+        volume_id=vid, capacity_range=p.CapacityRange(required_bytes=grown),
+        volume_capability=cap), timeout=10)
+    got = node.NodeExpandVolume(p.NodeExpandVolumeRequest(
+        volume_id=vid, volume_path=t, capacity_range=p.CapacityRange(required_bytes=grown),
+        volume_capability=cap), timeout=60).capacity_bytes
+    assert got == grown, got
+    after = os.statvfs(t)  # what the pod sees
+    assert after.f_blocks * after.f_frsize > size >= before.f_blocks * before.f_frsize, \
+        (before, after)
+    unpublish(vid, t)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_mount_stats_expand():
+    # xfs's smallest filesystem is 300 MB (the image is sparse).
+    mount_stats_expand("xfs", 320 * MIB, 400 * MIB)
+    if has_cap(24):  # CAP_SYS_RESOURCE: the kernel's condition for ext4 online resize
+        mount_stats_expand("ext4", 32 * MIB, 64 * MIB)
+    else:
+        print("skip: ext4 online resize needs CAP_SYS_RESOURCE, which this process lacks")
+
+
 def restart_after_kill():
     global drv, ch, node, ctl
     ch.close()
@@ -601,6 +646,7 @@ tests = [
     ("mount lifecycle, mkfs once, data kept", t_mount_lifecycle),
     ("mount never formats a device holding data", t_mount_never_formats_data),
     ("mount readonly publish", t_mount_readonly),
+    ("mount stats and online expand", t_mount_stats_expand),
     ("SIGKILL after Stage and after Publish", t_sigkill),
     ("start-up repair of node records", t_reconcile),
 ]
