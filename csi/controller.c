@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "csi/node/record.h"
 #include "csi/pool/name.h"
 #include "csi/service.h"
 #include "csi/vblkd.h"
@@ -175,14 +176,22 @@ static void create_volume(void *vctx, const uint8_t *buf, size_t len, struct vp_
 	csi_free(req);
 }
 
-/* A volume vblkd serves (as the export named by its ID: staged or
- * published on this node) is in use and stays: FAILED_PRECONDITION.  When
- * vblkd cannot be asked, nothing is deleted (UNAVAILABLE). */
+/* A volume staged on this node (it has a node record) or that vblkd
+ * serves (as the export named by its ID) is in use and stays:
+ * FAILED_PRECONDITION.  When vblkd cannot be asked, nothing is deleted
+ * (UNAVAILABLE). */
 static bool delete_allowed(struct csi_ctx *ctx, const char *id, struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
+	char node_dir[PATH_MAX];
 	bool serves;
 
+	csi_node_dir(ctx, node_dir);
+	if (vp_node_record_exists(node_dir, id)) {
+		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is in use: staged on node %s",
+			 id, ctx->node_id);
+		return false;
+	}
 	if (!ctx->vblkd_control)
 		return true;
 	if (csi_vblkd_serves(ctx->vblkd_control, id, &serves, &err)) {

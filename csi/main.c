@@ -1,6 +1,7 @@
 /* main.c - vblk-csi: the CSI driver's process.  Opens (and reconciles) the
- * pool, serves the Identity service and, by --mode, the Controller service
- * on the endpoint, and drains on SIGTERM/SIGINT.
+ * pool, serves the Identity service and, by --mode, the Controller and
+ * Node services on the endpoint (repairing the node side's records
+ * first), and drains on SIGTERM/SIGINT.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,8 +33,7 @@ static void add_methods(struct vp_grpc_method *all, size_t *n, const struct vp_g
 		all[(*n)++] = m[i];
 }
 
-/* The methods --mode serves.  The Node service comes with part 2 of the
- * driver: until then its RPCs are UNIMPLEMENTED like any unknown method. */
+/* The methods --mode serves. */
 static size_t methods_for(enum csi_mode mode, struct vp_grpc_method *all)
 {
 	size_t n = 0;
@@ -43,6 +43,12 @@ static size_t methods_for(enum csi_mode mode, struct vp_grpc_method *all)
 		add_methods(all, &n, csi_controller_methods, csi_controller_n_methods);
 		add_methods(all, &n, csi_controller_list_methods, csi_controller_list_n_methods);
 		add_methods(all, &n, csi_snapshot_methods, csi_snapshot_n_methods);
+	}
+	if (mode != CSI_MODE_CONTROLLER)
+	{
+		add_methods(all, &n, csi_node_methods, csi_node_n_methods);
+		add_methods(all, &n, csi_node_volume_methods, csi_node_volume_n_methods);
+		add_methods(all, &n, csi_node_size_methods, csi_node_size_n_methods);
 	}
 	return n;
 }
@@ -85,13 +91,16 @@ static int run(const struct csi_options *o)
 	struct vp_grpc_method methods[MAX_METHODS];
 	struct vp_grpc_server *server;
 	struct vp_error err = { 0 };
-	struct csi_ctx ctx = { .node_id = o->node_id, .vblkd_control = o->vblkd_control };
+	struct csi_ctx ctx = { .node_id = o->node_id, .vblkd_control = o->vblkd_control,
+			       .kubelet_dir = o->kubelet_dir };
 	size_t n = methods_for(o->mode, methods);
 
 	if (vp_pool_open(o->pool, report, NULL, &ctx.pool, &err)) {
 		fprintf(stderr, "vblk-csi: %s\n", err.msg);
 		return 1;
 	}
+	if (o->mode != CSI_MODE_CONTROLLER)
+		csi_node_reconcile(&ctx, report, NULL);
 	if (serve(o, methods, n, &ctx, &server, &err)) {
 		fprintf(stderr, "vblk-csi: %s\n", err.msg);
 		vp_pool_close(ctx.pool);

@@ -12,11 +12,13 @@
 const char csi_usage[] =
 	"usage: vblk-csi --endpoint unix:///PATH --node-id ID --pool DIR\n"
 	"                [--mode all|controller|node] [--vblkd-control PATH]\n"
+	"                [--kubelet-dir DIR]\n"
 	"  --endpoint      the CSI socket (default: $CSI_ENDPOINT)\n"
 	"  --node-id       this node's name, the value of topology.vblk.vplumb.dev/node\n"
 	"  --pool          directory of the volume images and their records\n"
 	"  --mode          services to serve besides Identity (default all)\n"
-	"  --vblkd-control vblkd's control socket: probed, and told of expanded volumes\n";
+	"  --vblkd-control vblkd's control socket: probed, and told of expanded volumes\n"
+	"  --kubelet-dir   staging and target paths must be under it (default /var/lib/kubelet)\n";
 
 /* "unix:///abs/path" or "unix:/abs/path" into o->socket. */
 static int parse_endpoint(const char *ep, struct csi_options *o, struct vp_error *err)
@@ -57,6 +59,9 @@ static int check(struct csi_options *o, const char *endpoint, struct vp_error *e
 	if (!*o->node_id || strlen(o->node_id) > VP_POOL_NAME_MAX || !vp_pool_utf8_ok(o->node_id))
 		return vp_error_code(err, 0, EINVAL, "--node-id: 1 to %d bytes of UTF-8 without "
 				     "control characters", VP_POOL_NAME_MAX);
+	if (o->kubelet_dir[0] != '/')
+		return vp_error_code(err, 0, EINVAL, "--kubelet-dir %s: must be absolute",
+				     o->kubelet_dir);
 	return parse_endpoint(endpoint, o, err);
 }
 
@@ -68,19 +73,21 @@ int csi_parse_options(int argc, char **argv, struct csi_options *o, struct vp_er
 		{ "pool", required_argument, NULL, 'p' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "vblkd-control", required_argument, NULL, 'c' },
+		{ "kubelet-dir", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *endpoint = getenv("CSI_ENDPOINT");
 	int c, ret;
 
-	*o = (struct csi_options){ .mode = CSI_MODE_ALL };
+	*o = (struct csi_options){ .mode = CSI_MODE_ALL, .kubelet_dir = "/var/lib/kubelet" };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e': endpoint = optarg; break;
 		case 'n': o->node_id = optarg; break;
 		case 'p': o->pool = optarg; break;
 		case 'c': o->vblkd_control = optarg; break;
+		case 'k': o->kubelet_dir = optarg; break;
 		case 'h': return 1;
 		case 'm':
 			if ((ret = parse_mode(optarg, o, err)))

@@ -14,6 +14,7 @@ struct csi_options {
 	const char *pool;
 	enum csi_mode mode;
 	const char *vblkd_control;   /* NULL: no vblkd to tell or probe */
+	const char *kubelet_dir;     /* where staging and target paths must be */
 };
 
 /* Parse argv (and CSI_ENDPOINT when --endpoint is not given): 0, 1 when

@@ -6,6 +6,7 @@
 #ifndef VP_CSI_SERVICE_H
 #define VP_CSI_SERVICE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,11 +20,13 @@
 #define CSI_TOPOLOGY_KEY "topology.vblk.vplumb.dev/node"
 #define CSI_MIB (1ULL << 20)
 #define CSI_DEFAULT_SIZE (1ULL << 30)  /* a CreateVolume without capacity_range */
+#define CSI_NODE_MAX_VOLUMES 256       /* NodeGetInfo's max_volumes_per_node */
 
 struct csi_ctx {
 	struct vp_pool *pool;
 	const char *node_id;
 	const char *vblkd_control;  /* vblkd's control socket, or NULL */
+	const char *kubelet_dir;    /* staging and target paths are under it */
 };
 
 extern const struct vp_grpc_method csi_identity_methods[];
@@ -34,6 +37,12 @@ extern const struct vp_grpc_method csi_controller_list_methods[];
 extern const size_t csi_controller_list_n_methods;
 extern const struct vp_grpc_method csi_snapshot_methods[];
 extern const size_t csi_snapshot_n_methods;
+extern const struct vp_grpc_method csi_node_methods[];
+extern const size_t csi_node_n_methods;
+extern const struct vp_grpc_method csi_node_volume_methods[];
+extern const size_t csi_node_volume_n_methods;
+extern const struct vp_grpc_method csi_node_size_methods[];
+extern const size_t csi_node_size_n_methods;
 
 /* ---- reply.c ---- */
 
@@ -107,6 +116,70 @@ struct csi_snapshot_msg {
 	Google__Protobuf__Timestamp created;
 };
 void csi_snapshot_msg(struct csi_snapshot_msg *m, const struct vp_volume *s);
+
+/* ---- node_volume.c ---- */
+
+/* The pool's node directory (node records, csi/node/record.h) in buf. */
+void csi_node_dir(const struct csi_ctx *ctx, char buf[PATH_MAX]);
+
+/* What every Node volume call checks first: id is given (INVALID_ARGUMENT)
+ * and names a volume, copied into v (NOT_FOUND); also notes id for the log. */
+bool csi_node_volume(struct csi_ctx *ctx, const char *id, struct vp_volume *v,
+		     struct vp_grpc_reply *r);
+
+/* A required string field is set, else INVALID_ARGUMENT naming it. */
+bool csi_node_required(const char *value, const char *field, struct vp_grpc_reply *r);
+
+/* Volume id's node record into rec: true when there is one; false when
+ * there is none (r untouched) or it cannot be read (r failed). */
+struct vp_node_record;
+bool csi_node_record(struct csi_ctx *ctx, const char *id, struct vp_node_record *rec,
+		     struct vp_grpc_reply *r);
+
+/* The loop device of volume id into l, attached (read-only when readonly)
+ * when there is none: 0 or -errno with err set. */
+struct vp_loop;
+int csi_node_attach(struct csi_ctx *ctx, const char *id, bool readonly, struct vp_loop *l,
+		    struct vp_error *err) VP_MUST_CHECK;
+
+/* Whether fd is the root of a mount (something is mounted on it). */
+bool csi_node_mounted(int fd);
+
+/* Bind-mount dev on parent/leaf (a file created when missing), read-only
+ * when readonly: 0, -EEXIST when something else is mounted there (left
+ * alone), or another -errno with err set. */
+int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool readonly,
+			  struct vp_error *err) VP_MUST_CHECK;
+
+/* ---- node_mount.c (the mount access type) ---- */
+
+/* Mount volume id's device dev at the staging directory (fstype, read-only
+ * when readonly), formatting it first only when libblkid finds it blank:
+ * 0 (also when mounted already), -EEXIST when it holds anything else, or
+ * another -errno with err set. */
+int csi_node_stage_mount(struct csi_ctx *ctx, const char *id, const char *staging,
+			 const char *dev, const char *fstype, bool readonly,
+			 struct vp_error *err) VP_MUST_CHECK;
+
+/* Unmount what is mounted at directory path: 0, also when nothing is. */
+int csi_node_unmount_dir(struct csi_ctx *ctx, const char *path,
+			 struct vp_error *err) VP_MUST_CHECK;
+
+/* Bind-mount the staging directory's filesystem on parent/leaf (a
+ * directory created when missing), read-only when readonly: 0 (also when
+ * bound already), -EEXIST when something else is mounted there, or another
+ * -errno with err set. */
+int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
+			     const char *staging, bool readonly,
+			     struct vp_error *err) VP_MUST_CHECK;
+
+/* ---- node_reconcile.c ---- */
+
+/* At start: every node record's device is attached again and every target
+ * mounted again when it is not (after a reboot, or a mount removed behind
+ * the driver); a target that cannot be is dropped from its record.  Each
+ * repair goes to report. */
+void csi_node_reconcile(struct csi_ctx *ctx, vp_pool_report_fn report, void *report_ctx);
 
 /* Keys of pool->keys: a name's key is always taken before an ID's, and an
  * RPC takes at most one ID key. */

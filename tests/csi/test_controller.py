@@ -296,7 +296,7 @@ def t_malformed():
     unchanged(lambda: expect_code(S.INVALID_ARGUMENT, raw, m, req.SerializeToString()))
     assert create("vpt-csi-nul").volume.volume_id == good.volume_id
     unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.Controller/NoSuchRPC", b""))
-    unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.Node/NodeGetInfo", b""))
+    unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.Node/NoSuchRPC", b""))
     unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.GroupController/"
                                   "CreateVolumeGroupSnapshot", b""))
     unchanged(lambda: expect_code(S.UNIMPLEMENTED, raw, "/csi.v1.Controller/"

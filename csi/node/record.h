@@ -1,0 +1,63 @@
+/* record.h - the node record of one staged volume: where it is staged and
+ * at which targets it is published, one JSON file per volume in the pool's
+ * node directory (DIR/node/<id>.json), written through common/statefile.
+ *
+ *   {"version":1,"volume":"vol-…","staging":"/var/lib/kubelet/…",
+ *    "readonly":false,"fsType":"ext4",
+ *    "targets":[{"path":"/var/lib/kubelet/…","readonly":false}]}
+ *
+ * fsType is "" for the block access type, else the filesystem mounted at
+ * the staging path.
+ *
+ * The record is written before the device is attached or a target mounted
+ * and removed after it is detached or unmounted, so after a crash every
+ * device and mount the driver made has a record.  The device itself is not
+ * recorded: it is found by its backing image (loop.h).
+ */
+#ifndef VP_CSI_NODE_RECORD_H
+#define VP_CSI_NODE_RECORD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "csi/pool/name.h"
+
+#define VP_NODE_RECORD_VERSION 1
+#define VP_NODE_MAX_TARGETS 16  /* publications of one volume on this node */
+
+struct vp_node_target {
+	char path[PATH_MAX];
+	bool readonly;
+};
+
+struct vp_node_record {
+	char volume[VP_POOL_ID_SIZE];
+	char staging[PATH_MAX];
+	bool readonly;                 /* staged read-only (a reader-only access mode) */
+	char fs_type[8];               /* "" (block), "ext4" or "xfs" (mount) */
+	size_t n_targets;
+	struct vp_node_target targets[VP_NODE_MAX_TARGETS];
+};
+
+/* Volume id's record from node_dir into *r: 0, -ENOENT when there is none,
+ * or another -errno with err set. */
+int vp_node_record_load(const char *node_dir, const char *id, struct vp_node_record *r,
+			struct vp_error *err) VP_MUST_CHECK;
+
+/* Write r durably (node_dir is created when missing). */
+int vp_node_record_save(const char *node_dir, const struct vp_node_record *r,
+			struct vp_error *err) VP_MUST_CHECK;
+
+/* Remove volume id's record durably: 0, also when there is none. */
+int vp_node_record_remove(const char *node_dir, const char *id,
+			  struct vp_error *err) VP_MUST_CHECK;
+
+/* Whether volume id has a record (is staged on this node). */
+bool vp_node_record_exists(const char *node_dir, const char *id);
+
+/* Index of target path in r, or -1. */
+int vp_node_record_target(const struct vp_node_record *r, const char *path);
+
+#endif

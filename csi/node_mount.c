@@ -1,0 +1,138 @@
+/* node_mount.c - the mount access type's part of staging and publishing:
+ * the device formatted only when libblkid finds it blank, mounted at the
+ * staging directory, bind-mounted on a target directory.  Every mount(2)
+ * and umount2(2) names a directory through an fd opened beneath the
+ * kubelet directory (csi/node/kpath.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "csi/node/fs.h"
+#include "csi/node/kpath.h"
+#include "csi/service.h"
+
+#define TARGET_DIR_MODE 0750
+
+/* Format dev when it is blank; refuse (-EEXIST) when it holds anything but
+ * an fstype filesystem. */
+static int ready_filesystem(const char *id, const char *dev, const char *fstype,
+			    struct vp_error *err)
+{
+	char held[VP_FS_TYPE_SIZE];
+	int ret = vp_fs_probe(dev, held, err);
+
+	if (ret)
+		return ret;
+	if (!held[0]) {
+		if ((ret = vp_fs_make(dev, fstype, err)))
+			return ret;
+		vp_log(VP_LOG_INFO, "csi.node.mkfs", "volume=%s device=%s fs=%s", id, dev, fstype);
+		return 0;
+	}
+	if (strcmp(held, fstype))
+		return vp_error_code(err, 0, EEXIST, "%s holds %s, not %s: neither formatted nor "
+				    "mounted", dev, held, fstype);
+	return 0;
+}
+
+int csi_node_stage_mount(struct csi_ctx *ctx, const char *id, const char *staging,
+			 const char *dev, const char *fstype, bool readonly, struct vp_error *err)
+{
+	char proc[VP_KPATH_PROC_SIZE];
+	int fd = vp_kpath_open(ctx->kubelet_dir, staging, O_PATH | O_DIRECTORY | O_NOFOLLOW, err);
+	int ret = 0;
+
+	if (fd < 0)
+		return fd;
+	if (!csi_node_mounted(fd)) {
+		ret = ready_filesystem(id, dev, fstype, err);
+		vp_kpath_proc(proc, fd);
+		if (!ret && mount(dev, proc, fstype, MS_NOSUID | MS_NODEV |
+				  (readonly ? MS_RDONLY : 0), NULL) < 0)
+			ret = vp_error_set(err, errno, "mount %s (%s) at %s", dev, fstype, staging);
+	}
+	close(fd);
+	return ret;
+}
+
+/* Unmount what is mounted at path (a directory under the kubelet
+ * directory): 0, also when nothing is or path is gone. */
+int csi_node_unmount_dir(struct csi_ctx *ctx, const char *path, struct vp_error *err)
+{
+	char leaf[NAME_MAX + 1], name[VP_KPATH_PROC_SIZE + NAME_MAX + 1];
+	int parent = vp_kpath_open_parent(ctx->kubelet_dir, path, leaf, err), fd, ret = 0;
+	bool mounted;
+
+	if (parent == -ENOENT)
+		return 0;
+	if (parent < 0)
+		return parent;
+	fd = openat(parent, leaf, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	mounted = fd >= 0 && csi_node_mounted(fd);
+	if (fd >= 0)
+		close(fd);
+	/* By name in the parent's fd: an fd on the mount would keep it busy. */
+	snprintf(name, sizeof(name), "/proc/self/fd/%d/%s", parent, leaf);
+	if (mounted && umount2(name, UMOUNT_NOFOLLOW) < 0)
+		ret = vp_error_set(err, errno, "umount %s", path);
+	close(parent);
+	return ret;
+}
+
+/* Whether fd (a mount root) shows the filesystem mounted at staging_fd. */
+static bool same_filesystem(int fd, int staging_fd)
+{
+	struct stat a, b;
+
+	return !fstat(fd, &a) && !fstat(staging_fd, &b) && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
+			     const char *staging, bool readonly, struct vp_error *err)
+{
+	char src[VP_KPATH_PROC_SIZE], dst[VP_KPATH_PROC_SIZE];
+	int sfd, fd, top, ret = 0;
+
+	if (mkdirat(parent, leaf, TARGET_DIR_MODE) < 0 && errno != EEXIST)
+		return vp_error_set(err, errno, "create target directory %s", leaf);
+	fd = openat(parent, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return vp_error_set(err, errno, "open target directory %s", leaf);
+	sfd = vp_kpath_open(ctx->kubelet_dir, staging, O_PATH | O_DIRECTORY | O_NOFOLLOW, err);
+	if (sfd < 0) {
+		close(fd);
+		return sfd;
+	}
+	if (!csi_node_mounted(sfd)) {
+		ret = vp_error_code(err, 0, ENOENT, "nothing is mounted at the staging path %s",
+				    staging);
+	} else if (csi_node_mounted(fd)) {
+		if (!same_filesystem(fd, sfd))
+			ret = vp_error_code(err, 0, EEXIST, "target %s: something else is mounted there",
+					   leaf);
+	} else {
+		vp_kpath_proc(src, sfd);
+		vp_kpath_proc(dst, fd);
+		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+			ret = vp_error_set(err, errno, "bind-mount %s on target %s", staging, leaf);
+		else if (readonly) {
+			top = openat(parent, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			vp_kpath_proc(dst, top);
+			if (top < 0 || mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
+					     MS_NOSUID | MS_NODEV, NULL) < 0)
+				ret = vp_error_set(err, errno, "remount target %s read-only", leaf);
+			if (top >= 0)
+				close(top);
+		}
+	}
+	close(sfd);
+	close(fd);
+	return ret;
+}

@@ -1,0 +1,229 @@
+/* node_size.c - NodeExpandVolume and NodeGetVolumeStats over a loop
+ * device: the device's size refreshed from its image (and a mount volume's
+ * filesystem grown online), its size (a mount volume's bytes and inodes)
+ * and condition reported.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "csi/node/fs.h"
+#include "csi/node/kpath.h"
+#include "csi/node/loop.h"
+#include "csi/node/record.h"
+#include "csi/service.h"
+
+/* Whether path is where volume rec is staged or published. */
+static bool path_of(const struct vp_node_record *rec, const char *path)
+{
+	return !strcmp(rec->staging, path) || vp_node_record_target(rec, path) >= 0;
+}
+
+/* rec for a staged volume at volume_path: true, or r failed (NOT_FOUND for
+ * a path the volume is not at, which includes a volume not staged). */
+static bool staged_at(struct csi_ctx *ctx, const char *id, const char *volume_path,
+		      struct vp_node_record *rec, struct vp_grpc_reply *r)
+{
+	if (!csi_node_record(ctx, id, rec, r)) {
+		if (r->code == VP_GRPC_OK)
+			csi_fail(r, VP_GRPC_NOT_FOUND, "volume %s is not staged on this node", id);
+		return false;
+	}
+	if (!path_of(rec, volume_path)) {
+		csi_fail(r, VP_GRPC_NOT_FOUND, "volume %s is not staged or published at %s", id,
+			 volume_path);
+		return false;
+	}
+	return true;
+}
+
+/* The size of block device dev in bytes: 0 or -errno. */
+static int device_size(const char *dev, uint64_t *size)
+{
+	int fd = open(dev, O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, BLKGETSIZE64, size) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static void expand_locked(struct csi_ctx *ctx, const Csi__V1__NodeExpandVolumeRequest *req,
+			  const struct vp_volume *v, struct vp_node_record *rec,
+			  Csi__V1__NodeExpandVolumeResponse *resp, struct vp_grpc_reply *r)
+{
+	char image[PATH_MAX];
+	struct vp_error err = { 0 };
+	struct vp_loop l;
+	uint64_t size;
+	int ret;
+
+	if (!staged_at(ctx, v->id, req->volume_path, rec, r))
+		return;
+	if (req->capacity_range && (uint64_t)req->capacity_range->required_bytes > v->size) {
+		csi_fail(r, VP_GRPC_OUT_OF_RANGE, "volume %s is %llu bytes: expand it with "
+			 "ControllerExpandVolume first", v->id, (unsigned long long)v->size);
+		return;
+	}
+	vp_pool_image_path(ctx->pool, v->id, image, sizeof(image));
+	ret = vp_loop_find(image, &l, &err);
+	if (!ret)
+		ret = vp_loop_refresh_size(l.index, &err);
+	if (!ret && (ret = device_size(l.dev, &size)))
+		vp_error_set(&err, -ret, "size of %s", l.dev);
+	if (!ret && rec->fs_type[0])
+		ret = vp_fs_grow(l.dev, rec->fs_type, rec->staging, &err);
+	if (ret) {
+		csi_fail(r, ret == -ENOENT ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
+			 "expand volume %s: %s", v->id, ret == -ENOENT ? "no device is attached" :
+			 err.msg);
+		return;
+	}
+	resp->capacity_bytes = (int64_t)size;
+}
+
+static void node_expand(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_reply *r)
+{
+	struct csi_ctx *ctx = vctx;
+	Csi__V1__NodeExpandVolumeRequest *req =
+		csi_unpack(&csi__v1__node_expand_volume_request__descriptor, buf, len, r);
+	Csi__V1__NodeExpandVolumeResponse resp = CSI__V1__NODE_EXPAND_VOLUME_RESPONSE__INIT;
+	struct vp_node_record *rec = NULL;
+	char key[CSI_KEY_SIZE];
+	struct vp_volume v;
+
+	if (!req)
+		return;
+	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
+	    csi_node_required(req->volume_path, "volume_path", r)) {
+		if (!(rec = malloc(sizeof(*rec)))) {
+			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
+		} else {
+			csi_key(key, "id", v.id);
+			vp_keylock_acquire(&ctx->pool->keys, key);
+			expand_locked(ctx, req, &v, rec, &resp, r);
+			vp_keylock_release(&ctx->pool->keys, key);
+		}
+	}
+	if (r->code == VP_GRPC_OK)
+		csi_pack(&resp, r);
+	free(rec);
+	csi_free(req);
+}
+
+/* Why volume v, staged per rec, is not healthy, or NULL: its image is
+ * gone, or no device is attached over it. */
+static const char *condition(struct csi_ctx *ctx, const struct vp_volume *v, uint64_t *size,
+			     char *msg, size_t msg_size)
+{
+	char image[PATH_MAX];
+	struct vp_error err = { 0 };
+	struct stat st;
+	struct vp_loop l;
+	int ret;
+
+	vp_pool_image_path(ctx->pool, v->id, image, sizeof(image));
+	if (v->image_missing || (stat(image, &st) < 0 && errno == ENOENT)) {
+		snprintf(msg, msg_size, "the volume's image %s is gone", image);
+		return msg;
+	}
+	ret = vp_loop_find(image, &l, &err);
+	if (ret == -ENOENT) {
+		snprintf(msg, msg_size, "no loop device is attached over %s", image);
+		return msg;
+	}
+	if (ret || (ret = device_size(l.dev, size))) {
+		snprintf(msg, msg_size, "the volume's device cannot be read: %s",
+			 ret ? strerror(-ret) : err.msg);
+		return msg;
+	}
+	return NULL;
+}
+
+/* A mount volume's bytes and inodes, from its filesystem at path. */
+static int fs_usage(struct csi_ctx *ctx, const char *path, Csi__V1__VolumeUsage *u,
+		    struct vp_error *err)
+{
+	struct statvfs sv;
+	int fd = vp_kpath_open(ctx->kubelet_dir, path, O_PATH | O_DIRECTORY | O_NOFOLLOW, err);
+
+	if (fd < 0)
+		return fd;
+	if (fstatvfs(fd, &sv) < 0) {
+		close(fd);
+		return vp_error_set(err, errno, "statvfs %s", path);
+	}
+	close(fd);
+	u[0].unit = CSI__V1__VOLUME_USAGE__UNIT__BYTES;
+	u[0].total = (int64_t)(sv.f_blocks * sv.f_frsize);
+	u[0].available = (int64_t)(sv.f_bavail * sv.f_frsize);
+	u[0].used = (int64_t)((sv.f_blocks - sv.f_bfree) * sv.f_frsize);
+	u[1].unit = CSI__V1__VOLUME_USAGE__UNIT__INODES;
+	u[1].total = (int64_t)sv.f_files;
+	u[1].available = (int64_t)sv.f_favail;
+	u[1].used = (int64_t)(sv.f_files - sv.f_ffree);
+	return 0;
+}
+
+static void node_stats(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_reply *r)
+{
+	struct csi_ctx *ctx = vctx;
+	Csi__V1__NodeGetVolumeStatsRequest *req =
+		csi_unpack(&csi__v1__node_get_volume_stats_request__descriptor, buf, len, r);
+	Csi__V1__NodeGetVolumeStatsResponse resp = CSI__V1__NODE_GET_VOLUME_STATS_RESPONSE__INIT;
+	Csi__V1__VolumeUsage u[2] = { CSI__V1__VOLUME_USAGE__INIT, CSI__V1__VOLUME_USAGE__INIT };
+	Csi__V1__VolumeUsage *usages[2] = { &u[0], &u[1] };
+	struct vp_error err = { 0 };
+	Csi__V1__VolumeCondition cond = CSI__V1__VOLUME_CONDITION__INIT;
+	struct vp_node_record *rec = NULL;
+	char msg[PATH_MAX + 128];
+	uint64_t size = 0;
+	struct vp_volume v;
+
+	if (!req)
+		return;
+	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
+	    csi_node_required(req->volume_path, "volume_path", r)) {
+		if (!(rec = malloc(sizeof(*rec))))
+			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
+		else if (staged_at(ctx, v.id, req->volume_path, rec, r)) {
+			const char *why = condition(ctx, &v, &size, msg, sizeof(msg));
+
+			cond.abnormal = why != NULL;
+			cond.message = (char *)(why ? why : "");
+			resp.volume_condition = &cond;
+			resp.usage = usages;
+			if (why) {
+				resp.n_usage = 0;
+			} else if (!rec->fs_type[0]) {
+				u[0].unit = CSI__V1__VOLUME_USAGE__UNIT__BYTES;
+				u[0].total = (int64_t)size;
+				resp.n_usage = 1;
+			} else if (!fs_usage(ctx, req->volume_path, u, &err)) {
+				resp.n_usage = 2;
+			} else {
+				csi_fail(r, VP_GRPC_INTERNAL, "%s", err.msg);
+			}
+		}
+	}
+	if (r->code == VP_GRPC_OK)
+		csi_pack(&resp, r);
+	free(rec);
+	csi_free(req);
+}
+
+const struct vp_grpc_method csi_node_size_methods[] = {
+	{ "/csi.v1.Node/NodeExpandVolume", node_expand },
+	{ "/csi.v1.Node/NodeGetVolumeStats", node_stats },
+};
+const size_t csi_node_size_n_methods =
+	sizeof(csi_node_size_methods) / sizeof(csi_node_size_methods[0]);
