@@ -321,7 +321,11 @@ int vp_pool_delete(struct vp_pool *p, const char *id, struct vp_error *err)
 	 * file, and start finishes the deletion. */
 	if (!v.image_missing) {
 		ret = vp_pool_move(p, id, F_IMAGE, F_DEL, err);
-		if (ret)
+		/* An image removed behind the driver's back since start: the
+		 * volume is gone but for its record, which goes now. */
+		if (ret == -ENOENT)
+			vp_error_clear(err);
+		else if (ret)
 			return ret;
 	}
 	ret = vp_pool_finish_delete(p, id, err);

@@ -399,10 +399,11 @@ def t_stats():
     # Staging it now fails, and leaves no record behind.
     expect_code(S.INTERNAL, stage, vid)
     assert_clean()
-    # The pool learns of the lost image at start (a DeleteVolume before
-    # that fails on the missing file: the controller's, not the node's).
-    restart_after_kill()
+    # DeleteVolume of a volume whose image vanished while the driver runs
+    # removes its record (twice: idempotent).
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+    assert not os.path.exists(os.path.join(drv.pool, "volumes", vid + ".json"))
 
 
 def t_concurrent():
