@@ -232,7 +232,7 @@ cni() {
 if [[ -z $CNITOOL ]]; then VIA="direct exec (--installed: no vp-cnitool)"
 elif [[ -x $CNITOOL ]]; then VIA="libcni (vp-cnitool)"; else VIA="direct exec (vp-cnitool not built)"; fi
 echo "vplumb demo: a container and a VM on one bridge network, sharing one volume"
-echo "  plugins from $CNI_BIN via $VIA, vblkd and vblkctl from $BIN; storage: vblkd directly (vblk-csi does not exist yet)"
+echo "  plugins from $CNI_BIN via $VIA, vblkd and vblkctl from $BIN; storage: vblkd directly (not yet through vblk-csi: its node service cannot publish a vmDisk yet)"
 
 declare -A IP MAC
 # add_pod POD CONFLIST: netns vpd-POD, CNI ADD; sets IP[POD], MAC[POD], GW.
