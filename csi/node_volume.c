@@ -384,7 +384,7 @@ static int remove_target(int parent, const char *leaf, struct vp_error *err)
 int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool readonly,
 			struct vp_error *err)
 {
-	char proc[VP_KPATH_PROC_SIZE];
+	char proc[VP_KPATH_PROC_SIZE], path[VP_KPATH_PROC_SIZE + NAME_MAX + 1];
 	int fd = openat(parent, leaf, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600), top;
 
 	if (fd < 0 && errno == ENXIO)  /* a socket (vmDisk) bound there: not openable */
@@ -400,9 +400,20 @@ int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool re
 			     S_ISBLK(here.st_mode) && here.st_rdev == want.st_rdev :
 			     here.st_dev == want.st_dev && here.st_ino == want.st_ino);
 
+		bool stale = !ours && S_ISSOCK(want.st_mode) && S_ISSOCK(here.st_mode);
+
 		close(fd);
-		return ours ? 0 : vp_error_code(err, 0, EEXIST, "target %s: something else is "
-					       "mounted there", leaf);
+		if (!stale)
+			return ours ? 0 : vp_error_code(err, 0, EEXIST, "target %s: something "
+						       "else is mounted there", leaf);
+		/* The vmDisk socket of a vblkd that served the volume before
+		 * (vhost-add made a new one since): bound again. */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", parent, leaf);
+		if (umount2(path, UMOUNT_NOFOLLOW) < 0)
+			return vp_error_set(err, errno, "umount stale socket on target %s", leaf);
+		fd = openat(parent, leaf, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return vp_error_set(err, errno, "open target %s", leaf);
 	}
 	vp_kpath_proc(proc, fd);
 	if (mount(dev, proc, NULL, MS_BIND, NULL) < 0) {

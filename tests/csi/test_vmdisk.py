@@ -179,14 +179,24 @@ def t_lifecycle():
     assert not served(VID) and not os.path.exists(target)
 
 
+def vblkd_forgets(vid):
+    """What a restarted vblkd has lost: the export and its vhost-user socket."""
+    subprocess.run([VBLKCTL, "--control", CTL, "vhost", "remove", vid], check=True,
+                   capture_output=True)
+    subprocess.run([VBLKCTL, "--control", CTL, "export", "remove", vid], check=True,
+                   capture_output=True)
+
+
 def t_restaged_after_vblkd_lost_it():
-    """An export vblkd lost (restarted) is served again by publish."""
+    """An export vblkd lost (restarted) is served again by publish, and a
+    target still bound to the old socket is bound to the new one."""
     stage(VID)
-    subprocess.run([VBLKCTL, "--control", CTL, "vhost", "remove", VID], check=True,
-                   capture_output=True)
-    subprocess.run([VBLKCTL, "--control", CTL, "export", "remove", VID], check=True,
-                   capture_output=True)
+    vblkd_forgets(VID)
     publish(VID)
+    frontend(target_of(VID), "pattern", "check", "4242")
+    vblkd_forgets(VID)
+    publish(VID)
+    assert mounts_under(target_of(VID)) == [target_of(VID)], mounts_under(target_of(VID))
     frontend(target_of(VID), "pattern", "check", "4242")
     unpublish(VID)
     unstage(VID)
@@ -209,7 +219,8 @@ csilib.run([
     ("vmDisk lifecycle: socket published, front end writes and reads back across a "
      "restage, repeated calls OK, read-only and second SNSW target refused, no export left",
      t_lifecycle),
-    ("publish serves a vmDisk volume again when vblkd lost its export", t_restaged_after_vblkd_lost_it),
+    ("publish serves a vmDisk volume again when vblkd lost its export, and rebinds a "
+     "target bound to the old socket", t_restaged_after_vblkd_lost_it),
     ("DeleteVolume; nothing leaked (mount, socket, record, image)", t_delete),
 ])
 assert drv.stop() == 0
