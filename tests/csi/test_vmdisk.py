@@ -198,6 +198,13 @@ def t_restaged_after_vblkd_lost_it():
     publish(VID)
     assert mounts_under(target_of(VID)) == [target_of(VID)], mounts_under(target_of(VID))
     frontend(target_of(VID), "pattern", "check", "4242")
+    # The driver restarted after vblkd lost it: served and bound again at start.
+    assert drv.stop() == 0
+    vblkd_forgets(VID)
+    start(with_vblkd=True)
+    assert served(VID), exports()
+    assert mounts_under(target_of(VID)) == [target_of(VID)], mounts_under(target_of(VID))
+    frontend(target_of(VID), "pattern", "check", "4242")
     unpublish(VID)
     unstage(VID)
     assert not served(VID)
@@ -220,7 +227,8 @@ csilib.run([
      "restage, repeated calls OK, read-only and second SNSW target refused, no export left",
      t_lifecycle),
     ("publish serves a vmDisk volume again when vblkd lost its export, and rebinds a "
-     "target bound to the old socket", t_restaged_after_vblkd_lost_it),
+     "target bound to the old socket; so does the start-up reconcile",
+     t_restaged_after_vblkd_lost_it),
     ("DeleteVolume; nothing leaked (mount, socket, record, image)", t_delete),
 ])
 assert drv.stop() == 0
