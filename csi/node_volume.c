@@ -31,6 +31,7 @@
 #include "csi/node/loop.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
+#include "csi/vblkd.h"
 
 #define MODE(m) CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__##m
 
@@ -202,6 +203,24 @@ static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	return false;
 }
 
+/* A vmDisk volume not staged yet must not be exported by vblkd already:
+ * such an export is someone else's (this driver writes the record first),
+ * and a failed stage's undo would remove it. */
+static bool vmdisk_name_free(struct csi_ctx *ctx, const char *id, struct vp_grpc_reply *r)
+{
+	struct vp_error err = { 0 };
+	bool serves;
+
+	if (csi_vblkd_serves(ctx->vblkd_control, id, &serves, &err)) {
+		csi_fail(r, VP_GRPC_UNAVAILABLE, "stage volume %s: %s", id, err.msg);
+		return false;
+	}
+	if (serves)
+		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is not staged, but vblkd "
+			 "has an export of that name already (not made by this driver)", id);
+	return !serves;
+}
+
 static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequest *req,
 			 const char *fs, bool vm_disk, struct vp_node_record *rec,
 			 struct vp_grpc_reply *r)
@@ -236,6 +255,8 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 			return;
 		}
 		close(fd);
+		if (vm_disk && !vmdisk_name_free(ctx, req->volume_id, r))
+			return;
 		memset(rec, 0, sizeof(*rec));
 		strcpy(rec->volume, req->volume_id);
 		snprintf(rec->staging, sizeof(rec->staging), "%s", req->staging_target_path);

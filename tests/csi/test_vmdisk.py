@@ -135,6 +135,21 @@ def t_mount_refused():
     assert not served(VID) and not os.path.exists(record_of(VID))
 
 
+def t_foreign_export():
+    """An export of the volume's name the driver did not make is not taken
+    over, nor removed."""
+    img = os.path.join(drv.pool, "volumes", VID + ".img")
+    subprocess.run([VBLKCTL, "--control", CTL, "export", "add", VID, img], check=True,
+                   capture_output=True)
+    msg = expect_code(S.FAILED_PRECONDITION, node.NodeStageVolume, p.NodeStageVolumeRequest(
+        volume_id=VID, staging_target_path=staging_of(VID), volume_capability=block_cap()),
+        timeout=10)
+    assert "not made by this driver" in msg, msg
+    assert served(VID) and not os.path.exists(record_of(VID))
+    subprocess.run([VBLKCTL, "--control", CTL, "export", "remove", VID], check=True,
+                   capture_output=True)
+
+
 def t_lifecycle():
     target = target_of(VID)
     for _ in range(2):
@@ -223,6 +238,8 @@ csilib.run([
     ("NodeStageVolume of a vmDisk volume without --vblkd-control: FAILED_PRECONDITION",
      t_needs_vblkd),
     ("vmDisk volume staged with the mount access type: INVALID_ARGUMENT", t_mount_refused),
+    ("an export of the volume's name made by someone else: FAILED_PRECONDITION, kept",
+     t_foreign_export),
     ("vmDisk lifecycle: socket published, front end writes and reads back across a "
      "restage, repeated calls OK, read-only and second SNSW target refused, no export left",
      t_lifecycle),
