@@ -51,19 +51,30 @@ static bool repair_target(struct csi_ctx *ctx, const struct vp_node_record *rec,
 static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *file,
 		   const struct reporter *rep)
 {
-	char image[PATH_MAX], dir[PATH_MAX];
+	char image[PATH_MAX], dir[PATH_MAX], sock[PATH_MAX];
 	struct vp_error err = { 0 };
 	struct vp_loop l;
 	bool had, changed = false;
+	const char *dev = l.dev;
 
-	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
-	had = vp_loop_find(image, &l, NULL) == 0;
-	if (csi_node_attach(ctx, rec->volume, rec->readonly, &l, &err)) {
-		rep->fn(rep->ctx, "node-device-unavailable", file, err.msg);
-		return;
+	if (rec->vm_disk) {
+		/* vblkd's export and vhost-user socket, made again when vblkd
+		 * lost them (restarted). */
+		if (csi_node_vmdisk_serve(ctx, rec, sock, &err)) {
+			rep->fn(rep->ctx, "node-device-unavailable", file, err.msg);
+			return;
+		}
+		dev = sock;
+	} else {
+		vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
+		had = vp_loop_find(image, &l, NULL) == 0;
+		if (csi_node_attach(ctx, rec->volume, rec->readonly, &l, &err)) {
+			rep->fn(rep->ctx, "node-device-unavailable", file, err.msg);
+			return;
+		}
+		if (!had)
+			rep->fn(rep->ctx, "node-device-reattached", file, l.dev);
 	}
-	if (!had)
-		rep->fn(rep->ctx, "node-device-reattached", file, l.dev);
 	/* A mount volume's filesystem first: its targets are binds of it. */
 	if (rec->fs_type[0] && csi_node_stage_mount(ctx, rec->volume, rec->staging, l.dev,
 						    rec->fs_type, rec->readonly, &err)) {
@@ -72,7 +83,7 @@ static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *
 	}
 	for (size_t i = rec->n_targets; i-- > 0;) {
 		vp_error_clear(&err);
-		if (repair_target(ctx, rec, i, l.dev, rep, &err))
+		if (repair_target(ctx, rec, i, dev, rep, &err))
 			continue;
 		rep->fn(rep->ctx, "node-target-cleared", rec->targets[i].path, err.msg);
 		rec->targets[i] = rec->targets[--rec->n_targets];

@@ -12,6 +12,10 @@
  * (csi/node/record.h) is written before each device or mount is made and
  * updated after it is gone, so every call can be repeated after a crash.
  * Each call holds the volume's ID key, like the controller's calls on it.
+ *
+ * A vmDisk volume (block access type only) has no device: stage has vblkd
+ * serve it as vhost-user-blk (node_vmdisk.c) and publish bind-mounts that
+ * socket on the target file instead of a device node.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +31,7 @@
 #include "csi/node/loop.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
+#include "csi/vblkd.h"
 
 #define MODE(m) CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__##m
 
@@ -155,8 +160,11 @@ static int release_device(struct csi_ctx *ctx, const struct vp_node_record *rec,
 {
 	char image[PATH_MAX];
 	struct vp_loop l;
-	int ret = rec->fs_type[0] ? csi_node_unmount_dir(ctx, rec->staging, err) : 0;
+	int ret;
 
+	if (rec->vm_disk)
+		return csi_node_vmdisk_release(ctx, rec->volume, err);
+	ret = rec->fs_type[0] ? csi_node_unmount_dir(ctx, rec->staging, err) : 0;
 	if (ret)
 		return ret;
 	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
@@ -172,9 +180,16 @@ static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
 		       struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
+	char sock[PATH_MAX];
 	struct vp_loop l;
 	int ret;
 
+	if (rec->vm_disk) {
+		ret = csi_node_vmdisk_serve(ctx, rec, sock, &err);
+		if (ret)
+			csi_fail(r, VP_GRPC_INTERNAL, "stage volume %s: %s", rec->volume, err.msg);
+		return !ret;
+	}
 	if (!ensure_device(ctx, rec->volume, rec->readonly, &l, r))
 		return false;
 	if (!rec->fs_type[0])
@@ -188,8 +203,27 @@ static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	return false;
 }
 
+/* A vmDisk volume not staged yet must not be exported by vblkd already:
+ * such an export is someone else's (this driver writes the record first),
+ * and a failed stage's undo would remove it. */
+static bool vmdisk_name_free(struct csi_ctx *ctx, const char *id, struct vp_grpc_reply *r)
+{
+	struct vp_error err = { 0 };
+	bool serves;
+
+	if (csi_vblkd_serves(ctx->vblkd_control, id, &serves, &err)) {
+		csi_fail(r, VP_GRPC_UNAVAILABLE, "stage volume %s: %s", id, err.msg);
+		return false;
+	}
+	if (serves)
+		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is not staged, but vblkd "
+			 "has an export of that name already (not made by this driver)", id);
+	return !serves;
+}
+
 static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequest *req,
-			 const char *fs, struct vp_node_record *rec, struct vp_grpc_reply *r)
+			 const char *fs, bool vm_disk, struct vp_node_record *rec,
+			 struct vp_grpc_reply *r)
 {
 	bool ro = reader_only(req->volume_capability), fresh = false;
 	struct vp_error err = { 0 };
@@ -221,10 +255,13 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 			return;
 		}
 		close(fd);
+		if (vm_disk && !vmdisk_name_free(ctx, req->volume_id, r))
+			return;
 		memset(rec, 0, sizeof(*rec));
 		strcpy(rec->volume, req->volume_id);
 		snprintf(rec->staging, sizeof(rec->staging), "%s", req->staging_target_path);
 		rec->readonly = ro;
+		rec->vm_disk = vm_disk;
 		strcpy(rec->fs_type, fs);
 		if (!save_record(ctx, rec, r))
 			return;
@@ -257,12 +294,19 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 	    node_capability(req->volume_capability, &v, fs, r)) {
 		if (strlen(req->staging_target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "staging_target_path too long");
+		} else if (v.vm_disk && fs[0]) {
+			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume %s is a vmDisk volume: the "
+				 "block access type only", v.id);
+		} else if (v.vm_disk && !ctx->vblkd_control) {
+			csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is a vmDisk volume: the "
+				 "node service needs --vblkd-control (vblkd serves it over "
+				 "vhost-user)", v.id);
 		} else if (!(rec = malloc(sizeof(*rec)))) {
 			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
 		} else {
 			csi_key(key, "id", v.id);
 			vp_keylock_acquire(&ctx->pool->keys, key);
-			stage_locked(ctx, req, fs, rec, r);
+			stage_locked(ctx, req, fs, v.vm_disk, rec, r);
 			vp_keylock_release(&ctx->pool->keys, key);
 		}
 	}
@@ -361,21 +405,36 @@ static int remove_target(int parent, const char *leaf, struct vp_error *err)
 int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool readonly,
 			struct vp_error *err)
 {
-	char proc[VP_KPATH_PROC_SIZE];
+	char proc[VP_KPATH_PROC_SIZE], path[VP_KPATH_PROC_SIZE + NAME_MAX + 1];
 	int fd = openat(parent, leaf, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600), top;
 
+	if (fd < 0 && errno == ENXIO)  /* a socket (vmDisk) bound there: not openable */
+		fd = openat(parent, leaf, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return vp_error_set(err, errno, "create target %s", leaf);
 	if (csi_node_mounted(fd)) {
 		/* Mounted before a crash, or by a repeated call: only the
-		 * volume's own device counts. */
+		 * volume's own device (or vmDisk socket) counts. */
 		struct stat here, want;
-		bool ours = !fstat(fd, &here) && !stat(dev, &want) && S_ISBLK(here.st_mode) &&
-			    here.st_rdev == want.st_rdev;
+		bool ours = !fstat(fd, &here) && !stat(dev, &want) &&
+			    (S_ISBLK(want.st_mode) ?
+			     S_ISBLK(here.st_mode) && here.st_rdev == want.st_rdev :
+			     here.st_dev == want.st_dev && here.st_ino == want.st_ino);
+
+		bool stale = !ours && S_ISSOCK(want.st_mode) && S_ISSOCK(here.st_mode);
 
 		close(fd);
-		return ours ? 0 : vp_error_code(err, 0, EEXIST, "target %s: something else is "
-					       "mounted there", leaf);
+		if (!stale)
+			return ours ? 0 : vp_error_code(err, 0, EEXIST, "target %s: something "
+						       "else is mounted there", leaf);
+		/* The vmDisk socket of a vblkd that served the volume before
+		 * (vhost-add made a new one since): bound again. */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", parent, leaf);
+		if (umount2(path, UMOUNT_NOFOLLOW) < 0)
+			return vp_error_set(err, errno, "umount stale socket on target %s", leaf);
+		fd = openat(parent, leaf, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return vp_error_set(err, errno, "open target %s", leaf);
 	}
 	vp_kpath_proc(proc, fd);
 	if (mount(dev, proc, NULL, MS_BIND, NULL) < 0) {
@@ -446,7 +505,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 			   const char *fs, struct vp_node_record *rec, struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
-	char leaf[NAME_MAX + 1];
+	char leaf[NAME_MAX + 1], sock[PATH_MAX];
 	struct vp_loop l;
 	int at, parent, ret;
 
@@ -457,9 +516,18 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 		return;
 	}
 	at = vp_node_record_target(rec, req->target_path);
-	if (!target_allowed(req, fs, rec, at, r) || !ensure_device(ctx, rec->volume, rec->readonly,
-							       &l, r))
+	if (!target_allowed(req, fs, rec, at, r))
 		return;
+	if (rec->vm_disk) {
+		/* Served again when vblkd lost it (restarted meanwhile). */
+		ret = csi_node_vmdisk_serve(ctx, rec, sock, &err);
+		if (ret) {
+			csi_fail(r, VP_GRPC_INTERNAL, "publish volume %s: %s", rec->volume, err.msg);
+			return;
+		}
+	} else if (!ensure_device(ctx, rec->volume, rec->readonly, &l, r)) {
+		return;
+	}
 	parent = vp_kpath_open_parent(ctx->kubelet_dir, req->target_path, leaf, &err);
 	if (parent < 0) {
 		csi_fail(r, parent == -ENOENT ? VP_GRPC_NOT_FOUND : VP_GRPC_INVALID_ARGUMENT,
@@ -476,7 +544,8 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 		}
 	}
 	ret = fs[0] ? csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly, &err) :
-		      csi_node_mount_target(parent, leaf, l.dev, req->readonly, &err);
+		      csi_node_mount_target(parent, leaf, rec->vm_disk ? sock : l.dev, req->readonly,
+					    &err);
 	if (ret) {
 		csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
 			 "publish volume %s: %s", rec->volume, err.msg);
@@ -510,6 +579,10 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	    node_capability(req->volume_capability, &v, fs, r)) {
 		if (strlen(req->target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "target_path too long");
+		} else if (v.vm_disk && req->readonly) {
+			/* A read-only mount does not stop writes through a socket. */
+			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume %s is a vmDisk volume: no "
+				 "read-only publish", v.id);
 		} else if (!(rec = malloc(sizeof(*rec)))) {
 			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
 		} else {

@@ -173,6 +173,24 @@ int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
 			     const char *staging, bool readonly,
 			     struct vp_error *err) VP_MUST_CHECK;
 
+/* ---- node_vmdisk.c (vmDisk volumes: vhost-user-blk sockets of vblkd) ---- */
+
+/* The socket vblkd serves vmDisk volume id on: DIR/node/sockets/<id>.sock. */
+void csi_node_vmdisk_socket(const struct csi_ctx *ctx, const char *id, char buf[PATH_MAX]);
+
+/* Have vblkd export rec's volume (read-only when rec->readonly) under its
+ * ID and serve it as vhost-user-blk on sock (filled in): 0, also when it
+ * does already; -EOPNOTSUPP without --vblkd-control; another -errno with
+ * err set. */
+int csi_node_vmdisk_serve(struct csi_ctx *ctx, const struct vp_node_record *rec,
+			  char sock[PATH_MAX], struct vp_error *err) VP_MUST_CHECK;
+
+/* Have vblkd stop serving volume id (vhost-remove, export-remove): 0, also
+ * when it does not serve it; -EIO when the image's final fdatasync failed
+ * (the export is gone all the same); another -errno with err set. */
+int csi_node_vmdisk_release(struct csi_ctx *ctx, const char *id,
+			    struct vp_error *err) VP_MUST_CHECK;
+
 /* ---- node_reconcile.c ---- */
 
 /* At start: every node record's device is attached again and every target

@@ -138,3 +138,54 @@ int csi_vblkd_resized(const char *path, const char *name, uint64_t size, struct 
 	json_decref(req);
 	return ret;
 }
+
+/* ask() with req consumed. */
+static int ask_once(const char *path, json_t *req, json_t **out, struct vp_error *err)
+{
+	int ret = req ? ask(path, req, out, err) : vp_error_set(err, ENOMEM, "vblkd request");
+
+	json_decref(req);
+	return ret;
+}
+
+int csi_vblkd_export_add(const char *path, const char *name, const char *image, bool readonly,
+			 struct vp_error *err)
+{
+	return ask_once(path, json_pack("{s:s, s:s, s:s, s:b}", "command", "export-add", "name",
+					name, "image", image, "readonly", readonly), NULL, err);
+}
+
+int csi_vblkd_export_remove(const char *path, const char *name, bool *synced,
+			    struct vp_error *err)
+{
+	json_t *answer = NULL;
+	int ret = ask_once(path, json_pack("{s:s, s:s}", "command", "export-remove", "name", name),
+			   &answer, err);
+	const char *why;
+
+	*synced = true;
+	if (ret)
+		return ret;
+	/* "synced" is absent for a read-only image: nothing to sync. */
+	if (json_is_false(json_object_get(answer, "synced"))) {
+		*synced = false;
+		why = json_string_value(json_object_get(answer, "sync_error"));
+		vp_error_code(err, 0, EIO, "vblkd: final fdatasync of %s failed: %s", name,
+			      why ? why : "(no message)");
+	}
+	json_decref(answer);
+	return 0;
+}
+
+int csi_vblkd_vhost_add(const char *path, const char *name, const char *socket,
+			struct vp_error *err)
+{
+	return ask_once(path, json_pack("{s:s, s:s, s:s}", "command", "vhost-add", "name", name,
+					"socket", socket), NULL, err);
+}
+
+int csi_vblkd_vhost_remove(const char *path, const char *name, struct vp_error *err)
+{
+	return ask_once(path, json_pack("{s:s, s:s}", "command", "vhost-remove", "name", name),
+			NULL, err);
+}

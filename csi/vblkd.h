@@ -24,4 +24,25 @@ int csi_vblkd_serves(const char *path, const char *name, bool *serves,
 int csi_vblkd_resized(const char *path, const char *name, uint64_t size,
 		      struct vp_error *err) VP_MUST_CHECK;
 
+/* Export image as name (read-only when readonly): 0, -EEXIST when vblkd
+ * has an export called name already, another -errno on failure. */
+int csi_vblkd_export_add(const char *path, const char *name, const char *image, bool readonly,
+			 struct vp_error *err) VP_MUST_CHECK;
+
+/* Remove export name, its image synced: 0 (with *synced false when the
+ * final fdatasync failed, err then saying why), -ENOENT when there is no
+ * such export, another -errno on failure. */
+int csi_vblkd_export_remove(const char *path, const char *name, bool *synced,
+			    struct vp_error *err) VP_MUST_CHECK;
+
+/* Serve export name to one vhost-user-blk front end at a time on the unix
+ * socket socket: 0, -EEXIST when the export has a server already. */
+int csi_vblkd_vhost_add(const char *path, const char *name, const char *socket,
+			struct vp_error *err) VP_MUST_CHECK;
+
+/* Stop export name's vhost-user server (its socket file is removed): 0,
+ * -ENOENT when it has none. */
+int csi_vblkd_vhost_remove(const char *path, const char *name,
+			   struct vp_error *err) VP_MUST_CHECK;
+
 #endif

@@ -57,6 +57,7 @@ static int decode(const json_t *o, struct vp_node_record *r, struct vp_error *er
 	    (ret = vp_json_req_str(o, "", "volume", &vol, err)) ||
 	    (ret = vp_json_req_str(o, "", "staging", &staging, err)) ||
 	    (ret = vp_json_opt_bool(o, "", "readonly", false, &r->readonly, err)) ||
+	    (ret = vp_json_opt_bool(o, "", "vmDisk", false, &r->vm_disk, err)) ||
 	    (ret = vp_json_opt_str(o, "", "fsType", "", &fs, err)) ||
 	    (ret = vp_json_opt_array(o, "", "targets", &targets, err)) ||
 	    (ret = copy_str(r->fs_type, sizeof(r->fs_type), fs, "fsType", err)) ||
@@ -106,9 +107,10 @@ int vp_node_record_load(const char *node_dir, const char *id, struct vp_node_rec
 static json_t *encode(const struct vp_node_record *r)
 {
 	json_t *targets = json_array();
-	json_t *o = json_pack("{s:i, s:s, s:s, s:b, s:s, s:o}", "version", VP_NODE_RECORD_VERSION,
-			      "volume", r->volume, "staging", r->staging, "readonly", r->readonly,
-			      "fsType", r->fs_type, "targets", targets);
+	json_t *o = json_pack("{s:i, s:s, s:s, s:b, s:b, s:s, s:o}", "version",
+			      VP_NODE_RECORD_VERSION, "volume", r->volume, "staging", r->staging,
+			      "readonly", r->readonly, "vmDisk", r->vm_disk, "fsType", r->fs_type,
+			      "targets", targets);
 
 	if (!o)
 		return NULL;

@@ -3,11 +3,12 @@
  * node directory (DIR/node/<id>.json), written through common/statefile.
  *
  *   {"version":1,"volume":"vol-…","staging":"/var/lib/kubelet/…",
- *    "readonly":false,"fsType":"ext4",
+ *    "readonly":false,"vmDisk":false,"fsType":"ext4",
  *    "targets":[{"path":"/var/lib/kubelet/…","readonly":false}]}
  *
  * fsType is "" for the block access type, else the filesystem mounted at
- * the staging path.
+ * the staging path.  vmDisk is true for a vmDisk volume: vblkd serves it
+ * as a vhost-user-blk socket (csi/node_vmdisk.c) instead of a loop device.
  *
  * The record is written before the device is attached or a target mounted
  * and removed after it is detached or unmounted, so after a crash every
@@ -36,6 +37,7 @@ struct vp_node_record {
 	char volume[VP_POOL_ID_SIZE];
 	char staging[PATH_MAX];
 	bool readonly;                 /* staged read-only (a reader-only access mode) */
+	bool vm_disk;                  /* served by vblkd over vhost-user, not a loop device */
 	char fs_type[8];               /* "" (block), "ext4" or "xfs" (mount) */
 	size_t n_targets;
 	struct vp_node_target targets[VP_NODE_MAX_TARGETS];

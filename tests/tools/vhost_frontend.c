@@ -21,6 +21,10 @@
  *                          and write-through mode, over written data: every
  *                          range reads back as zeroes (images that cannot
  *                          punch: the daemon falls back to writing zeroes)
+ *   pattern write|check SEED
+ *                          64 KiB of pattern SEED at sector 8 written, or read
+ *                          and compared, through the rings only (IMAGE is not
+ *                          opened: it may be served by another host path)
  *   flush ok|ioerr         one FLUSH; its status must be VIRTIO_BLK_S_OK or
  *                          VIRTIO_BLK_S_IOERR (a writeback error of the image)
  *   bench RW SECONDS [QUEUES]
@@ -700,6 +704,36 @@ static int test_flush(struct fe *fe, const char *want)
 	return 0;
 }
 
+static int test_pattern(struct fe *fe, const char *how, uint64_t seed)
+{
+	const uint32_t len = 64 << 10;
+	uint8_t *want = malloc(len);
+	uint32_t used;
+	int st;
+
+	CHECK(want, "out of memory");
+	CHECK(!strcmp(how, "write") || !strcmp(how, "check"), "pattern: write or check");
+	CHECK(fe_connect(fe, 2000) == 0, "connect");
+	pattern(want, len, seed);
+	if (!strcmp(how, "write")) {
+		memcpy(fe_slot_data(fe, 0, 0), want, len);
+		st = fe_do(fe, 0, VIRTIO_BLK_T_OUT, 8, len, 1, false, &used);
+		CHECK(st == VIRTIO_BLK_S_OK, "write: status %d", st);
+		st = fe_do(fe, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 1, false, NULL);
+		CHECK(st == VIRTIO_BLK_S_OK, "flush: status %d", st);
+	} else {
+		memset(fe_slot_data(fe, 0, 0), 0, len);
+		st = fe_do(fe, 0, VIRTIO_BLK_T_IN, 8, len, 1, false, &used);
+		CHECK(st == VIRTIO_BLK_S_OK && used == len + 1, "read: status %d used %u", st, used);
+		CHECK(memcmp(want, fe_slot_data(fe, 0, 0), len) == 0, "pattern %llu read back",
+		      (unsigned long long)seed);
+	}
+	printf("ok - pattern %s %llu\n", how, (unsigned long long)seed);
+	fe_disconnect(fe);
+	free(want);
+	return 0;
+}
+
 struct bench_queue {
 	struct fe *fe;
 	unsigned q;
@@ -830,6 +864,8 @@ int main(int argc, char **argv)
 		ret = test_bench(fe, argv[5], strtod(argv[6], NULL), nq);
 	else if (!strcmp(argv[4], "zeroes"))
 		ret = test_zeroes(fe);
+	else if (!strcmp(argv[4], "pattern") && argc > 6)
+		ret = test_pattern(fe, argv[5], strtoull(argv[6], NULL, 0));
 	else if (!strcmp(argv[4], "flush") && argc > 5)
 		ret = test_flush(fe, argv[5]);
 	else if (!strcmp(argv[4], "resize") && argc > 5)

@@ -1,0 +1,98 @@
+/* node_vmdisk.c - a vmDisk volume on the node: not a kernel device, but
+ * an export of vblkd (named by the volume ID) served as vhost-user-blk on
+ * a socket in the pool's node directory, which publish bind-mounts on the
+ * target for a VM runtime (QEMU) to open.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "csi/node/record.h"
+#include "csi/service.h"
+#include "csi/vblkd.h"
+
+/* How long export-add waits for the lock of an image that vblkd itself
+ * let go of just before (an unstage): the kernel closes an io_uring's
+ * files after the ring is gone, so the flock lingers for a moment. */
+#define VMDISK_CLAIM_WAIT_MS 3000
+#define VMDISK_CLAIM_STEP_MS 20
+
+void csi_node_vmdisk_socket(const struct csi_ctx *ctx, const char *id, char buf[PATH_MAX])
+{
+	snprintf(buf, PATH_MAX, "%s/node/sockets/%s.sock", ctx->pool->dir, id);
+}
+
+static int need_vblkd(const struct csi_ctx *ctx, const char *id, struct vp_error *err)
+{
+	if (ctx->vblkd_control)
+		return 0;
+	return vp_error_code(err, 0, EOPNOTSUPP, "volume %s is a vmDisk volume: the node "
+			     "service needs --vblkd-control (vblkd serves it over vhost-user)", id);
+}
+
+int csi_node_vmdisk_serve(struct csi_ctx *ctx, const struct vp_node_record *rec,
+			  char sock[PATH_MAX], struct vp_error *err)
+{
+	char image[PATH_MAX], dir[PATH_MAX];
+	int ret = need_vblkd(ctx, rec->volume, err);
+	struct stat st;
+
+	if (ret)
+		return ret;
+	csi_node_vmdisk_socket(ctx, rec->volume, sock);
+	snprintf(dir, sizeof(dir), "%s/node/sockets", ctx->pool->dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return vp_error_set(err, errno, "mkdir %s", dir);
+	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
+	/* Served already (a repeated call, or one before a crash): kept. */
+	for (unsigned waited = 0;; waited += VMDISK_CLAIM_STEP_MS) {
+		const struct timespec step = { .tv_nsec = VMDISK_CLAIM_STEP_MS * 1000000L };
+
+		ret = csi_vblkd_export_add(ctx->vblkd_control, rec->volume, image, rec->readonly,
+					   err);
+		if (ret != -EBUSY || waited >= VMDISK_CLAIM_WAIT_MS)
+			break;
+		vp_error_clear(err);
+		nanosleep(&step, NULL);
+	}
+	if (ret && ret != -EEXIST)
+		return ret;
+	vp_error_clear(err);
+	ret = csi_vblkd_vhost_add(ctx->vblkd_control, rec->volume, sock, err);
+	if (ret && ret != -EEXIST)
+		return ret;
+	vp_error_clear(err);
+	if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return vp_error_code(err, 0, EEXIST, "vblkd serves export %s, but not on %s",
+				     rec->volume, sock);
+	if (!ret)
+		vp_log(VP_LOG_INFO, "csi.node.attach", "volume=%s socket=%s attach=vhost-user "
+		       "readonly=%d", rec->volume, sock, rec->readonly);
+	return 0;
+}
+
+int csi_node_vmdisk_release(struct csi_ctx *ctx, const char *id, struct vp_error *err)
+{
+	int ret = need_vblkd(ctx, id, err);
+	bool synced;
+
+	if (ret)
+		return ret;
+	ret = csi_vblkd_vhost_remove(ctx->vblkd_control, id, err);
+	if (ret && ret != -ENOENT)
+		return ret;
+	vp_error_clear(err);
+	ret = csi_vblkd_export_remove(ctx->vblkd_control, id, &synced, err);
+	if (ret == -ENOENT) {
+		vp_error_clear(err);
+		return 0;
+	}
+	if (ret)
+		return ret;
+	if (!synced)
+		return -EIO;  /* err says why */
+	vp_log(VP_LOG_INFO, "csi.node.detach", "volume=%s attach=vhost-user synced=1", id);
+	return 0;
+}

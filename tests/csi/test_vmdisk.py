@@ -1,0 +1,251 @@
+"""vmDisk volumes of vblk-csi with a real vblkd: NodeStageVolume has vblkd
+export the image (under the volume ID) and serve it as vhost-user-blk,
+NodePublishVolume bind-mounts that socket on the target file; data written
+through the published socket by the test front end survives a full
+unpublish/unstage/stage/publish cycle.
+
+usage: test_vmdisk.py SOURCE BUILD TMP CONTROL_SOCKET
+"""
+import json
+import os
+import stat
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csilib  # noqa: E402
+from csilib import MIB, block_cap, expect_code, mount_cap  # noqa: E402
+
+import grpc  # noqa: E402
+
+SOURCE, BUILD, TMP, CTL = sys.argv[1:5]
+csilib.load_stubs(SOURCE, TMP)
+p, g = csilib.p, csilib.g
+S = grpc.StatusCode
+KUBELET = os.path.join(TMP, "kubelet")
+os.makedirs(KUBELET, exist_ok=True)
+VBLKCTL = os.path.join(BUILD, "bin", "vblkctl")
+FE = os.path.join(BUILD, "tests", "vhost_frontend")
+SNSW = 6  # SINGLE_NODE_SINGLE_WRITER
+
+drv = node = ctl = None
+
+
+def start(with_vblkd):
+    global drv, node, ctl
+    extra = ["--kubelet-dir", KUBELET] + (["--vblkd-control", CTL] if with_vblkd else [])
+    drv = csilib.Driver(BUILD, TMP, extra=extra).start()
+    ch = drv.channel()
+    node, ctl = g.NodeStub(ch), g.ControllerStub(ch)
+
+
+def staging_of(vid):
+    d = os.path.join(KUBELET, "plugins", "kubernetes.io", "csi", "vblk", vid, "globalmount")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def target_of(vid, pod="pod-a"):
+    d = os.path.join(KUBELET, "pods", pod, "volumeDevices", "kubernetes.io~csi")
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, vid)
+
+
+def stage(vid, cap=None):
+    node.NodeStageVolume(p.NodeStageVolumeRequest(
+        volume_id=vid, staging_target_path=staging_of(vid),
+        volume_capability=cap or block_cap()), timeout=10)
+
+
+def unstage(vid):
+    node.NodeUnstageVolume(p.NodeUnstageVolumeRequest(
+        volume_id=vid, staging_target_path=staging_of(vid)), timeout=10)
+
+
+def publish(vid, target=None, readonly=False, cap=None):
+    node.NodePublishVolume(p.NodePublishVolumeRequest(
+        volume_id=vid, staging_target_path=staging_of(vid), target_path=target or target_of(vid),
+        volume_capability=cap or block_cap(), readonly=readonly), timeout=10)
+
+
+def unpublish(vid, target=None):
+    node.NodeUnpublishVolume(p.NodeUnpublishVolumeRequest(
+        volume_id=vid, target_path=target or target_of(vid)), timeout=10)
+
+
+def exports():
+    out = subprocess.run([VBLKCTL, "--control", CTL, "--json", "export", "list"], check=True,
+                         capture_output=True, text=True).stdout
+    return [e["name"] for e in json.loads(out)["exports"]]
+
+
+def served(vid):
+    return vid in exports()
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [ln.split()[4] for ln in f if ln.split()[4].startswith(path)]
+
+
+def socket_of(vid):
+    return os.path.join(drv.pool, "node", "sockets", vid + ".sock")
+
+
+def record_of(vid):
+    return os.path.join(drv.pool, "node", vid + ".json")
+
+
+def frontend(sock, *args):
+    """The test front end on sock; smoke also checks the volume's image file."""
+    img = os.path.join(drv.pool, "volumes", VID + ".img")
+    out = subprocess.run([FE, sock, img, VID] + list(args),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, (args, out.stdout, out.stderr)
+
+
+def create(name, mode=1):
+    return ctl.CreateVolume(p.CreateVolumeRequest(
+        name=name, capacity_range=p.CapacityRange(required_bytes=64 * MIB),
+        parameters={"vmDisk": "true"}, volume_capabilities=[block_cap(mode)]),
+        timeout=10).volume.volume_id
+
+
+VID = None
+
+
+def t_needs_vblkd():
+    global VID
+    start(with_vblkd=False)
+    VID = create("vpt-csi-vmdisk")
+    msg = expect_code(S.FAILED_PRECONDITION, node.NodeStageVolume, p.NodeStageVolumeRequest(
+        volume_id=VID, staging_target_path=staging_of(VID), volume_capability=block_cap()),
+        timeout=10)
+    assert "--vblkd-control" in msg, msg
+    assert not os.path.exists(record_of(VID))
+    assert drv.stop() == 0
+    start(with_vblkd=True)
+
+
+def t_mount_refused():
+    msg = expect_code(S.INVALID_ARGUMENT, node.NodeStageVolume, p.NodeStageVolumeRequest(
+        volume_id=VID, staging_target_path=staging_of(VID), volume_capability=mount_cap()),
+        timeout=10)
+    assert "block" in msg, msg
+    assert not served(VID) and not os.path.exists(record_of(VID))
+
+
+def t_foreign_export():
+    """An export of the volume's name the driver did not make is not taken
+    over, nor removed."""
+    img = os.path.join(drv.pool, "volumes", VID + ".img")
+    subprocess.run([VBLKCTL, "--control", CTL, "export", "add", VID, img], check=True,
+                   capture_output=True)
+    msg = expect_code(S.FAILED_PRECONDITION, node.NodeStageVolume, p.NodeStageVolumeRequest(
+        volume_id=VID, staging_target_path=staging_of(VID), volume_capability=block_cap()),
+        timeout=10)
+    assert "not made by this driver" in msg, msg
+    assert served(VID) and not os.path.exists(record_of(VID))
+    subprocess.run([VBLKCTL, "--control", CTL, "export", "remove", VID], check=True,
+                   capture_output=True)
+
+
+def t_lifecycle():
+    target = target_of(VID)
+    for _ in range(2):
+        stage(VID)
+    assert served(VID), exports()
+    assert stat.S_ISSOCK(os.stat(socket_of(VID)).st_mode)
+    assert json.load(open(record_of(VID)))["vmDisk"] is True
+    for _ in range(2):
+        publish(VID)
+    assert stat.S_ISSOCK(os.stat(target).st_mode), "target is not the socket"
+    assert mounts_under(target) == [target], mounts_under(target)
+    # Read-only, and a second target of a SINGLE_NODE_SINGLE_WRITER mode: refused.
+    msg = expect_code(S.INVALID_ARGUMENT, node.NodePublishVolume, p.NodePublishVolumeRequest(
+        volume_id=VID, staging_target_path=staging_of(VID), target_path=target_of(VID, "pod-b"),
+        volume_capability=block_cap(), readonly=True), timeout=10)
+    assert "read-only" in msg, msg
+    msg = expect_code(S.FAILED_PRECONDITION, node.NodePublishVolume, p.NodePublishVolumeRequest(
+        volume_id=VID, staging_target_path=staging_of(VID), target_path=target_of(VID, "pod-b"),
+        volume_capability=block_cap(SNSW)), timeout=10)
+    assert not os.path.exists(target_of(VID, "pod-b"))
+    # Staged and published: not unstaged, not deleted.
+    expect_code(S.FAILED_PRECONDITION, node.NodeUnstageVolume, p.NodeUnstageVolumeRequest(
+        volume_id=VID, staging_target_path=staging_of(VID)), timeout=10)
+    frontend(target, "smoke")
+    frontend(target, "pattern", "write", "4242")
+    frontend(target, "pattern", "check", "4242")
+    for _ in range(2):
+        unpublish(VID)
+    assert not os.path.exists(target) and not mounts_under(target)
+    expect_code(S.FAILED_PRECONDITION, ctl.DeleteVolume,
+                p.DeleteVolumeRequest(volume_id=VID), timeout=10)
+    for _ in range(2):
+        unstage(VID)
+    assert not served(VID), exports()
+    assert not os.path.exists(socket_of(VID)) and not os.path.exists(record_of(VID))
+    # Again: the data written before is read back through the new socket.
+    stage(VID)
+    publish(VID)
+    frontend(target, "pattern", "check", "4242")
+    unpublish(VID)
+    unstage(VID)
+    assert not served(VID) and not os.path.exists(target)
+
+
+def vblkd_forgets(vid):
+    """What a restarted vblkd has lost: the export and its vhost-user socket."""
+    subprocess.run([VBLKCTL, "--control", CTL, "vhost", "remove", vid], check=True,
+                   capture_output=True)
+    subprocess.run([VBLKCTL, "--control", CTL, "export", "remove", vid], check=True,
+                   capture_output=True)
+
+
+def t_restaged_after_vblkd_lost_it():
+    """An export vblkd lost (restarted) is served again by publish, and a
+    target still bound to the old socket is bound to the new one."""
+    stage(VID)
+    vblkd_forgets(VID)
+    publish(VID)
+    frontend(target_of(VID), "pattern", "check", "4242")
+    vblkd_forgets(VID)
+    publish(VID)
+    assert mounts_under(target_of(VID)) == [target_of(VID)], mounts_under(target_of(VID))
+    frontend(target_of(VID), "pattern", "check", "4242")
+    # The driver restarted after vblkd lost it: served and bound again at start.
+    assert drv.stop() == 0
+    vblkd_forgets(VID)
+    start(with_vblkd=True)
+    assert served(VID), exports()
+    assert mounts_under(target_of(VID)) == [target_of(VID)], mounts_under(target_of(VID))
+    frontend(target_of(VID), "pattern", "check", "4242")
+    unpublish(VID)
+    unstage(VID)
+    assert not served(VID)
+
+
+def t_delete():
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=VID), timeout=10)
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=VID), timeout=10)
+    assert not mounts_under(KUBELET) and not mounts_under(drv.pool)
+    assert os.listdir(os.path.join(drv.pool, "node", "sockets")) == []
+    assert [f for f in os.listdir(os.path.join(drv.pool, "node")) if f.endswith(".json")] == []
+    assert drv.pool_files()["volumes"] == []
+
+
+csilib.run([
+    ("NodeStageVolume of a vmDisk volume without --vblkd-control: FAILED_PRECONDITION",
+     t_needs_vblkd),
+    ("vmDisk volume staged with the mount access type: INVALID_ARGUMENT", t_mount_refused),
+    ("an export of the volume's name made by someone else: FAILED_PRECONDITION, kept",
+     t_foreign_export),
+    ("vmDisk lifecycle: socket published, front end writes and reads back across a "
+     "restage, repeated calls OK, read-only and second SNSW target refused, no export left",
+     t_lifecycle),
+    ("publish serves a vmDisk volume again when vblkd lost its export, and rebinds a "
+     "target bound to the old socket; so does the start-up reconcile",
+     t_restaged_after_vblkd_lost_it),
+    ("DeleteVolume; nothing leaked (mount, socket, record, image)", t_delete),
+])
+assert drv.stop() == 0
