@@ -97,7 +97,7 @@ static void node_expand(void *vctx, const uint8_t *buf, size_t len, struct vp_gr
 	Csi__V1__NodeExpandVolumeRequest *req =
 		csi_unpack(&csi__v1__node_expand_volume_request__descriptor, buf, len, r);
 	Csi__V1__NodeExpandVolumeResponse resp = CSI__V1__NODE_EXPAND_VOLUME_RESPONSE__INIT;
-	struct vp_node_record *rec = NULL;
+	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
 	struct vp_volume v;
 
@@ -105,18 +105,13 @@ static void node_expand(void *vctx, const uint8_t *buf, size_t len, struct vp_gr
 		return;
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->volume_path, "volume_path", r)) {
-		if (!(rec = malloc(sizeof(*rec)))) {
-			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
-		} else {
-			csi_key(key, "id", v.id);
-			vp_keylock_acquire(&ctx->pool->keys, key);
+		if ((rec = csi_node_lock(ctx, v.id, key, r))) {
 			expand_locked(ctx, req, &v, rec, &resp, r);
-			vp_keylock_release(&ctx->pool->keys, key);
+			csi_node_unlock(ctx, key, rec);
 		}
 	}
 	if (r->code == VP_GRPC_OK)
 		csi_pack(&resp, r);
-	free(rec);
 	csi_free(req);
 }
 

@@ -282,7 +282,7 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 	Csi__V1__NodeStageVolumeRequest *req =
 		csi_unpack(&csi__v1__node_stage_volume_request__descriptor, buf, len, r);
 	Csi__V1__NodeStageVolumeResponse resp = CSI__V1__NODE_STAGE_VOLUME_RESPONSE__INIT;
-	struct vp_node_record *rec = NULL;
+	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
 	char fs[VP_FSTYPE_MAX];
 	struct vp_volume v;
@@ -301,18 +301,13 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 			csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is a vmDisk volume: the "
 				 "node service needs --vblkd-control (vblkd serves it over "
 				 "vhost-user)", v.id);
-		} else if (!(rec = malloc(sizeof(*rec)))) {
-			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
-		} else {
-			csi_key(key, "id", v.id);
-			vp_keylock_acquire(&ctx->pool->keys, key);
+		} else if ((rec = csi_node_lock(ctx, v.id, key, r))) {
 			stage_locked(ctx, req, fs, v.vm_disk, rec, r);
-			vp_keylock_release(&ctx->pool->keys, key);
+			csi_node_unlock(ctx, key, rec);
 		}
 	}
 	if (r->code == VP_GRPC_OK)
 		csi_pack(&resp, r);
-	free(rec);
 	csi_free(req);
 }
 
@@ -344,7 +339,7 @@ static void node_unstage(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	Csi__V1__NodeUnstageVolumeRequest *req =
 		csi_unpack(&csi__v1__node_unstage_volume_request__descriptor, buf, len, r);
 	Csi__V1__NodeUnstageVolumeResponse resp = CSI__V1__NODE_UNSTAGE_VOLUME_RESPONSE__INIT;
-	struct vp_node_record *rec = NULL;
+	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
 	struct vp_volume v;
 
@@ -352,19 +347,34 @@ static void node_unstage(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 		return;
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->staging_target_path, "staging_target_path", r)) {
-		if (!(rec = malloc(sizeof(*rec)))) {
-			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
-		} else {
-			csi_key(key, "id", v.id);
-			vp_keylock_acquire(&ctx->pool->keys, key);
+		if ((rec = csi_node_lock(ctx, v.id, key, r))) {
 			unstage_locked(ctx, v.id, req->staging_target_path, rec, r);
-			vp_keylock_release(&ctx->pool->keys, key);
+			csi_node_unlock(ctx, key, rec);
 		}
 	}
 	if (r->code == VP_GRPC_OK)
 		csi_pack(&resp, r);
-	free(rec);
 	csi_free(req);
+}
+
+struct vp_node_record *csi_node_lock(struct csi_ctx *ctx, const char *id,
+				     char key[CSI_KEY_SIZE], struct vp_grpc_reply *r)
+{
+	struct vp_node_record *rec = malloc(sizeof(*rec));
+
+	if (!rec) {
+		csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
+		return NULL;
+	}
+	csi_key(key, "id", id);
+	vp_keylock_acquire(&ctx->pool->keys, key);
+	return rec;
+}
+
+void csi_node_unlock(struct csi_ctx *ctx, const char *key, struct vp_node_record *rec)
+{
+	vp_keylock_release(&ctx->pool->keys, key);
+	free(rec);
 }
 
 bool csi_node_mounted(int fd)
@@ -566,7 +576,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	Csi__V1__NodePublishVolumeRequest *req =
 		csi_unpack(&csi__v1__node_publish_volume_request__descriptor, buf, len, r);
 	Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
-	struct vp_node_record *rec = NULL;
+	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
 	char fs[VP_FSTYPE_MAX];
 	struct vp_volume v;
@@ -583,18 +593,13 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 			/* A read-only mount does not stop writes through a socket. */
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume %s is a vmDisk volume: no "
 				 "read-only publish", v.id);
-		} else if (!(rec = malloc(sizeof(*rec)))) {
-			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
-		} else {
-			csi_key(key, "id", v.id);
-			vp_keylock_acquire(&ctx->pool->keys, key);
+		} else if ((rec = csi_node_lock(ctx, v.id, key, r))) {
 			publish_locked(ctx, req, fs, rec, r);
-			vp_keylock_release(&ctx->pool->keys, key);
+			csi_node_unlock(ctx, key, rec);
 		}
 	}
 	if (r->code == VP_GRPC_OK)
 		csi_pack(&resp, r);
-	free(rec);
 	csi_free(req);
 }
 
@@ -630,7 +635,7 @@ static void node_unpublish(void *vctx, const uint8_t *buf, size_t len, struct vp
 	Csi__V1__NodeUnpublishVolumeRequest *req =
 		csi_unpack(&csi__v1__node_unpublish_volume_request__descriptor, buf, len, r);
 	Csi__V1__NodeUnpublishVolumeResponse resp = CSI__V1__NODE_UNPUBLISH_VOLUME_RESPONSE__INIT;
-	struct vp_node_record *rec = NULL;
+	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
 	struct vp_volume v;
 
@@ -638,18 +643,13 @@ static void node_unpublish(void *vctx, const uint8_t *buf, size_t len, struct vp
 		return;
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->target_path, "target_path", r)) {
-		if (!(rec = malloc(sizeof(*rec)))) {
-			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
-		} else {
-			csi_key(key, "id", v.id);
-			vp_keylock_acquire(&ctx->pool->keys, key);
+		if ((rec = csi_node_lock(ctx, v.id, key, r))) {
 			unpublish_locked(ctx, v.id, req->target_path, rec, r);
-			vp_keylock_release(&ctx->pool->keys, key);
+			csi_node_unlock(ctx, key, rec);
 		}
 	}
 	if (r->code == VP_GRPC_OK)
 		csi_pack(&resp, r);
-	free(rec);
 	csi_free(req);
 }
 

@@ -130,6 +130,7 @@ bool csi_node_volume(struct csi_ctx *ctx, const char *id, struct vp_volume *v,
 /* A required string field is set, else INVALID_ARGUMENT naming it. */
 bool csi_node_required(const char *value, const char *field, struct vp_grpc_reply *r);
 
+
 /* Volume id's node record into rec: true when there is one; false when
  * there is none (r untouched) or it cannot be read (r failed). */
 struct vp_node_record;
@@ -202,6 +203,17 @@ void csi_node_reconcile(struct csi_ctx *ctx, vp_pool_report_fn report, void *rep
 /* Keys of pool->keys: a name's key is always taken before an ID's, and an
  * RPC takes at most one ID key. */
 #define CSI_KEY_SIZE (VP_POOL_NAME_MAX + 16)
+
+struct vp_node_record;
+
+/* Every Node call that changes a volume's node state runs under the
+ * volume's key lock with a record buffer: csi_node_lock takes both (key
+ * receives the lock's name) and returns the buffer, or NULL with r failed
+ * (out of memory, no lock held); csi_node_unlock gives both back. */
+struct vp_node_record *csi_node_lock(struct csi_ctx *ctx, const char *id,
+				     char key[CSI_KEY_SIZE], struct vp_grpc_reply *r);
+void csi_node_unlock(struct csi_ctx *ctx, const char *key, struct vp_node_record *rec);
+
 void csi_key(char *key, const char *kind, const char *what);
 
 #endif
