@@ -45,11 +45,14 @@ def cap(kind):
 
 
 def probe(ch, seconds):
+    """Probe until ready: the socket may not be there yet, vblkd not ready."""
     deadline = time.time() + float(seconds)
     while True:
         try:
             if g.IdentityStub(ch).Probe(p.ProbeRequest(), timeout=1).ready.value:
                 return
+            if time.time() > deadline:
+                sys.exit("vblk-csi probe: not ready after %s s" % seconds)
         except grpc.RpcError:
             if time.time() > deadline:
                 raise
@@ -57,6 +60,8 @@ def probe(ch, seconds):
 
 
 def create(ch, name, mib, *params):
+    if not all("=" in kv for kv in params):
+        sys.exit("create: parameters are KEY=VALUE, got %s" % list(params))
     req = p.CreateVolumeRequest(
         name=name, capacity_range=p.CapacityRange(required_bytes=int(mib) * csilib.MIB),
         parameters=dict(kv.split("=", 1) for kv in params),

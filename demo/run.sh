@@ -327,8 +327,9 @@ ctl() { "$BIN/vblkctl" --control "$CTL" "$@"; }
 vp_start_daemon "$TMP/csi.log" "$BIN/vblk-csi" --endpoint "unix://$CSI_SOCK" --node-id "${P}node" \
 	--pool "$POOL" --kubelet-dir "$KUBELET" --vblkd-control "$CTL"
 CSI_PID=$VP_PID
-# csi CALL ARGS...: one CSI call (demo/csi_client.py); its gRPC status on failure.
-csi() { "$PY" "$SRC/demo/csi_client.py" "$SRC" "$CSI_SOCK" "$TMP/stubs" "$@" 2>>"$TMP/csi-client.log"; }
+# csi CALL ARGS...: one CSI call (demo/csi_client.py; -B: no __pycache__ in the
+# source tree); csi_error: the gRPC status of the last failed one.
+csi() { "$PY" -B "$SRC/demo/csi_client.py" "$SRC" "$CSI_SOCK" "$TMP/stubs" "$@" 2>>"$TMP/csi-client.log"; }
 csi_error() { tail -1 "$TMP/csi-client.log"; }
 csi probe 10 || die "vblk-csi did not answer Probe ready: $(csi_error); $(tail -3 "$TMP/csi.log")"
 
