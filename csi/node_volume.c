@@ -92,6 +92,15 @@ static bool node_capability(const Csi__V1__VolumeCapability *cap, const struct v
 	return true;
 }
 
+/* A vmDisk volume is a VM's disk when used as a block volume: vblkd serves
+ * it over vhost-user.  Its mount access type is a filesystem on a loop
+ * device like any volume's, so one volume can be a container's first and a
+ * VM's afterwards (the demo).  fs is node_capability's: empty for block. */
+static bool vm_disk_use(const struct vp_volume *v, const char *fs)
+{
+	return v->vm_disk && !fs[0];
+}
+
 static bool reader_only(const Csi__V1__VolumeCapability *cap)
 {
 	return cap->access_mode->mode == MODE(SINGLE_NODE_READER_ONLY) ||
@@ -294,15 +303,12 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 	    node_capability(req->volume_capability, &v, fs, r)) {
 		if (strlen(req->staging_target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "staging_target_path too long");
-		} else if (v.vm_disk && fs[0]) {
-			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume %s is a vmDisk volume: the "
-				 "block access type only", v.id);
-		} else if (v.vm_disk && !ctx->vblkd_control) {
+		} else if (vm_disk_use(&v, fs) && !ctx->vblkd_control) {
 			csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is a vmDisk volume: the "
 				 "node service needs --vblkd-control (vblkd serves it over "
 				 "vhost-user)", v.id);
 		} else if ((rec = csi_node_lock(ctx, v.id, key, r))) {
-			stage_locked(ctx, req, fs, v.vm_disk, rec, r);
+			stage_locked(ctx, req, fs, vm_disk_use(&v, fs), rec, r);
 			csi_node_unlock(ctx, key, rec);
 		}
 	}
@@ -589,7 +595,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	    node_capability(req->volume_capability, &v, fs, r)) {
 		if (strlen(req->target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "target_path too long");
-		} else if (v.vm_disk && req->readonly) {
+		} else if (vm_disk_use(&v, fs) && req->readonly) {
 			/* A read-only mount does not stop writes through a socket. */
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume %s is a vmDisk volume: no "
 				 "read-only publish", v.id);

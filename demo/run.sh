@@ -4,27 +4,31 @@
 #
 #   network: two pods on a vnet-bridge network (vnet-ipam, isGateway,
 #     ipMasq), added through libcni (vp-cnitool): "ctr", a container (its own
-#     network and mount namespaces, a busybox httpd), and "vm", whose veth
+#     network and mount namespaces, a busybox httpd; the kubelet directory
+#     reaches it as a mount slave, HostToContainer), and "vm", whose veth
 #     vnet-tap (chained after vnet-bridge) redirects to tap0, the NIC of a
 #     QEMU guest (KVM where a probe guest boots with it, else TCG: KVM hangs
 #     on the CI machines) booted with the VM kit
 #     (tests/vm/kit.sh: Debian cloud kernel, busybox initramfs).
-#   storage: one raw image, created by vblkd (vblkctl image create), is given
-#     to the container as an ext4 filesystem (loop device, mounted in the
-#     container's mount namespace only); the container writes a file; then
-#     the volume is unmounted and detached, and the same vblkd exports it to
-#     the VM as a vhost-user-blk disk, where the guest mounts it and reads the
-#     file back.  Until vblk-csi exists, the storage half drives vblkd
-#     directly (vblkctl) and losetup/mkfs.ext4/mount stand in for the CSI
-#     node's Stage and Publish.
+#   storage: one volume of vblk-csi (controller + node, its pool served by
+#     vblkd), driven as a CO would by demo/csi_client.py: CreateVolume
+#     (vmDisk=true); NodeStage + NodePublish with the mount access type (a
+#     loop device, ext4 made by the driver), bound at /mnt in the container
+#     as a runtime would; the container writes a file; NodeUnpublish +
+#     NodeUnstage; then NodeStage + NodePublish of the same volume as a
+#     block vmDisk: vblkd exports it as vhost-user-blk and the socket is
+#     published at the VM's target path, which QEMU opens; the guest mounts
+#     the disk and reads the file back; NodeUnpublish, NodeUnstage,
+#     DeleteVolume.
 #   checks: each printed as ✓ or ✗ with its timing; a summary at the end.
 #   teardown: everything the demo made (all named vpd-...) is removed, on
 #     failure and interruption too, and the demo checks nothing is left.
 #
 # usage: demo/run.sh [BUILD_DIR]      (default: build; run as root)
 #        demo/run.sh --installed      (the installed package's binaries: the
-#          plugins in /opt/cni/bin, vblkd and vblkctl in /usr/bin; run
-#          directly, as vp-cnitool is a test tool and not installed)
+#          plugins in /opt/cni/bin, vblkd, vblkctl and vblk-csi in /usr/bin;
+#          run directly, as vp-cnitool is a test tool and not installed; the
+#          CSI client and its stubs come from this source tree)
 # Exit status: 0 every check passed, 1 a check failed, 77 this host lacks
 # something the demo needs (the message says what).  Environment: VM_CACHE
 # (guest kernel cache, default BUILD_DIR/vm-cache, with --installed .vm-cache in
@@ -34,7 +38,7 @@ set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 if [[ ${1:-} == --installed ]]; then
-	BIN=/usr/bin                 # vblkd, vblkctl
+	BIN=/usr/bin                 # vblkd, vblkctl, vblk-csi
 	CNI_BIN=/opt/cni/bin         # the plugins
 	CNITOOL=""
 	VM_CACHE="${VM_CACHE:-$SRC/.vm-cache}"
@@ -52,7 +56,7 @@ P=vpd-                       # every object the demo makes starts with this
 NET=vpd-net
 BR=${P}br0
 SUBNET=10.198.100.0/24
-VOL_SIZE=64M
+VOL_MIB=64
 PORT=8080
 T_START=$(date +%s%N)
 
@@ -72,9 +76,11 @@ die() { printf '✗ %s\n' "$*" >&2; exit 1; }
 skip() { printf 'demo cannot run here: %s\n' "$*" >&2; exit 77; }
 
 [[ $EUID -eq 0 ]] || skip "run as root (network namespaces, links, loop devices)"
-for b in "$CNI_BIN"/vnet-{bridge,ipam,tap} "$BIN"/vblk{d,ctl}; do
+for b in "$CNI_BIN"/vnet-{bridge,ipam,tap} "$BIN"/vblk{d,ctl,-csi}; do
 	[[ -x $b ]] || skip "$b $MISSING"
 done
+PY=/usr/bin/python3          # the CSI client's: python3-grpcio, python3-grpc-tools
+"$PY" -c 'import grpc, grpc_tools' 2>/dev/null || skip "python3-grpcio or python3-grpc-tools not installed (.ci/install-deps)"
 for c in flock ip jq tc ping ss nft losetup mkfs.ext4 mount umount mountpoint findmnt nsenter unshare md5sum; do
 	command -v "$c" >/dev/null || skip "'$c' not installed (.ci/install-deps)"
 done
@@ -93,8 +99,8 @@ ADDED=()      # pods whose CNI ADD succeeded, to DEL
 declare -A LIST  # each pod's conflist
 DEL_FAILED=() # pods whose CNI DEL failed
 CTR_PID=""    # the container's process (httpd)
-LOOP=""       # the loop device while the volume is staged
 VBLKD_PID=""
+CSI_PID=""
 SUMMARY=""    # set once the final line is printed
 DAEMONS=()    # every background process, killed at teardown
 RECORDED=()   # their pids, as written to $PIDFILE
@@ -145,21 +151,39 @@ stop() {
 	return "$rc"
 }
 
+# release_volume: what a run stopped between its CSI calls left: the
+# mounts under $TMP (the driver's staging and target mounts, the kubelet
+# directory's own) and loop devices over its pool's images.
+release_volume() {
+	local m dev
+	for m in $(awk -v t="$TMP/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+		umount "$m"
+	done
+	for dev in $(losetup -n -O NAME,BACK-FILE -l | awk -v t="$TMP/" 'index($2, t) == 1 {print $1}'); do
+		losetup -d "$dev"
+	done
+}
+
 # teardown: undo everything, newest first; safe to run twice.
 teardown() {
 	local pod i
 	set +e
 	for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
-		[[ ${DAEMONS[i]} == "$VBLKD_PID" ]] || stop "${DAEMONS[i]}" 2>/dev/null
+		case ${DAEMONS[i]} in
+		"$VBLKD_PID") ;;
+		"$CSI_PID") stop "$CSI_PID"; CSI_RC=$? ;;
+		*) stop "${DAEMONS[i]}" 2>/dev/null ;;
+		esac
 	done
+	release_volume
 	if [[ -n "$VBLKD_PID" ]]; then
 		stop "$VBLKD_PID"
 		VBLKD_RC=$?
 	fi
 	DAEMONS=()
 	VBLKD_PID=""
+	CSI_PID=""
 	CTR_PID=""
-	if [[ -n "$LOOP" ]]; then losetup -d "$LOOP" 2>/dev/null; LOOP=""; fi
 	for ((i = ${#ADDED[@]} - 1; i >= 0; i--)); do
 		cni del "${ADDED[i]}" "${LIST[${ADDED[i]}]}" >>"$TMP/del.log" 2>&1 || DEL_FAILED+=("${ADDED[i]}")
 	done
@@ -232,7 +256,7 @@ cni() {
 if [[ -z $CNITOOL ]]; then VIA="direct exec (--installed: no vp-cnitool)"
 elif [[ -x $CNITOOL ]]; then VIA="libcni (vp-cnitool)"; else VIA="direct exec (vp-cnitool not built)"; fi
 echo "vplumb demo: a container and a VM on one bridge network, sharing one volume"
-echo "  plugins from $CNI_BIN via $VIA, vblkd and vblkctl from $BIN; storage: vblkd directly (not yet through vblk-csi: its node service cannot publish a vmDisk yet)"
+echo "  plugins from $CNI_BIN via $VIA, vblkd, vblkctl and vblk-csi from $BIN; storage through vblk-csi (demo/csi_client.py)"
 
 declare -A IP MAC
 # add_pod POD CONFLIST: netns vpd-POD, CNI ADD; sets IP[POD], MAC[POD], GW.
@@ -259,12 +283,21 @@ VM_ADD_MS=$ADD_MS
 tap=$(ip -n "${P}vm" -d link show tap0 | awk '/tun type/ {print $2, $3, $6, $7}')
 ok "VM pod ${P}vm: eth0 ${IP[vm]}, tap0 ($tap) with eth0's MAC ${MAC[vm]}, tc redirect both ways (+ vnet-tap, $ADD_MS)"
 
-# The container: its own mount namespace (private propagation) in the pod's
-# netns, serving a small page with busybox httpd.  `ip netns exec` and
-# `unshare` exec in place, so $! is the httpd.
+# The kubelet directory of the CSI calls: its own shared mount, as kubelet
+# makes /var/lib/kubelet, so what the driver mounts there reaches the
+# container (below) even on a host whose / is private.
+KUBELET="$TMP/kubelet"
+mkdir -p "$KUBELET"
+{ mount --bind "$KUBELET" "$KUBELET" && mount --make-shared "$KUBELET"; } || die "cannot make $KUBELET a shared mount"
+
+# The container: its own mount namespace in the pod's netns, serving a small
+# page with busybox httpd.  Its mounts are slaves of the host's (the
+# HostToContainer propagation of a Kubernetes volume mount): a publish
+# under the kubelet directory reaches it, nothing it mounts reaches the
+# host.  `ip netns exec` and `unshare` exec in place, so $! is the httpd.
 mkdir -p "$TMP/www"
 echo "hello from the vplumb demo container $(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$TMP/www/index.html"
-ip netns exec "${P}ctr" unshare --mount --propagation private -- \
+ip netns exec "${P}ctr" unshare --mount --propagation slave -- \
 	"$VM_BUSYBOX" httpd -f -p "$PORT" -h "$TMP/www" >"$TMP/ctr.log" 2>&1 &
 CTR_PID=$!
 record "$CTR_PID" "$VM_BUSYBOX httpd"
@@ -279,32 +312,51 @@ for ((i = 0; i < 50; i++)); do ctr_up && break; sleep 0.1; done
 ctr_up || die "the container's httpd did not start: $(cat "$TMP/ctr.log")"
 ok "container: pid $CTR_PID, own mount namespace, httpd on $(ip4 "${IP[ctr]}"):$PORT"
 
-# --- storage: one volume, container then VM ------------------------------------
-mkdir -p "$TMP/images"
+# --- storage: one volume of vblk-csi, container then VM -------------------------
+# vblkd serves the driver's pool (its images); vblk-csi runs its controller
+# and node services on one socket, and asks vblkd to serve vmDisk volumes.
+POOL="$TMP/pool"
 CTL="$TMP/vblkd.control.sock"
-VHOST_SOCK="$TMP/vpd-vol.vhost.sock"
-IMG="$TMP/images/vpd-vol.img"
-vp_start_daemon "$TMP/vblkd.log" "$BIN/vblkd" --control "$CTL" --image-root "$TMP/images"
+CSI_SOCK="$TMP/csi.sock"
+mkdir -p "$POOL/volumes" "$TMP/stubs"
+vp_start_daemon "$TMP/vblkd.log" "$BIN/vblkd" --control "$CTL" --image-root "$POOL/volumes"
 VBLKD_PID=$VP_PID
 for ((i = 0; i < 100; i++)); do [[ -S $CTL ]] && break; sleep 0.05; done
 [[ -S $CTL ]] || die "vblkd did not create its control socket: $(tail -5 "$TMP/vblkd.log")"
 ctl() { "$BIN/vblkctl" --control "$CTL" "$@"; }
+vp_start_daemon "$TMP/csi.log" "$BIN/vblk-csi" --endpoint "unix://$CSI_SOCK" --node-id "${P}node" \
+	--pool "$POOL" --kubelet-dir "$KUBELET" --vblkd-control "$CTL"
+CSI_PID=$VP_PID
+# csi CALL ARGS...: one CSI call (demo/csi_client.py; -B: no __pycache__ in the
+# source tree); csi_error: the gRPC status of the last failed one.
+csi() { "$PY" -B "$SRC/demo/csi_client.py" "$SRC" "$CSI_SOCK" "$TMP/stubs" "$@" 2>>"$TMP/csi-client.log"; }
+csi_error() { tail -1 "$TMP/csi-client.log"; }
+csi probe 10 || die "vblk-csi did not answer Probe ready: $(csi_error); $(tail -3 "$TMP/csi.log")"
 
 t0=$(now_ms)
-ctl image create "$IMG" "$VOL_SIZE" >/dev/null || die "vblkctl image create failed"
-ok "volume: vblkd (pid $VBLKD_PID, --image-root $TMP/images) created $(basename "$IMG"), $VOL_SIZE raw ($(since "$t0"))"
+VOL=$(csi create vpd-vol "$VOL_MIB" fsType=ext4 vmDisk=true) || die "CreateVolume failed: $(csi_error)"
+IMG="$POOL/volumes/$VOL.img"
+ok "volume: vblk-csi (pid $CSI_PID, controller + node; vblkd pid $VBLKD_PID serves its pool) CreateVolume vpd-vol: $VOL, $VOL_MIB MiB, fsType=ext4 vmDisk=true ($(since "$t0"))"
 
-# Stage (loop device + mkfs) and publish (mount into the container only).
+# Stage and publish for the container, with the paths kubelet would use;
+# then the container binds the target at /mnt, as its runtime would.
+CTR_STAGING="$KUBELET/plugins/kubernetes.io/csi/vblk.vplumb.dev/$VOL/globalmount"
+CTR_TARGET="$KUBELET/pods/${P}ctr/volumes/kubernetes.io~csi/vpd-vol/mount"
+mkdir -p "$CTR_STAGING" "$(dirname "$CTR_TARGET")"
 t0=$(now_ms)
-LOOP=$(losetup --find --show "$IMG") || die "losetup failed"
-mkfs.ext4 -q -F -L vpd-vol -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP" >"$TMP/mkfs.log" 2>&1 ||
-	die "mkfs.ext4 $LOOP failed: $(cat "$TMP/mkfs.log")"
-in_ctr mount -t ext4 "$LOOP" /mnt || die "mount of $LOOP in the container failed"
-mounted_in_ctr_only() {
-	[[ $(in_ctr findmnt -n -o SOURCE /mnt) == "$LOOP" ]] && ! findmnt -n -S "$LOOP" >/dev/null
+csi stage "$VOL" "$CTR_STAGING" mount || die "NodeStageVolume (mount) failed: $(csi_error)"
+csi publish "$VOL" "$CTR_STAGING" "$CTR_TARGET" mount || die "NodePublishVolume (mount) failed: $(csi_error)"
+LOOP=$(findmnt -n -o SOURCE --mountpoint "$CTR_STAGING") || die "nothing mounted at the staging path"
+in_ctr mount --bind "$CTR_TARGET" /mnt || die "the container could not bind $CTR_TARGET at /mnt"
+# ext4 made by the driver, at the container's /mnt; not at the host's.
+published_to_ctr() {
+	grep -q "csi.node.mkfs.*volume=$VOL" "$TMP/csi.log" &&
+		[[ $(in_ctr findmnt -n -o SOURCE,FSTYPE --mountpoint /mnt) == "$LOOP ext4" ]] &&
+		[[ $(findmnt -n -o SOURCE --mountpoint "$CTR_TARGET") == "$LOOP" ]] &&
+		! findmnt -n --mountpoint /mnt -S "$LOOP" >/dev/null
 }
-check "volume published to the container: $LOOP (ext4) at /mnt in its mount namespace, not on the host ($(since "$t0"))" \
-	mounted_in_ctr_only
+check "volume published to the container: NodeStage (mount: $LOOP, ext4 made by vblk-csi) + NodePublish at pods/${P}ctr/…/mount, bound at /mnt in its mount namespace only ($(since "$t0"))" \
+	published_to_ctr
 
 # The container writes a file onto its volume.
 NOTE="written by the container (pid $CTR_PID) at $(date -u +%H:%M:%S.%N), token $(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -312,19 +364,36 @@ in_ctr sh -c 'printf "%s\n" "$1" >/mnt/hello.txt && sync /mnt/hello.txt' sh "$NO
 NOTE_MD5=$(in_ctr md5sum /mnt/hello.txt | cut -d' ' -f1)
 ok "container wrote /mnt/hello.txt on the volume (md5 $NOTE_MD5)"
 
-# Unpublish and unstage: the volume leaves the container.
+# The container is done with it: its bind goes, then unpublish and unstage.
 t0=$(now_ms)
 in_ctr umount /mnt || die "umount /mnt in the container failed"
-losetup -d "$LOOP" || die "losetup -d $LOOP failed"
-detached() { [[ -z $(losetup -n -j "$IMG") ]] && ! in_ctr findmnt -n -S "$LOOP" >/dev/null; }
-check "volume unpublished: unmounted in the container, $LOOP detached ($(since "$t0"))" detached
-LOOP=""
+csi unpublish "$VOL" "$CTR_TARGET" || die "NodeUnpublishVolume failed: $(csi_error)"
+csi unstage "$VOL" "$CTR_STAGING" || die "NodeUnstageVolume failed: $(csi_error)"
+# mounts_of DIR: what is mounted at or below DIR (a mountinfo on stdin).
+mounts_of() { awk -v d="$1" '$5 == d || index($5, d "/") == 1 {print $5}'; }
+released() {
+	[[ -z $(losetup -n -j "$IMG") ]] && [[ -z $(mounts_of "$KUBELET/plugins" </proc/self/mountinfo) ]] &&
+		[[ -z $(mounts_of "$KUBELET/pods" </proc/self/mountinfo) ]] &&
+		[[ -z $(in_ctr cat /proc/self/mountinfo | mounts_of "$KUBELET/pods") ]] &&
+		! in_ctr findmnt -n -S "$LOOP" >/dev/null
+}
+check "volume unpublished: /mnt unmounted in the container, NodeUnpublish + NodeUnstage: no mount left (host or container), $LOOP detached ($(since "$t0"))" \
+	released
 
-# Hand it to the VM: export + vhost-user-blk server on the same vblkd.
+# Hand the same volume to the VM: staged and published as a block vmDisk,
+# vblkd serves it over vhost-user-blk and the socket is at the VM's target.
+VM_STAGING="$KUBELET/plugins/kubernetes.io/csi/volumeDevices/staging/$VOL"
+VM_TARGET="$KUBELET/pods/${P}vm/volumeDevices/kubernetes.io~csi/vpd-vol"
+mkdir -p "$VM_STAGING" "$(dirname "$VM_TARGET")"
 t0=$(now_ms)
-ctl export add vpd-vol "$IMG" >/dev/null || die "vblkctl export add failed: $(tail -3 "$TMP/vblkd.log")"
-ctl vhost add vpd-vol "$VHOST_SOCK" >/dev/null || die "vblkctl vhost add failed: $(tail -3 "$TMP/vblkd.log")"
-ok "volume handed to the VM: vblkd export vpd-vol, vhost-user-blk on $(basename "$VHOST_SOCK") ($(since "$t0"))"
+csi stage "$VOL" "$VM_STAGING" block || die "NodeStageVolume (block, vmDisk) failed: $(csi_error)"
+csi publish "$VOL" "$VM_STAGING" "$VM_TARGET" block || die "NodePublishVolume (block, vmDisk) failed: $(csi_error)"
+served_to_vm() {
+	[[ -S $VM_TARGET ]] && [[ $(findmnt -n -o TARGET --mountpoint "$VM_TARGET") == "$VM_TARGET" ]] &&
+		ctl --json export list | jq -e --arg v "$VOL" '.exports | map(.name) | index($v) != null' >/dev/null
+}
+check "volume handed to the VM: NodeStage (block, vmDisk: vblkd exports $VOL over vhost-user-blk) + NodePublish: the socket at pods/${P}vm/…/vpd-vol ($(since "$t0"))" \
+	served_to_vm
 
 # --- the VM ----------------------------------------------------------------------
 cache="${VM_CACHE:-$BUILD/vm-cache}"
@@ -399,7 +468,7 @@ t0=$(now_ms)
 CON="$TMP/console"
 VM_ACCEL=$ACCEL vm_start --netns "${P}vm" "$CON" 120 -initrd "$TMP/initrd.gz" \
 	-object "memory-backend-memfd,id=mem,size=${VM_MEM:-256}M,share=on" -numa node,memdev=mem \
-	-chardev "socket,id=c0,path=$VHOST_SOCK" -device vhost-user-blk-pci,chardev=c0 \
+	-chardev "socket,id=c0,path=$VM_TARGET" -device vhost-user-blk-pci,chardev=c0 \
 	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off \
 	-device "virtio-net-pci,netdev=n0,mac=${MAC[vm]}"
 # While the guest waits, the container pings it and sends it a line over TCP.
@@ -432,7 +501,7 @@ ok "VM: QEMU under ${ACCEL^^} ($ACCEL_WHY) in ${P}vm, booted to its script at $(
 
 failed_before_vm=$FAILED
 want_sectors=$(($(stat -c %s "$IMG") / 512))
-check "VM sees the volume as /dev/vda ($(($(vm_result "$CON" disk) / 2048)) MiB, vhost-user-blk from vblkd)" \
+check "VM sees the volume as /dev/vda ($(($(vm_result "$CON" disk) / 2048)) MiB, vhost-user-blk from vblkd through the socket vblk-csi published)" \
 	[ "$(vm_result "$CON" disk)" = "$want_sectors" ]
 vm_read_ok() { [[ $(vm_result "$CON" mount) == 0 && $(vm_result "$CON" file-md5) == "$NOTE_MD5" ]]; }
 check "VM mounted the volume (ext4) and read the container's file back: same md5 $NOTE_MD5" vm_read_ok
@@ -446,11 +515,22 @@ check "VM fetched http://$ipctr:$PORT/index.html from the container over TCP (bu
 check "container → VM over TCP: the guest's nc got the container's line" [ "$(vm_result "$CON" line)" = "$LINE" ]
 ((FAILED == failed_before_vm)) || vm_dump "$CON"   # what the guest saw, on stderr
 
+# The VM is done with the volume: unpublish, unstage, delete.
+t0=$(now_ms)
+csi unpublish "$VOL" "$VM_TARGET" || bad "NodeUnpublishVolume (vmDisk) failed: $(csi_error)"
+csi unstage "$VOL" "$VM_STAGING" || bad "NodeUnstageVolume (vmDisk) failed: $(csi_error)"
+csi delete "$VOL" || bad "DeleteVolume failed: $(csi_error)"
+deleted() {
+	[[ ! -e $VM_TARGET && ! -e $IMG && -z $(mounts_of "$KUBELET/pods" </proc/self/mountinfo) ]] &&
+		[[ $(ctl --json export list | jq '.exports | length') == 0 ]] &&
+		[[ -z $(find "$POOL/node" "$POOL/volumes" -type f -o -type s) ]]
+}
+check "volume released: NodeUnpublish + NodeUnstage (vblkd's export and socket gone), DeleteVolume (no image, record or node record left) ($(since "$t0"))" \
+	deleted
+
 # --- teardown ----------------------------------------------------------------------
 t0=$(now_ms)
-ctl vhost remove vpd-vol >/dev/null || bad "vblkctl vhost remove failed"
-ctl export remove vpd-vol >/dev/null || bad "vblkctl export remove failed"
-VBLKD_RC=""
+VBLKD_RC="" CSI_RC=""
 teardown
 left_objects() {
 	ip netns list | awk '{print $1}' | grep "^$P" || true
@@ -462,17 +542,21 @@ left_objects() {
 }
 left=$(left_objects)
 [[ $VBLKD_RC == 0 ]] || bad "vblkd exited with status $VBLKD_RC on SIGTERM: $(tail -3 "$TMP/vblkd.log")"
+[[ $CSI_RC == 0 ]] || bad "vblk-csi exited with status $CSI_RC on SIGTERM: $(tail -3 "$TMP/csi.log")"
 # Under -DVP_SANITIZE=ON a report fails the run too.
-if grep -q Sanitizer "$TMP/vblkd.log"; then bad "vblkd: $(grep -m1 Sanitizer "$TMP/vblkd.log")"; fi
+for log in vblkd csi; do
+	if grep -q Sanitizer "$TMP/$log.log"; then bad "$log: $(grep -m1 Sanitizer "$TMP/$log.log")"; fi
+done
 ((${#DEL_FAILED[@]} == 0)) || bad "CNI DEL failed for ${DEL_FAILED[*]}: $(tail -3 "$TMP/del.log")"
-check "teardown: VM off, container and vblkd stopped, CNI DEL of both pods; no ${P}* netns or link, no loop device, mount, nft rule or IPAM reservation left ($(since "$t0"))" \
+check "teardown: VM off, container, vblk-csi and vblkd stopped, CNI DEL of both pods; no ${P}* netns or link, no loop device, mount, nft rule or IPAM reservation left ($(since "$t0"))" \
 	[ -z "$left" ]
 [[ -z $left ]] || printf '    left: %s\n' "$left"
 
 TEARDOWN_MS=$(since "$t0")
 echo "summary:"
 echo "  created: netns ${P}ctr and ${P}vm, bridge $BR, veths, tap0, nft masquerade rules, a container"
-echo "           (httpd), vblkd, volume $(basename "$IMG") ($VOL_SIZE, ext4), a QEMU guest ($ACCEL); all removed"
+echo "           (httpd), vblkd, vblk-csi, volume $VOL ($VOL_MIB MiB: ext4 for the container, then a"
+echo "           vhost-user-blk vmDisk), a QEMU guest ($ACCEL); all removed"
 echo "  timings: CNI ADD $CTR_ADD_MS + $VM_ADD_MS; VM start to ready ${READY_S:-never}, to poweroff $VM_S; teardown $TEARDOWN_MS"
 total_s=$(( ($(date +%s%N) - T_START) / 1000000 ))
 SUMMARY=printed

@@ -127,12 +127,29 @@ def t_needs_vblkd():
     start(with_vblkd=True)
 
 
-def t_mount_refused():
-    msg = expect_code(S.INVALID_ARGUMENT, node.NodeStageVolume, p.NodeStageVolumeRequest(
-        volume_id=VID, staging_target_path=staging_of(VID), volume_capability=mount_cap()),
-        timeout=10)
-    assert "block" in msg, msg
-    assert not served(VID) and not os.path.exists(record_of(VID))
+def t_mount_use_first():
+    """The mount access type of a vmDisk volume is a filesystem on a loop
+    device, as for any volume (vblkd does not serve it meanwhile); then the
+    same volume is a vmDisk (block) volume (t_lifecycle)."""
+    target = os.path.join(KUBELET, "pods", "pod-m", "volumes", "kubernetes.io~csi", VID, "mount")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    for _ in range(2):
+        stage(VID, mount_cap())
+        publish(VID, target=target, cap=mount_cap())
+    assert not served(VID), exports()
+    rec = json.load(open(record_of(VID)))
+    assert rec["vmDisk"] is False and rec["fsType"] == "ext4", rec
+    assert mounts_under(target) == [target], mounts_under(target)
+    with open(os.path.join(target, "hello.txt"), "w") as f:
+        f.write("written through the mount\n")
+    # Staged as mount: publishing it as block (the socket) is refused.
+    expect_code(S.FAILED_PRECONDITION, node.NodePublishVolume, p.NodePublishVolumeRequest(
+        volume_id=VID, staging_target_path=staging_of(VID), target_path=target_of(VID),
+        volume_capability=block_cap()), timeout=10)
+    unpublish(VID, target)
+    unstage(VID)
+    assert not mounts_under(KUBELET) and not os.path.exists(record_of(VID))
+    assert not os.path.exists(target_of(VID))
 
 
 def t_foreign_export():
@@ -237,7 +254,8 @@ def t_delete():
 csilib.run([
     ("NodeStageVolume of a vmDisk volume without --vblkd-control: FAILED_PRECONDITION",
      t_needs_vblkd),
-    ("vmDisk volume staged with the mount access type: INVALID_ARGUMENT", t_mount_refused),
+    ("vmDisk volume used with the mount access type first: loop + ext4, not served by "
+     "vblkd, published as block refused while so staged, nothing left", t_mount_use_first),
     ("an export of the volume's name made by someone else: FAILED_PRECONDITION, kept",
      t_foreign_export),
     ("vmDisk lifecycle: socket published, front end writes and reads back across a "

@@ -197,10 +197,11 @@ vp_assert_ipam_clean "$VP_TMP/ipam" vpt-deb-pod
 vp_assert_nft_clean "$ip" "$hveth"
 vp_ok "CNI ADD/DEL of vnet-bridge + vnet-ipam, chained vnet-tap, from /opt/cni/bin: $ip pings the gateway; DEL leaves nothing"
 
-# The demo on the installed package: plugins from /opt/cni/bin, vblkd and
-# vblkctl from /usr/bin.  Its guest kernel comes from VM_CACHE, as for the
+# The demo on the installed package: plugins from /opt/cni/bin, vblkd,
+# vblkctl and vblk-csi from /usr/bin (its CSI client, demo/csi_client.py,
+# from the source tree).  Its guest kernel comes from VM_CACHE, as for the
 # other VM tests; a host that cannot run it (exit 77) skips this part only.
-DEMO_CHECKS=18   # as tests/integration/demo_e2e.sh lists them
+DEMO_CHECKS=19   # as tests/integration/demo_e2e.sh lists them
 rc=0
 VM_CACHE="${VM_CACHE:-$VP_BUILD/vm-cache}" bash "$VP_SOURCE/demo/run.sh" --installed >"$VP_TMP/demo.out" 2>&1 || rc=$?
 demo_out=$(cat "$VP_TMP/demo.out")
@@ -211,7 +212,7 @@ else
 		cat "$VP_TMP/demo.out" >&2
 		vp_fail "demo/run.sh --installed exited with status $rc"
 	fi
-	vp_assert_match "$demo_out" "plugins from /opt/cni/bin via direct exec \\(--installed: no vp-cnitool\\), vblkd and vblkctl from /usr/bin" \
+	vp_assert_match "$demo_out" "plugins from /opt/cni/bin via direct exec \\(--installed: no vp-cnitool\\), vblkd, vblkctl and vblk-csi from /usr/bin; storage through vblk-csi" \
 		"the demo used the installed binaries"
 	vp_assert_eq "$(grep -c '^✓' <<<"$demo_out")" "$DEMO_CHECKS" "number of ✓ lines of the demo"
 	vp_assert_match "$demo_out" "demo done: $DEMO_CHECKS checks ✓" "the demo's summary"
