@@ -155,23 +155,26 @@ int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool re
 /* ---- node_mount.c (the mount access type) ---- */
 
 /* Mount volume id's device dev at the staging directory (fstype, read-only
- * when readonly), formatting it first only when libblkid finds it blank:
- * 0 (also when mounted already), -EEXIST when it holds anything else, or
- * another -errno with err set. */
+ * when readonly, with mount flags mo, NULL for none), formatting it first
+ * only when libblkid finds it blank: 0 (also when mounted already), -EEXIST
+ * when it holds anything else, or another -errno with err set (-EINVAL
+ * when the filesystem refuses mo). */
+struct vp_mountopt;
 int csi_node_stage_mount(struct csi_ctx *ctx, const char *id, const char *staging,
 			 const char *dev, const char *fstype, bool readonly,
-			 struct vp_error *err) VP_MUST_CHECK;
+			 const struct vp_mountopt *mo, struct vp_error *err) VP_MUST_CHECK;
 
 /* Unmount what is mounted at directory path: 0, also when nothing is. */
 int csi_node_unmount_dir(struct csi_ctx *ctx, const char *path,
 			 struct vp_error *err) VP_MUST_CHECK;
 
 /* Bind-mount the staging directory's filesystem on parent/leaf (a
- * directory created when missing), read-only when readonly: 0 (also when
- * bound already), -EEXIST when something else is mounted there, or another
+ * directory created when missing), read-only when readonly, with mo's
+ * per-mount flags (NULL: the staging mount's): 0 (also when bound
+ * already), -EEXIST when something else is mounted there, or another
  * -errno with err set. */
 int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
-			     const char *staging, bool readonly,
+			     const char *staging, bool readonly, const struct vp_mountopt *mo,
 			     struct vp_error *err) VP_MUST_CHECK;
 
 /* ---- node_vmdisk.c (vmDisk volumes: vhost-user-blk sockets of vblkd) ---- */

@@ -520,6 +520,92 @@ def t_mount_readonly():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def mount_opts(path):
+    """(per-mount options, filesystem options) of the mount at path."""
+    m = mounts_at(path)
+    assert len(m) == 1, m
+    return set(m[0][5].split(",")), set(m[0][m[0].index("-") + 3].split(","))
+
+
+def refuses_exec(directory):
+    script = os.path.join(directory, "run.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(script, 0o755)
+    try:
+        subprocess.run([script], check=True)
+    except PermissionError:
+        return True
+    finally:
+        os.unlink(script)
+    return False
+
+
+FLAGS = ["noexec", "noatime", "nodiratime", "sync", "errors=remount-ro"]
+
+
+def t_mount_flags():
+    """mount_flags: the per-mount ones on the staging mount and on each
+    target's bind, sync and the filesystem's own options on the filesystem."""
+    vid = create("vpt-csn-flags", size=32 * MIB)
+    cap = mount_cap(flags=FLAGS)
+    stage(vid, cap=cap)
+    st = staging_of(vid)
+    per, sb = mount_opts(st)
+    assert {"noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, per
+    assert {"sync", "errors=remount-ro"} <= sb, sb
+    rw, ro = mount_target_of(vid, "pod-fl-rw"), mount_target_of(vid, "pod-fl-ro")
+    publish(vid, rw, cap=cap)
+    publish(vid, rw, cap=cap)  # idempotent
+    publish(vid, ro, cap=cap, readonly=True)
+    for t, mode in ((rw, "rw"), (ro, "ro")):
+        per, sb = mount_opts(t)
+        assert {mode, "noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, (t, per)
+        assert "sync" in sb, sb
+    assert refuses_exec(rw), "noexec not applied at the target"
+    # relatime (the default) once noatime is dropped: a flag changes the bind.
+    plain = mount_target_of(vid, "pod-fl-plain")
+    publish(vid, plain, cap=mount_cap(flags=["strictatime", "ro"]))
+    per, _ = mount_opts(plain)
+    assert "ro" in per and "noatime" not in per and "relatime" not in per, per
+    for t in (rw, ro, plain):
+        unpublish(vid, t)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+BAD_FLAGS = [["bind"], ["rbind"], ["remount"], ["move"], ["shared"], ["rslave"],
+             ["private"], ["suid"], ["dev"], ["noexec,suid"], [""], ["no exec"],
+             ["x" * 200], ["noatime"] * 33, ["journal_path=/dev/sda"], ["logdev=/dev/sda"],
+             ["noexec", "bind"]]
+
+
+def t_mount_flags_refused():
+    """A flag refused before anything is made; one the filesystem refuses
+    after the device is attached: INVALID_ARGUMENT, nothing left behind."""
+    vid = create("vpt-csn-badfl", size=32 * MIB)
+    for flags in BAD_FLAGS:
+        msg = expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap(flags=flags))
+        assert "mount_flags" in msg, (flags, msg)
+        assert_clean()
+    msg = expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap(flags=["nosuchoption"]))
+    assert "nosuchoption" in msg, msg
+    assert_clean()
+    expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap(fs="vfat"))
+    assert_clean()
+    # At publish too: the target is not made.
+    stage(vid, cap=mount_cap())
+    t = mount_target_of(vid, "pod-badfl")
+    for flags in (["bind"], ["remount"], ["move"], ["shared"]):
+        expect_code(S.INVALID_ARGUMENT, publish, vid, t, cap=mount_cap(flags=flags))
+        assert not os.path.exists(t), t
+    assert kubelet_mounts() == [staging_of(vid)], kubelet_mounts()
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 def has_cap(bit):
     with open("/proc/self/status") as f:
         eff = [line for line in f if line.startswith("CapEff:")][0].split()[1]
@@ -647,6 +733,8 @@ tests = [
     ("mount lifecycle, mkfs once, data kept", t_mount_lifecycle),
     ("mount never formats a device holding data", t_mount_never_formats_data),
     ("mount readonly publish", t_mount_readonly),
+    ("mount_flags at the staging mount and the targets", t_mount_flags),
+    ("mount_flags refused: INVALID_ARGUMENT, nothing left", t_mount_flags_refused),
     ("mount stats and online expand", t_mount_stats_expand),
     ("SIGKILL after Stage and after Publish", t_sigkill),
     ("start-up repair of node records", t_reconcile),
