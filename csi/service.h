@@ -195,6 +195,13 @@ int csi_node_vmdisk_serve(struct csi_ctx *ctx, const struct vp_node_record *rec,
 int csi_node_vmdisk_release(struct csi_ctx *ctx, const char *id,
 			    struct vp_error *err) VP_MUST_CHECK;
 
+/* Tell vblkd that vmDisk volume id's image is size bytes now (vblkd tells
+ * a connected VM through a vhost-user config change): 0; -ENOENT when vblkd
+ * does not serve it; -EOPNOTSUPP without --vblkd-control; another -errno
+ * with err set. */
+int csi_node_vmdisk_resized(struct csi_ctx *ctx, const char *id, uint64_t size,
+			    struct vp_error *err) VP_MUST_CHECK;
+
 /* ---- node_reconcile.c ---- */
 
 /* At start: every node record's device is attached again and every target
