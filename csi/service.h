@@ -210,6 +210,16 @@ int csi_node_vmdisk_resized(struct csi_ctx *ctx, const char *id, uint64_t size,
  * repair goes to report. */
 void csi_node_reconcile(struct csi_ctx *ctx, vp_pool_report_fn report, void *report_ctx);
 
+/* ---- node_unrecorded.c ---- */
+
+/* At start, after csi_node_reconcile: every mount under the kubelet
+ * directory of a pool volume's device or vmDisk socket that the volume's
+ * node record does not list, and every vblkd export of a pool volume
+ * without a record, goes to report (node-mount-unrecorded,
+ * node-export-unrecorded) and is left alone. */
+void csi_node_report_unrecorded(struct csi_ctx *ctx, vp_pool_report_fn report,
+				void *report_ctx);
+
 /* Keys of pool->keys: a name's key is always taken before an ID's, and an
  * RPC takes at most one ID key. */
 #define CSI_KEY_SIZE (VP_POOL_NAME_MAX + 16)

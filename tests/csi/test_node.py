@@ -717,6 +717,58 @@ def t_reconcile():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def loop_of(vid):
+    image = os.path.join(drv.pool, "volumes", vid + ".img")
+    for name in os.listdir("/sys/block"):
+        bf = os.path.join("/sys/block", name, "loop", "backing_file")
+        if name.startswith("loop") and os.path.exists(bf):
+            with open(bf) as f:
+                if f.read().strip() == image:
+                    return "/dev/" + name
+    raise AssertionError("no loop device over " + image)
+
+
+def t_unrecorded():
+    """At start, a mount under the kubelet directory of a pool volume's
+    device that no node record lists (the record lost, or a mount made by
+    hand) is reported and left alone."""
+    mvid = create("vpt-csn-unrec", size=32 * MIB)
+    cap = mount_cap()
+    stage(mvid, cap=cap)
+    mt = mount_target_of(mvid, "pod-unrec")
+    publish(mvid, mt, cap=cap)
+    bvid = create("vpt-csn-unrecb")
+    stage(bvid)
+    publish(bvid)
+    extra = target_of(bvid, "pod-extra")
+    open(extra, "w").close()
+    subprocess.run(["mount", "--bind", target_of(bvid), extra], check=True)
+    ch.close()
+    drv.stop(sig=signal.SIGKILL)
+    os.unlink(os.path.join(drv.pool, "node", mvid + ".json"))
+    log_before = len(open(drv.log).read())
+    restart_after_kill()
+    log = open(drv.log).read()[log_before:]
+    found = [ln for ln in log.splitlines() if "finding=node-mount-unrecorded" in ln]
+    for path in (staging_of(mvid), mt, extra):
+        assert [ln for ln in found if "file=%s " % path in ln], (path, found)
+    assert len(found) == 3, found
+    assert "no node record" in " ".join(found) and "not in volume" in " ".join(found), found
+    for path in (staging_of(mvid), mt, extra, target_of(bvid)):
+        assert path in kubelet_mounts(), (path, kubelet_mounts())
+    # What is not the driver's is undone by hand; the rest by the driver.
+    for path in (extra, mt, staging_of(mvid)):
+        subprocess.run(["umount", path], check=True)
+    os.unlink(extra)
+    os.rmdir(mt)
+    subprocess.run(["losetup", "-d", loop_of(mvid)], check=True)
+    unpublish(bvid)
+    unstage(bvid)
+    assert_clean()
+    for vid in (mvid, bvid):
+        ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 tests = [
     ("NodeGetInfo", t_info),
     ("NodeGetCapabilities", t_caps),
@@ -738,6 +790,7 @@ tests = [
     ("mount stats and online expand", t_mount_stats_expand),
     ("SIGKILL after Stage and after Publish", t_sigkill),
     ("start-up repair of node records", t_reconcile),
+    ("start-up report of mounts no node record lists", t_unrecorded),
 ]
 csilib.run(tests)
 assert drv.stop() == 0

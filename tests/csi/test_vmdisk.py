@@ -146,6 +146,13 @@ def t_foreign_export():
         timeout=10)
     assert "not made by this driver" in msg, msg
     assert served(VID) and not os.path.exists(record_of(VID))
+    # Reported at start, and left alone.
+    log_before = len(open(drv.log).read())
+    assert drv.stop() == 0
+    start(with_vblkd=True)
+    log = open(drv.log).read()[log_before:]
+    assert "finding=node-export-unrecorded file=%s " % VID in log, log[-2000:]
+    assert served(VID) and not os.path.exists(record_of(VID))
     subprocess.run([VBLKCTL, "--control", CTL, "export", "remove", VID], check=True,
                    capture_output=True)
 
@@ -192,6 +199,29 @@ def t_lifecycle():
     unpublish(VID)
     unstage(VID)
     assert not served(VID) and not os.path.exists(target)
+
+
+def t_unrecorded_socket():
+    """A bind of a vmDisk volume's socket that its record does not list
+    is reported at start and left alone."""
+    stage(VID)
+    publish(VID)
+    extra = target_of(VID, "pod-extra")
+    open(extra, "w").close()
+    subprocess.run(["mount", "--bind", socket_of(VID), extra], check=True)
+    log_before = len(open(drv.log).read())
+    assert drv.stop() == 0
+    start(with_vblkd=True)
+    log = open(drv.log).read()[log_before:]
+    found = [ln for ln in log.splitlines() if "finding=node-mount-unrecorded" in ln]
+    assert len(found) == 1 and "file=%s " % extra in found[0], found
+    assert "finding=node-export-unrecorded" not in log, log[-2000:]
+    assert mounts_under(extra) == [extra], mounts_under(extra)
+    subprocess.run(["umount", extra], check=True)
+    os.unlink(extra)
+    unpublish(VID)
+    unstage(VID)
+    assert not served(VID) and not os.path.exists(record_of(VID))
 
 
 def vblkd_forgets(vid):
@@ -312,6 +342,8 @@ csilib.run([
     ("vmDisk lifecycle: socket published, front end writes and reads back across a "
      "restage, repeated calls OK, read-only and second SNSW target refused, no export left",
      t_lifecycle),
+    ("a bind of a vmDisk socket no node record lists: reported at start, left alone",
+     t_unrecorded_socket),
     ("publish serves a vmDisk volume again when vblkd lost its export, and rebinds a "
      "target bound to the old socket; so does the start-up reconcile",
      t_restaged_after_vblkd_lost_it),
