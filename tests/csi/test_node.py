@@ -152,36 +152,65 @@ def is_blockdev(path):
     return stat.S_ISBLK(os.stat(path).st_mode)
 
 
-def t_lifecycle():
-    vid = create("vpt-csn-life")
-    for cycle in range(4):
-        stage(vid)
-        assert len(pool_loops()) == 1, pool_loops()
-        assert node_records() == [vid + ".json"], node_records()
-        publish(vid)
-        t = target_of(vid)
-        assert is_blockdev(t), t
-        assert t in kubelet_mounts(), kubelet_mounts()
-        fd = os.open(t, os.O_RDWR)
-        try:
-            assert os.lseek(fd, 0, os.SEEK_END) == 8 * MIB
-            if cycle:
-                got = os.pread(fd, 4096, PATTERN_AT)
-                assert got == bytes([cycle - 1 + 0x40]) * 4096, "cycle %d: data lost" % cycle
-            assert os.pwrite(fd, bytes([cycle + 0x40]) * 4096, PATTERN_AT) == 4096
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        unpublish(vid)
-        assert not os.path.exists(t), t
-        assert not kubelet_mounts(), kubelet_mounts()
-        unstage(vid)
+CYCLES = 10
+
+
+def clone_of(name, source, size):
+    return ctl.CreateVolume(p.CreateVolumeRequest(
+        name=name, capacity_range=p.CapacityRange(required_bytes=size),
+        volume_capabilities=[block_cap()], volume_content_source=p.VolumeContentSource(
+            volume=p.VolumeContentSource.VolumeSource(volume_id=source))),
+        timeout=30).volume.volume_id
+
+
+def cycles(name, size, body):
+    """CYCLES times Create -> body (Stage ... Unstage) -> Delete: each
+    cycle's volume is a clone of the one before, which it then deletes, so
+    the data written in one cycle is read in the next."""
+    prev = None
+    for cycle in range(CYCLES):
+        vid = clone_of("%s%d" % (name, cycle), prev, size) if prev else \
+            create("%s%d" % (name, cycle), size=size)
+        body(vid, cycle)
         assert_clean()
+        if prev:
+            ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=prev), timeout=10)
+        prev = vid
+    return prev
+
+
+def block_cycle(vid, cycle):
+    stage(vid)
+    assert len(pool_loops()) == 1, pool_loops()
+    assert node_records() == [vid + ".json"], node_records()
+    publish(vid)
+    t = target_of(vid)
+    assert is_blockdev(t), t
+    assert t in kubelet_mounts(), kubelet_mounts()
+    fd = os.open(t, os.O_RDWR)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_END) == 8 * MIB
+        if cycle:
+            got = os.pread(fd, 4096, PATTERN_AT)
+            assert got == bytes([cycle - 1 + 0x40]) * 4096, "cycle %d: data lost" % cycle
+        assert os.pwrite(fd, bytes([cycle + 0x40]) * 4096, PATTERN_AT) == 4096
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    unpublish(vid)
+    assert not os.path.exists(t), t
+    assert not kubelet_mounts(), kubelet_mounts()
+    unstage(vid)
+
+
+def t_lifecycle():
+    last = cycles("vpt-csn-life", 8 * MIB, block_cycle)
     # The data went to the image itself.
-    with open(os.path.join(drv.pool, "volumes", vid + ".img"), "rb") as f:
+    with open(os.path.join(drv.pool, "volumes", last + ".img"), "rb") as f:
         f.seek(PATTERN_AT)
-        assert f.read(4096) == bytes([3 + 0x40]) * 4096
-    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+        assert f.read(4096) == bytes([CYCLES - 1 + 0x40]) * 4096
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=last), timeout=10)
+    assert drv.pool_files()["volumes"] == [], drv.pool_files()
 
 
 def t_idempotent():
@@ -441,36 +470,66 @@ def mount_target_of(vid, pod="pod-m"):
     return os.path.join(d, vid)
 
 
-def t_mount_lifecycle():
-    vid = create("vpt-csn-mnt", size=32 * MIB)
+def mount_cycle(vid, cycle):
     cap = mount_cap()
+    stage(vid, cap=cap)
+    m = mounts_at(staging_of(vid))
+    assert len(m) == 1 and m[0][m[0].index("-") + 1] == "ext4", m
+    t = mount_target_of(vid)
+    publish(vid, t, cap=cap)
+    publish(vid, t, cap=cap)  # idempotent
+    assert len(mounts_at(t)) == 1, mounts_at(t)
+    if cycle:
+        with open(os.path.join(t, "data")) as f:
+            assert f.read() == "cycle %d" % (cycle - 1), "cycle %d: data lost" % cycle
+    with open(os.path.join(t, "data"), "w") as f:
+        f.write("cycle %d" % cycle)
+        f.flush()
+        os.fsync(f.fileno())
+    unpublish(vid, t)
+    assert not os.path.exists(t)
+    unpublish(vid, t)
+    unstage(vid)
+    unstage(vid)
+
+
+def t_mount_lifecycle():
     log_before = len(open(drv.log).read())
-    for cycle in range(3):
-        stage(vid, cap=cap)
-        st = staging_of(vid)
-        m = mounts_at(st)
-        assert len(m) == 1 and m[0][m[0].index("-") + 1] == "ext4", m
-        t = mount_target_of(vid)
-        publish(vid, t, cap=cap)
-        publish(vid, t, cap=cap)  # idempotent
-        assert len(mounts_at(t)) == 1, mounts_at(t)
-        if cycle:
-            with open(os.path.join(t, "data")) as f:
-                assert f.read() == "cycle %d" % (cycle - 1), "cycle %d: data lost" % cycle
-        with open(os.path.join(t, "data"), "w") as f:
-            f.write("cycle %d" % cycle)
-            f.flush()
-            os.fsync(f.fileno())
-        unpublish(vid, t)
-        assert not os.path.exists(t)
-        unpublish(vid, t)
-        unstage(vid)
-        unstage(vid)
-        assert_clean()
+    last = cycles("vpt-csn-mnt", 32 * MIB, mount_cycle)
     log = open(drv.log).read()[log_before:]
-    assert log.count("event=csi.node.mkfs volume=" + vid) == 1, "mkfs ran more than once"
+    # Formatted in the first cycle only: every later volume holds data.
+    assert log.count("event=csi.node.mkfs volume=") == 1, "mkfs ran more than once"
     # An ext4 volume asked for as xfs is neither formatted over nor mounted.
-    expect_code(S.FAILED_PRECONDITION, stage, vid, cap=mount_cap(fs="xfs"))
+    expect_code(S.FAILED_PRECONDITION, stage, last, cap=mount_cap(fs="xfs"))
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=last), timeout=10)
+
+
+def t_mount_errors():
+    """The mount access type's own error codes: a second target of a
+    SINGLE_NODE_SINGLE_WRITER volume, a staged volume deleted, a target
+    outside the kubelet directory or through a symlink, a block publish
+    of a volume staged as mount."""
+    vid = create("vpt-csn-merr", size=32 * MIB, mode=SNSW)
+    cap = mount_cap(SNSW)
+    stage(vid, cap=cap)
+    outside = os.path.join(TMP, "outside")
+    link = os.path.join(KUBELET, "link")
+    for bad in (os.path.join(outside, "m"), os.path.join(link, "m"), "relative/m",
+                KUBELET + "/pods/../../outside/m"):
+        expect_code(S.INVALID_ARGUMENT, publish, vid, bad, cap=cap)
+    assert os.listdir(outside) == [], os.listdir(outside)
+    t, second = mount_target_of(vid, "pod-me1"), mount_target_of(vid, "pod-me2")
+    publish(vid, t, cap=cap)
+    expect_code(S.FAILED_PRECONDITION, publish, vid, second, cap=cap)
+    assert not os.path.exists(second)
+    expect_code(S.FAILED_PRECONDITION, ctl.DeleteVolume,
+                p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+    expect_code(S.FAILED_PRECONDITION, unstage, vid)
+    expect_code(S.FAILED_PRECONDITION, publish, vid, target_of(vid), cap=block_cap(SNSW))
+    expect_code(S.ALREADY_EXISTS, stage, vid, cap=mount_cap(3))  # staged read-write
+    unpublish(vid, t)
+    unstage(vid)
     assert_clean()
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
@@ -678,6 +737,32 @@ def t_sigkill():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def t_sigkill_mount():
+    """The same for the mount access type: the filesystem staged before the
+    kill is not formatted again, the lifecycle finishes, nothing is left."""
+    vid = create("vpt-csn-killm", size=32 * MIB)
+    cap = mount_cap()
+    t = mount_target_of(vid, "pod-kill")
+    log_before = len(open(drv.log).read())
+    stage(vid, cap=cap)
+    restart_after_kill()
+    stage(vid, cap=cap)
+    assert len(mounts_at(staging_of(vid))) == 1, mounts_at(staging_of(vid))
+    publish(vid, t, cap=cap)
+    with open(os.path.join(t, "data"), "w") as f:
+        f.write("before the kill")
+    restart_after_kill()
+    publish(vid, t, cap=cap)
+    assert len(mounts_at(t)) == 1, mounts_at(t)
+    with open(os.path.join(t, "data")) as f:
+        assert f.read() == "before the kill"
+    unpublish(vid, t)
+    unstage(vid)
+    assert_clean()
+    assert open(drv.log).read()[log_before:].count("event=csi.node.mkfs volume=" + vid) == 1
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 def t_reconcile():
     """What a reboot undoes (the loop device, the bind mounts) is made again
     at start; a target whose directory is gone is dropped from the record."""
@@ -774,7 +859,7 @@ tests = [
     ("NodeGetCapabilities", t_caps),
     ("services by --mode", t_modes),
     ("--kubelet-dir must be absolute", t_kubelet_dir_option),
-    ("block lifecycle, data kept across cycles", t_lifecycle),
+    ("block lifecycle x%d, data kept across cycles" % CYCLES, t_lifecycle),
     ("idempotent stage/publish/unpublish/unstage", t_idempotent),
     ("readonly publish and reader-only stage", t_readonly),
     ("error codes and paths", t_errors),
@@ -782,13 +867,15 @@ tests = [
     ("NodeExpandVolume (block)", t_expand),
     ("NodeGetVolumeStats and VOLUME_CONDITION", t_stats),
     ("concurrent calls", t_concurrent),
-    ("mount lifecycle, mkfs once, data kept", t_mount_lifecycle),
+    ("mount lifecycle x%d, mkfs once, data kept" % CYCLES, t_mount_lifecycle),
+    ("mount error codes and paths", t_mount_errors),
     ("mount never formats a device holding data", t_mount_never_formats_data),
     ("mount readonly publish", t_mount_readonly),
     ("mount_flags at the staging mount and the targets", t_mount_flags),
     ("mount_flags refused: INVALID_ARGUMENT, nothing left", t_mount_flags_refused),
     ("mount stats and online expand", t_mount_stats_expand),
     ("SIGKILL after Stage and after Publish", t_sigkill),
+    ("SIGKILL after Stage and after Publish (mount)", t_sigkill_mount),
     ("start-up repair of node records", t_reconcile),
     ("start-up report of mounts no node record lists", t_unrecorded),
 ]

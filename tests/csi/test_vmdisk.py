@@ -8,6 +8,7 @@ usage: test_vmdisk.py SOURCE BUILD TMP CONTROL_SOCKET
 """
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -255,6 +256,30 @@ def t_restaged_after_vblkd_lost_it():
     assert not served(VID)
 
 
+def restart_after_kill():
+    drv.stop(sig=signal.SIGKILL)
+    start(with_vblkd=True)
+
+
+def t_sigkill():
+    """SIGKILL of the driver after Stage and after Publish: the restarted
+    driver keeps vblkd's export, finishes the lifecycle, and leaves no
+    export, socket, mount or record."""
+    stage(VID)
+    restart_after_kill()
+    stage(VID)  # the CO's retry
+    assert exports().count(VID) == 1, exports()
+    publish(VID)
+    restart_after_kill()
+    publish(VID)
+    assert mounts_under(target_of(VID)) == [target_of(VID)], mounts_under(target_of(VID))
+    frontend(target_of(VID), "pattern", "check", "4242")
+    unpublish(VID)
+    unstage(VID)
+    assert not served(VID) and not os.path.exists(socket_of(VID))
+    assert not os.path.exists(record_of(VID)) and not mounts_under(KUBELET)
+
+
 def stats(vid, path):
     return node.NodeGetVolumeStats(p.NodeGetVolumeStatsRequest(
         volume_id=vid, volume_path=path), timeout=10)
@@ -347,6 +372,7 @@ csilib.run([
     ("publish serves a vmDisk volume again when vblkd lost its export, and rebinds a "
      "target bound to the old socket; so does the start-up reconcile",
      t_restaged_after_vblkd_lost_it),
+    ("SIGKILL after Stage and after Publish: lifecycle finishes, nothing leaked", t_sigkill),
     ("NodeGetVolumeStats and NodeExpandVolume of a vmDisk volume; VOLUME_CONDITION when "
      "the export or the image is gone", t_stats_expand),
     ("DeleteVolume; nothing leaked (mount, socket, record, image)", t_delete),
