@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -122,13 +123,21 @@ static int remount_bind(int parent, const char *leaf, unsigned long flags, struc
 	return ret;
 }
 
+/* The per-mount bits of the mount at fd (statvfs's ST_* bits are the
+ * MS_* ones). */
+static unsigned long mount_flags_of(int fd)
+{
+	struct statvfs sv;
+
+	return fstatvfs(fd, &sv) ? 0 : sv.f_flag & VP_MOUNTOPT_PER_MOUNT;
+}
+
 int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
 			     const char *staging, bool readonly, const struct vp_mountopt *mo,
 			     struct vp_error *err)
 {
-	unsigned long flags = (mo ? mo->flags & VP_MOUNTOPT_PER_MOUNT : 0) |
-			      (readonly ? MS_RDONLY : 0);
 	char src[VP_KPATH_PROC_SIZE], dst[VP_KPATH_PROC_SIZE];
+	unsigned long flags = readonly ? MS_RDONLY : 0;
 	int sfd, fd, ret = 0;
 
 	if (mkdirat(parent, leaf, TARGET_DIR_MODE) < 0 && errno != EEXIST)
@@ -151,6 +160,7 @@ int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
 	} else {
 		vp_kpath_proc(src, sfd);
 		vp_kpath_proc(dst, fd);
+		flags |= mo ? mo->flags & VP_MOUNTOPT_PER_MOUNT : mount_flags_of(sfd);
 		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
 			ret = vp_error_set(err, errno, "bind-mount %s on target %s", staging, leaf);
 		else if (flags)
