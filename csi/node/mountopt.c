@@ -77,10 +77,10 @@ static int check_text(const char *flag, struct vp_error *err)
 		return vp_error_code(err, 0, EINVAL, "mount_flags: a flag is %d bytes or longer",
 				     VP_MOUNTOPT_FLAG_MAX);
 	for (const unsigned char *c = (const unsigned char *)flag; *c; c++)
-		if (*c <= ' ' || *c >= 0x7f || *c == ',')
+		if (*c <= ' ' || *c >= 0x7f || *c == ',' || *c == '"' || *c == '\\')
 			return vp_error_code(err, 0, EINVAL, "mount_flags: a flag holds a space, "
-					     "a comma or a byte outside printable ASCII (one flag "
-					     "per entry)");
+					     "a comma, a quote, a backslash or a byte outside "
+					     "printable ASCII (one flag per entry)");
 	return 0;
 }
 

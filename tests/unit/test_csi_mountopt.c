@@ -75,6 +75,8 @@ static void test_refused(void **state)
 	refused("noexec,bind", "one flag per entry");
 	refused("no exec", "one flag per entry");
 	refused("caf\xc3\xa9", "one flag per entry");
+	refused("a\"b", "one flag per entry");
+	refused("a\\b", "one flag per entry");
 }
 
 static void test_bounds(void **state)
