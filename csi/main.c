@@ -99,8 +99,10 @@ static int run(const struct csi_options *o)
 		fprintf(stderr, "vblk-csi: %s\n", err.msg);
 		return 1;
 	}
-	if (o->mode != CSI_MODE_CONTROLLER)
+	if (o->mode != CSI_MODE_CONTROLLER) {
 		csi_node_reconcile(&ctx, report, NULL);
+		csi_node_report_unrecorded(&ctx, report, NULL);
+	}
 	if (serve(o, methods, n, &ctx, &server, &err)) {
 		fprintf(stderr, "vblk-csi: %s\n", err.msg);
 		vp_pool_close(ctx.pool);

@@ -1,8 +1,10 @@
 /* node_mount.c - the mount access type's part of staging and publishing:
  * the device formatted only when libblkid finds it blank, mounted at the
- * staging directory, bind-mounted on a target directory.  Every mount(2)
- * and umount2(2) names a directory through an fd opened beneath the
- * kubelet directory (csi/node/kpath.h).
+ * staging directory with the capability's mount flags (always nosuid and
+ * nodev), bind-mounted on a target directory and the bind remounted with
+ * the flags a mount point takes (a first bind mount ignores them).  Every
+ * mount(2) and umount2(2) names a directory through an fd opened beneath
+ * the kubelet directory (csi/node/kpath.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,11 +12,13 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "csi/node/fs.h"
 #include "csi/node/kpath.h"
+#include "csi/node/mountopt.h"
 #include "csi/service.h"
 
 #define TARGET_DIR_MODE 0750
@@ -42,20 +46,28 @@ static int ready_filesystem(const char *id, const char *dev, const char *fstype,
 }
 
 int csi_node_stage_mount(struct csi_ctx *ctx, const char *id, const char *staging,
-			 const char *dev, const char *fstype, bool readonly, struct vp_error *err)
+			 const char *dev, const char *fstype, bool readonly,
+			 const struct vp_mountopt *mo, struct vp_error *err)
 {
+	unsigned long flags = MS_NOSUID | MS_NODEV | (readonly ? MS_RDONLY : 0);
+	const char *data = mo && mo->data[0] ? mo->data : NULL;
 	char proc[VP_KPATH_PROC_SIZE];
 	int fd = vp_kpath_open(ctx->kubelet_dir, staging, O_PATH | O_DIRECTORY | O_NOFOLLOW, err);
 	int ret = 0;
 
 	if (fd < 0)
 		return fd;
+	if (mo)
+		flags |= mo->flags;
 	if (!csi_node_mounted(fd)) {
 		ret = ready_filesystem(id, dev, fstype, err);
 		vp_kpath_proc(proc, fd);
-		if (!ret && mount(dev, proc, fstype, MS_NOSUID | MS_NODEV |
-				  (readonly ? MS_RDONLY : 0), NULL) < 0)
-			ret = vp_error_set(err, errno, "mount %s (%s) at %s", dev, fstype, staging);
+		if (!ret && mount(dev, proc, fstype, flags, data) < 0)
+			ret = vp_error_set(err, errno, "mount %s (%s%s%s) at %s", dev, fstype,
+					   data ? ", options " : "", data ? data : "", staging);
+		if (!ret)
+			vp_log(VP_LOG_INFO, "csi.node.mount", "volume=%s device=%s fs=%s "
+			       "flags=%#lx options=\"%s\"", id, dev, fstype, flags, data ? data : "");
 	}
 	close(fd);
 	return ret;
@@ -94,11 +106,39 @@ static bool same_filesystem(int fd, int staging_fd)
 	       a.st_ino == b.st_ino;
 }
 
+/* Remount the bind mount at parent/leaf with the per-mount bits flags:
+ * 0 or -errno with err set. */
+static int remount_bind(int parent, const char *leaf, unsigned long flags, struct vp_error *err)
+{
+	char dst[VP_KPATH_PROC_SIZE];
+	/* The bind mount's own root, not the directory under it. */
+	int top = openat(parent, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+
+	if (top < 0)
+		return vp_error_set(err, errno, "open target %s", leaf);
+	vp_kpath_proc(dst, top);
+	if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+		ret = vp_error_set(err, errno, "remount target %s with flags %#lx", leaf, flags);
+	close(top);
+	return ret;
+}
+
+/* The per-mount bits of the mount at fd (statvfs's ST_* bits are the
+ * MS_* ones). */
+static unsigned long mount_flags_of(int fd)
+{
+	struct statvfs sv;
+
+	return fstatvfs(fd, &sv) ? 0 : sv.f_flag & VP_MOUNTOPT_PER_MOUNT;
+}
+
 int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
-			     const char *staging, bool readonly, struct vp_error *err)
+			     const char *staging, bool readonly, const struct vp_mountopt *mo,
+			     struct vp_error *err)
 {
 	char src[VP_KPATH_PROC_SIZE], dst[VP_KPATH_PROC_SIZE];
-	int sfd, fd, top, ret = 0;
+	unsigned long flags = readonly ? MS_RDONLY : 0;
+	int sfd, fd, ret = 0;
 
 	if (mkdirat(parent, leaf, TARGET_DIR_MODE) < 0 && errno != EEXIST)
 		return vp_error_set(err, errno, "create target directory %s", leaf);
@@ -120,17 +160,11 @@ int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
 	} else {
 		vp_kpath_proc(src, sfd);
 		vp_kpath_proc(dst, fd);
+		flags |= mo ? mo->flags & VP_MOUNTOPT_PER_MOUNT : mount_flags_of(sfd);
 		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
 			ret = vp_error_set(err, errno, "bind-mount %s on target %s", staging, leaf);
-		else if (readonly) {
-			top = openat(parent, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			vp_kpath_proc(dst, top);
-			if (top < 0 || mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
-					     MS_NOSUID | MS_NODEV, NULL) < 0)
-				ret = vp_error_set(err, errno, "remount target %s read-only", leaf);
-			if (top >= 0)
-				close(top);
-		}
+		else if (flags)
+			ret = remount_bind(parent, leaf, flags | MS_NOSUID | MS_NODEV, err);
 	}
 	close(sfd);
 	close(fd);

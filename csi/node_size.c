@@ -1,7 +1,8 @@
 /* node_size.c - NodeExpandVolume and NodeGetVolumeStats over a loop
  * device: the device's size refreshed from its image (and a mount volume's
  * filesystem grown online), its size (a mount volume's bytes and inodes)
- * and condition reported.
+ * and condition reported.  A vmDisk volume has no device: vblkd is told the
+ * image grew (and tells a connected VM), and its size is the image's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include "csi/node/loop.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
+#include "csi/vblkd.h"
 
 /* Whether path is where volume rec is staged or published. */
 static bool path_of(const struct vp_node_record *rec, const char *path)
@@ -74,6 +76,16 @@ static void expand_locked(struct csi_ctx *ctx, const Csi__V1__NodeExpandVolumeRe
 			 "ControllerExpandVolume first", v->id, (unsigned long long)v->size);
 		return;
 	}
+	if (rec->vm_disk) {
+		size = v->size;
+		ret = csi_node_vmdisk_resized(ctx, v->id, size, &err);
+		if (ret)
+			csi_fail(r, ret == -ENOENT ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
+				 "expand volume %s: %s", v->id, err.msg);
+		else
+			resp->capacity_bytes = (int64_t)size;
+		return;
+	}
 	vp_pool_image_path(ctx->pool, v->id, image, sizeof(image));
 	ret = vp_loop_find(image, &l, &err);
 	if (!ret)
@@ -115,10 +127,38 @@ static void node_expand(void *vctx, const uint8_t *buf, size_t len, struct vp_gr
 	csi_free(req);
 }
 
+/* Why vmDisk volume id is not healthy, or NULL: vblkd does not export it
+ * (restarted, or the export removed behind the driver's back), or its
+ * vhost-user socket is gone. */
+static const char *vmdisk_condition(struct csi_ctx *ctx, const char *id, char *msg,
+				    size_t msg_size)
+{
+	char sock[PATH_MAX];
+	struct vp_error err = { 0 };
+	struct stat st;
+	bool serves;
+
+	csi_node_vmdisk_socket(ctx, id, sock);
+	if (!ctx->vblkd_control)
+		snprintf(msg, msg_size, "a vmDisk volume, but the node service runs without "
+			 "--vblkd-control");
+	else if (csi_vblkd_serves(ctx->vblkd_control, id, &serves, &err))
+		snprintf(msg, msg_size, "vblkd cannot be asked about its export: %s", err.msg);
+	else if (!serves)
+		snprintf(msg, msg_size, "vblkd does not export the volume (restarted, or the "
+			 "export was removed)");
+	else if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+		snprintf(msg, msg_size, "the volume's vhost-user socket %s is gone", sock);
+	else
+		return NULL;
+	return msg;
+}
+
 /* Why volume v, staged per rec, is not healthy, or NULL: its image is
- * gone, or no device is attached over it. */
-static const char *condition(struct csi_ctx *ctx, const struct vp_volume *v, uint64_t *size,
-			     char *msg, size_t msg_size)
+ * gone, or no device (no vblkd export, for vmDisk) serves it. */
+static const char *condition(struct csi_ctx *ctx, const struct vp_volume *v,
+			     const struct vp_node_record *rec, uint64_t *size, char *msg,
+			     size_t msg_size)
 {
 	char image[PATH_MAX];
 	struct vp_error err = { 0 };
@@ -127,9 +167,15 @@ static const char *condition(struct csi_ctx *ctx, const struct vp_volume *v, uin
 	int ret;
 
 	vp_pool_image_path(ctx->pool, v->id, image, sizeof(image));
-	if (v->image_missing || (stat(image, &st) < 0 && errno == ENOENT)) {
-		snprintf(msg, msg_size, "the volume's image %s is gone", image);
+	if (v->image_missing || stat(image, &st) < 0) {
+		snprintf(msg, msg_size, v->image_missing || errno == ENOENT ?
+			 "the volume's image %s is gone" : "the volume's image %s cannot be read",
+			 image);
 		return msg;
+	}
+	if (rec->vm_disk) {
+		*size = (uint64_t)st.st_size;
+		return vmdisk_condition(ctx, v->id, msg, msg_size);
 	}
 	ret = vp_loop_find(image, &l, &err);
 	if (ret == -ENOENT) {
@@ -191,7 +237,7 @@ static void node_stats(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 		if (!(rec = malloc(sizeof(*rec))))
 			csi_fail(r, VP_GRPC_INTERNAL, "out of memory");
 		else if (staged_at(ctx, v.id, req->volume_path, rec, r)) {
-			const char *why = condition(ctx, &v, &size, msg, sizeof(msg));
+			const char *why = condition(ctx, &v, rec, &size, msg, sizeof(msg));
 
 			cond.abnormal = why != NULL;
 			cond.message = (char *)(why ? why : "");

@@ -96,3 +96,17 @@ int csi_node_vmdisk_release(struct csi_ctx *ctx, const char *id, struct vp_error
 	vp_log(VP_LOG_INFO, "csi.node.detach", "volume=%s attach=vhost-user synced=1", id);
 	return 0;
 }
+
+int csi_node_vmdisk_resized(struct csi_ctx *ctx, const char *id, uint64_t size,
+			    struct vp_error *err)
+{
+	int ret = need_vblkd(ctx, id, err);
+
+	if (ret)
+		return ret;
+	ret = csi_vblkd_resized(ctx->vblkd_control, id, size, err);
+	if (!ret)
+		vp_log(VP_LOG_INFO, "csi.node.resize", "volume=%s attach=vhost-user size=%llu", id,
+		       (unsigned long long)size);
+	return ret;
+}

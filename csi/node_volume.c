@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "csi/node/kpath.h"
 #include "csi/node/loop.h"
+#include "csi/node/mountopt.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
 #include "csi/vblkd.h"
@@ -64,10 +65,13 @@ bool csi_node_required(const char *value, const char *field, struct vp_grpc_repl
 }
 
 /* cap is given and supported; fs gets "" for the block access type, else
- * the filesystem: the capability's fs_type, else the volume's, else ext4. */
+ * the filesystem: the capability's fs_type, else the volume's, else ext4;
+ * mo gets the capability's mount flags (none for block). */
 static bool node_capability(const Csi__V1__VolumeCapability *cap, const struct vp_volume *v,
-			    char fs[VP_FSTYPE_MAX], struct vp_grpc_reply *r)
+			    char fs[VP_FSTYPE_MAX], struct vp_mountopt *mo,
+			    struct vp_grpc_reply *r)
 {
+	struct vp_error err = { 0 };
 	const char *want;
 	char msg[256];
 
@@ -80,12 +84,19 @@ static bool node_capability(const Csi__V1__VolumeCapability *cap, const struct v
 		return false;
 	}
 	fs[0] = '\0';
+	mo->flags = 0;
+	mo->data[0] = '\0';
 	if (cap->access_type_case == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK)
 		return true;
 	want = cap->mount && *cap->mount->fs_type ? cap->mount->fs_type :
 	       *v->fs_type ? v->fs_type : "ext4";
 	if (strcmp(want, "ext4") && strcmp(want, "xfs")) {
-		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "fs_type %s: ext4 or xfs", want);
+		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "fs_type %.64s: ext4 or xfs", want);
+		return false;
+	}
+	if (cap->mount && vp_mountopt_parse(cap->mount->mount_flags, cap->mount->n_mount_flags,
+					    mo, &err)) {
+		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "%s", err.msg);
 		return false;
 	}
 	strcpy(fs, want);
@@ -184,9 +195,9 @@ static int release_device(struct csi_ctx *ctx, const struct vp_node_record *rec,
 }
 
 /* The device of the volume staged per rec, and for a mount volume its
- * filesystem at the staging directory. */
+ * filesystem at the staging directory, mounted with mo. */
 static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
-		       struct vp_grpc_reply *r)
+		       const struct vp_mountopt *mo, struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
 	char sock[PATH_MAX];
@@ -204,11 +215,13 @@ static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	if (!rec->fs_type[0])
 		return true;
 	ret = csi_node_stage_mount(ctx, rec->volume, rec->staging, l.dev, rec->fs_type,
-				   rec->readonly, &err);
+				   rec->readonly, mo, &err);
 	if (!ret)
 		return true;
-	csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
-		 "stage volume %s: %s", rec->volume, err.msg);
+	/* EINVAL from mount(2) with options given: the filesystem refused them. */
+	csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION :
+		 ret == -EINVAL && (mo->flags || mo->data[0]) ? VP_GRPC_INVALID_ARGUMENT :
+		 VP_GRPC_INTERNAL, "stage volume %s: %s", rec->volume, err.msg);
 	return false;
 }
 
@@ -231,8 +244,8 @@ static bool vmdisk_name_free(struct csi_ctx *ctx, const char *id, struct vp_grpc
 }
 
 static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequest *req,
-			 const char *fs, bool vm_disk, struct vp_node_record *rec,
-			 struct vp_grpc_reply *r)
+			 const char *fs, const struct vp_mountopt *mo, bool vm_disk,
+			 struct vp_node_record *rec, struct vp_grpc_reply *r)
 {
 	bool ro = reader_only(req->volume_capability), fresh = false;
 	struct vp_error err = { 0 };
@@ -277,7 +290,7 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 		fresh = true;
 	}
 	/* A first stage that fails leaves no device and no record behind. */
-	if (!make_stage(ctx, rec, r) && fresh) {
+	if (!make_stage(ctx, rec, mo, r) && fresh) {
 		csi_node_dir(ctx, dir);
 		if (release_device(ctx, rec, &err) || vp_node_record_remove(dir, rec->volume, &err))
 			vp_log(VP_LOG_WARN, "csi.node.undo", "volume=%s error=\"%s\"",
@@ -294,13 +307,14 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
 	char fs[VP_FSTYPE_MAX];
+	struct vp_mountopt mo;
 	struct vp_volume v;
 
 	if (!req)
 		return;
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->staging_target_path, "staging_target_path", r) &&
-	    node_capability(req->volume_capability, &v, fs, r)) {
+	    node_capability(req->volume_capability, &v, fs, &mo, r)) {
 		if (strlen(req->staging_target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "staging_target_path too long");
 		} else if (vm_disk_use(&v, fs) && !ctx->vblkd_control) {
@@ -308,7 +322,7 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 				 "node service needs --vblkd-control (vblkd serves it over "
 				 "vhost-user)", v.id);
 		} else if ((rec = csi_node_lock(ctx, v.id, key, r))) {
-			stage_locked(ctx, req, fs, vm_disk_use(&v, fs), rec, r);
+			stage_locked(ctx, req, fs, &mo, vm_disk_use(&v, fs), rec, r);
 			csi_node_unlock(ctx, key, rec);
 		}
 	}
@@ -518,7 +532,8 @@ static bool target_allowed(const Csi__V1__NodePublishVolumeRequest *req, const c
 }
 
 static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolumeRequest *req,
-			   const char *fs, struct vp_node_record *rec, struct vp_grpc_reply *r)
+			   const char *fs, const struct vp_mountopt *mo, struct vp_node_record *rec,
+			   struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
 	char leaf[NAME_MAX + 1], sock[PATH_MAX];
@@ -559,7 +574,8 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 			return;
 		}
 	}
-	ret = fs[0] ? csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly, &err) :
+	ret = fs[0] ? csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly, mo,
+					       &err) :
 		      csi_node_mount_target(parent, leaf, rec->vm_disk ? sock : l.dev, req->readonly,
 					    &err);
 	if (ret) {
@@ -585,6 +601,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
 	char fs[VP_FSTYPE_MAX];
+	struct vp_mountopt mo;
 	struct vp_volume v;
 
 	if (!req)
@@ -592,7 +609,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	if (csi_node_volume(ctx, req->volume_id, &v, r) &&
 	    csi_node_required(req->staging_target_path, "staging_target_path", r) &&
 	    csi_node_required(req->target_path, "target_path", r) &&
-	    node_capability(req->volume_capability, &v, fs, r)) {
+	    node_capability(req->volume_capability, &v, fs, &mo, r)) {
 		if (strlen(req->target_path) >= PATH_MAX) {
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "target_path too long");
 		} else if (vm_disk_use(&v, fs) && req->readonly) {
@@ -600,7 +617,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 			csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume %s is a vmDisk volume: no "
 				 "read-only publish", v.id);
 		} else if ((rec = csi_node_lock(ctx, v.id, key, r))) {
-			publish_locked(ctx, req, fs, rec, r);
+			publish_locked(ctx, req, fs, &mo, rec, r);
 			csi_node_unlock(ctx, key, rec);
 		}
 	}

@@ -155,23 +155,26 @@ int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool re
 /* ---- node_mount.c (the mount access type) ---- */
 
 /* Mount volume id's device dev at the staging directory (fstype, read-only
- * when readonly), formatting it first only when libblkid finds it blank:
- * 0 (also when mounted already), -EEXIST when it holds anything else, or
- * another -errno with err set. */
+ * when readonly, with mount flags mo, NULL for none), formatting it first
+ * only when libblkid finds it blank: 0 (also when mounted already), -EEXIST
+ * when it holds anything else, or another -errno with err set (-EINVAL
+ * when the filesystem refuses mo). */
+struct vp_mountopt;
 int csi_node_stage_mount(struct csi_ctx *ctx, const char *id, const char *staging,
 			 const char *dev, const char *fstype, bool readonly,
-			 struct vp_error *err) VP_MUST_CHECK;
+			 const struct vp_mountopt *mo, struct vp_error *err) VP_MUST_CHECK;
 
 /* Unmount what is mounted at directory path: 0, also when nothing is. */
 int csi_node_unmount_dir(struct csi_ctx *ctx, const char *path,
 			 struct vp_error *err) VP_MUST_CHECK;
 
 /* Bind-mount the staging directory's filesystem on parent/leaf (a
- * directory created when missing), read-only when readonly: 0 (also when
- * bound already), -EEXIST when something else is mounted there, or another
+ * directory created when missing), read-only when readonly, with mo's
+ * per-mount flags (NULL: the staging mount's): 0 (also when bound
+ * already), -EEXIST when something else is mounted there, or another
  * -errno with err set. */
 int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
-			     const char *staging, bool readonly,
+			     const char *staging, bool readonly, const struct vp_mountopt *mo,
 			     struct vp_error *err) VP_MUST_CHECK;
 
 /* ---- node_vmdisk.c (vmDisk volumes: vhost-user-blk sockets of vblkd) ---- */
@@ -192,6 +195,13 @@ int csi_node_vmdisk_serve(struct csi_ctx *ctx, const struct vp_node_record *rec,
 int csi_node_vmdisk_release(struct csi_ctx *ctx, const char *id,
 			    struct vp_error *err) VP_MUST_CHECK;
 
+/* Tell vblkd that vmDisk volume id's image is size bytes now (vblkd tells
+ * a connected VM through a vhost-user config change): 0; -ENOENT when vblkd
+ * does not serve it; -EOPNOTSUPP without --vblkd-control; another -errno
+ * with err set. */
+int csi_node_vmdisk_resized(struct csi_ctx *ctx, const char *id, uint64_t size,
+			    struct vp_error *err) VP_MUST_CHECK;
+
 /* ---- node_reconcile.c ---- */
 
 /* At start: every node record's device is attached again and every target
@@ -199,6 +209,16 @@ int csi_node_vmdisk_release(struct csi_ctx *ctx, const char *id,
  * the driver); a target that cannot be is dropped from its record.  Each
  * repair goes to report. */
 void csi_node_reconcile(struct csi_ctx *ctx, vp_pool_report_fn report, void *report_ctx);
+
+/* ---- node_unrecorded.c ---- */
+
+/* At start, after csi_node_reconcile: every mount under the kubelet
+ * directory of a pool volume's device or vmDisk socket that the volume's
+ * node record does not list, and every vblkd export of a pool volume
+ * without a record, goes to report (node-mount-unrecorded,
+ * node-export-unrecorded) and is left alone. */
+void csi_node_report_unrecorded(struct csi_ctx *ctx, vp_pool_report_fn report,
+				void *report_ctx);
 
 /* Keys of pool->keys: a name's key is always taken before an ID's, and an
  * RPC takes at most one ID key. */

@@ -108,25 +108,46 @@ int csi_vblkd_ping(const char *path, struct vp_error *err)
 	return ret;
 }
 
-int csi_vblkd_serves(const char *path, const char *name, bool *serves, struct vp_error *err)
+int csi_vblkd_each_export(const char *path, void (*fn)(void *ctx, const char *name), void *ctx,
+			  struct vp_error *err)
 {
 	json_t *req = json_pack("{s:s}", "command", "export-list"), *answer = NULL, *list, *e;
 	int ret = req ? ask(path, req, &answer, err) : vp_error_set(err, ENOMEM, "vblkd request");
 	size_t i;
 
 	json_decref(req);
-	*serves = false;
 	if (ret)
 		return ret;
 	list = json_object_get(answer, "exports");
 	json_array_foreach(list, i, e) {
 		const char *n = json_string_value(json_object_get(e, "name"));
 
-		if (n && !strcmp(n, name))
-			*serves = true;
+		if (n)
+			fn(ctx, n);
 	}
 	json_decref(answer);
 	return 0;
+}
+
+struct serves_query {
+	const char *name;
+	bool found;
+};
+
+static void match_name(void *ctx, const char *name)
+{
+	struct serves_query *q = ctx;
+
+	q->found |= !strcmp(q->name, name);
+}
+
+int csi_vblkd_serves(const char *path, const char *name, bool *serves, struct vp_error *err)
+{
+	struct serves_query q = { name, false };
+	int ret = csi_vblkd_each_export(path, match_name, &q, err);
+
+	*serves = q.found;
+	return ret;
 }
 
 int csi_vblkd_resized(const char *path, const char *name, uint64_t size, struct vp_error *err)

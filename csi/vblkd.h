@@ -19,6 +19,11 @@ int csi_vblkd_ping(const char *path, struct vp_error *err) VP_MUST_CHECK;
 int csi_vblkd_serves(const char *path, const char *name, bool *serves,
 		     struct vp_error *err) VP_MUST_CHECK;
 
+/* Call fn with the name of every export vblkd has: 0, or -errno when
+ * vblkd cannot be asked. */
+int csi_vblkd_each_export(const char *path, void (*fn)(void *ctx, const char *name), void *ctx,
+			  struct vp_error *err) VP_MUST_CHECK;
+
 /* Tell vblkd that export name's image now has size bytes: 0, -ENOENT when
  * vblkd has no such export (nothing to tell), another -errno on failure. */
 int csi_vblkd_resized(const char *path, const char *name, uint64_t size,

@@ -131,16 +131,13 @@ static bool backed_by(int index, const struct stat *st, bool *dio)
 	return same;
 }
 
-/* The backing file's path as sysfs shows it (only attached devices have
- * one): 0, or -ENOENT. */
-static int backing_file(int index, char *buf, size_t size)
+/* The backing file's path as sysfs file path shows it (only attached
+ * devices have one): 0, or -ENOENT. */
+static int read_backing_file(const char *path, char *buf, size_t size)
 {
-	char path[96];
 	size_t n;
-	FILE *f;
+	FILE *f = fopen(path, "re");
 
-	snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file", index);
-	f = fopen(path, "re");
 	if (!f)
 		return -ENOENT;
 	n = fread(buf, 1, size - 1, f);
@@ -149,6 +146,23 @@ static int backing_file(int index, char *buf, size_t size)
 		n--;
 	buf[n] = '\0';
 	return 0;
+}
+
+static int backing_file(int index, char *buf, size_t size)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file", index);
+	return read_backing_file(path, buf, size);
+}
+
+int vp_loop_backing_of(dev_t dev, char *buf, size_t size)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/loop/backing_file", major(dev),
+		 minor(dev));
+	return read_backing_file(path, buf, size);
 }
 
 /* Whether /dev/loop<index> is backed by image: by device and inode when

@@ -9,7 +9,9 @@
 #define VP_CSI_NODE_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 
@@ -37,6 +39,11 @@ int vp_loop_detach(int index, struct vp_error *err) VP_MUST_CHECK;
  * another -errno with err set.  An image removed while attached is still
  * found, by the name the kernel keeps for it. */
 int vp_loop_find(const char *image, struct vp_loop *out, struct vp_error *err) VP_MUST_CHECK;
+
+/* The backing file of block device dev as the kernel names it ("<path>
+ * (deleted)" once removed) into buf: 0, or -ENOENT when dev is not an
+ * attached loop device. */
+int vp_loop_backing_of(dev_t dev, char *buf, size_t size) VP_MUST_CHECK;
 
 /* Make /dev/loop<index> take its backing file's current size
  * (LOOP_SET_CAPACITY). */

@@ -122,8 +122,9 @@ def block_cap(mode=1):
                               access_mode=p.VolumeCapability.AccessMode(mode=mode))
 
 
-def mount_cap(mode=1, fs=""):
-    return p.VolumeCapability(mount=p.VolumeCapability.MountVolume(fs_type=fs),
+def mount_cap(mode=1, fs="", flags=()):
+    return p.VolumeCapability(mount=p.VolumeCapability.MountVolume(fs_type=fs,
+                                                                   mount_flags=list(flags)),
                               access_mode=p.VolumeCapability.AccessMode(mode=mode))
 
 

@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import csilib  # noqa: E402
@@ -143,6 +144,13 @@ def node_records():
 
 
 def assert_clean():
+    # LOOP_CLR_FD of a device that something else holds open for a moment
+    # (a udev probe after the unmount) only marks it autoclear: the kernel
+    # detaches it at that last close.
+    for _ in range(40):
+        if not pool_loops():
+            break
+        time.sleep(0.05)
     assert not pool_loops(), pool_loops()
     assert not kubelet_mounts(), kubelet_mounts()
     assert not node_records(), node_records()
@@ -152,36 +160,65 @@ def is_blockdev(path):
     return stat.S_ISBLK(os.stat(path).st_mode)
 
 
-def t_lifecycle():
-    vid = create("vpt-csn-life")
-    for cycle in range(4):
-        stage(vid)
-        assert len(pool_loops()) == 1, pool_loops()
-        assert node_records() == [vid + ".json"], node_records()
-        publish(vid)
-        t = target_of(vid)
-        assert is_blockdev(t), t
-        assert t in kubelet_mounts(), kubelet_mounts()
-        fd = os.open(t, os.O_RDWR)
-        try:
-            assert os.lseek(fd, 0, os.SEEK_END) == 8 * MIB
-            if cycle:
-                got = os.pread(fd, 4096, PATTERN_AT)
-                assert got == bytes([cycle - 1 + 0x40]) * 4096, "cycle %d: data lost" % cycle
-            assert os.pwrite(fd, bytes([cycle + 0x40]) * 4096, PATTERN_AT) == 4096
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        unpublish(vid)
-        assert not os.path.exists(t), t
-        assert not kubelet_mounts(), kubelet_mounts()
-        unstage(vid)
+CYCLES = 10
+
+
+def clone_of(name, source, size):
+    return ctl.CreateVolume(p.CreateVolumeRequest(
+        name=name, capacity_range=p.CapacityRange(required_bytes=size),
+        volume_capabilities=[block_cap()], volume_content_source=p.VolumeContentSource(
+            volume=p.VolumeContentSource.VolumeSource(volume_id=source))),
+        timeout=30).volume.volume_id
+
+
+def cycles(name, size, body):
+    """CYCLES times Create -> body (Stage ... Unstage) -> Delete: each
+    cycle's volume is a clone of the one before, which it then deletes, so
+    the data written in one cycle is read in the next."""
+    prev = None
+    for cycle in range(CYCLES):
+        vid = clone_of("%s%d" % (name, cycle), prev, size) if prev else \
+            create("%s%d" % (name, cycle), size=size)
+        body(vid, cycle)
         assert_clean()
+        if prev:
+            ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=prev), timeout=10)
+        prev = vid
+    return prev
+
+
+def block_cycle(vid, cycle):
+    stage(vid)
+    assert len(pool_loops()) == 1, pool_loops()
+    assert node_records() == [vid + ".json"], node_records()
+    publish(vid)
+    t = target_of(vid)
+    assert is_blockdev(t), t
+    assert t in kubelet_mounts(), kubelet_mounts()
+    fd = os.open(t, os.O_RDWR)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_END) == 8 * MIB
+        if cycle:
+            got = os.pread(fd, 4096, PATTERN_AT)
+            assert got == bytes([cycle - 1 + 0x40]) * 4096, "cycle %d: data lost" % cycle
+        assert os.pwrite(fd, bytes([cycle + 0x40]) * 4096, PATTERN_AT) == 4096
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    unpublish(vid)
+    assert not os.path.exists(t), t
+    assert not kubelet_mounts(), kubelet_mounts()
+    unstage(vid)
+
+
+def t_lifecycle():
+    last = cycles("vpt-csn-life", 8 * MIB, block_cycle)
     # The data went to the image itself.
-    with open(os.path.join(drv.pool, "volumes", vid + ".img"), "rb") as f:
+    with open(os.path.join(drv.pool, "volumes", last + ".img"), "rb") as f:
         f.seek(PATTERN_AT)
-        assert f.read(4096) == bytes([3 + 0x40]) * 4096
-    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+        assert f.read(4096) == bytes([CYCLES - 1 + 0x40]) * 4096
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=last), timeout=10)
+    assert drv.pool_files()["volumes"] == [], drv.pool_files()
 
 
 def t_idempotent():
@@ -441,36 +478,66 @@ def mount_target_of(vid, pod="pod-m"):
     return os.path.join(d, vid)
 
 
-def t_mount_lifecycle():
-    vid = create("vpt-csn-mnt", size=32 * MIB)
+def mount_cycle(vid, cycle):
     cap = mount_cap()
+    stage(vid, cap=cap)
+    m = mounts_at(staging_of(vid))
+    assert len(m) == 1 and m[0][m[0].index("-") + 1] == "ext4", m
+    t = mount_target_of(vid)
+    publish(vid, t, cap=cap)
+    publish(vid, t, cap=cap)  # idempotent
+    assert len(mounts_at(t)) == 1, mounts_at(t)
+    if cycle:
+        with open(os.path.join(t, "data")) as f:
+            assert f.read() == "cycle %d" % (cycle - 1), "cycle %d: data lost" % cycle
+    with open(os.path.join(t, "data"), "w") as f:
+        f.write("cycle %d" % cycle)
+        f.flush()
+        os.fsync(f.fileno())
+    unpublish(vid, t)
+    assert not os.path.exists(t)
+    unpublish(vid, t)
+    unstage(vid)
+    unstage(vid)
+
+
+def t_mount_lifecycle():
     log_before = len(open(drv.log).read())
-    for cycle in range(3):
-        stage(vid, cap=cap)
-        st = staging_of(vid)
-        m = mounts_at(st)
-        assert len(m) == 1 and m[0][m[0].index("-") + 1] == "ext4", m
-        t = mount_target_of(vid)
-        publish(vid, t, cap=cap)
-        publish(vid, t, cap=cap)  # idempotent
-        assert len(mounts_at(t)) == 1, mounts_at(t)
-        if cycle:
-            with open(os.path.join(t, "data")) as f:
-                assert f.read() == "cycle %d" % (cycle - 1), "cycle %d: data lost" % cycle
-        with open(os.path.join(t, "data"), "w") as f:
-            f.write("cycle %d" % cycle)
-            f.flush()
-            os.fsync(f.fileno())
-        unpublish(vid, t)
-        assert not os.path.exists(t)
-        unpublish(vid, t)
-        unstage(vid)
-        unstage(vid)
-        assert_clean()
+    last = cycles("vpt-csn-mnt", 32 * MIB, mount_cycle)
     log = open(drv.log).read()[log_before:]
-    assert log.count("event=csi.node.mkfs volume=" + vid) == 1, "mkfs ran more than once"
+    # Formatted in the first cycle only: every later volume holds data.
+    assert log.count("event=csi.node.mkfs volume=") == 1, "mkfs ran more than once"
     # An ext4 volume asked for as xfs is neither formatted over nor mounted.
-    expect_code(S.FAILED_PRECONDITION, stage, vid, cap=mount_cap(fs="xfs"))
+    expect_code(S.FAILED_PRECONDITION, stage, last, cap=mount_cap(fs="xfs"))
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=last), timeout=10)
+
+
+def t_mount_errors():
+    """The mount access type's own error codes: a second target of a
+    SINGLE_NODE_SINGLE_WRITER volume, a staged volume deleted, a target
+    outside the kubelet directory or through a symlink, a block publish
+    of a volume staged as mount."""
+    vid = create("vpt-csn-merr", size=32 * MIB, mode=SNSW)
+    cap = mount_cap(SNSW)
+    stage(vid, cap=cap)
+    outside = os.path.join(TMP, "outside")
+    link = os.path.join(KUBELET, "link")
+    for bad in (os.path.join(outside, "m"), os.path.join(link, "m"), "relative/m",
+                KUBELET + "/pods/../../outside/m"):
+        expect_code(S.INVALID_ARGUMENT, publish, vid, bad, cap=cap)
+    assert os.listdir(outside) == [], os.listdir(outside)
+    t, second = mount_target_of(vid, "pod-me1"), mount_target_of(vid, "pod-me2")
+    publish(vid, t, cap=cap)
+    expect_code(S.FAILED_PRECONDITION, publish, vid, second, cap=cap)
+    assert not os.path.exists(second)
+    expect_code(S.FAILED_PRECONDITION, ctl.DeleteVolume,
+                p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+    expect_code(S.FAILED_PRECONDITION, unstage, vid)
+    expect_code(S.FAILED_PRECONDITION, publish, vid, target_of(vid), cap=block_cap(SNSW))
+    expect_code(S.ALREADY_EXISTS, stage, vid, cap=mount_cap(3))  # staged read-write
+    unpublish(vid, t)
+    unstage(vid)
     assert_clean()
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
@@ -515,6 +582,100 @@ def t_mount_readonly():
     expect_code(S.FAILED_PRECONDITION, publish, vid, target_of(vid))  # staged as mount
     unpublish(vid, ro)
     unpublish(vid, rw)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def mount_opts(path):
+    """(per-mount options, filesystem options) of the mount at path."""
+    m = mounts_at(path)
+    assert len(m) == 1, m
+    return set(m[0][5].split(",")), set(m[0][m[0].index("-") + 3].split(","))
+
+
+def refuses_exec(directory):
+    script = os.path.join(directory, "run.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(script, 0o755)
+    try:
+        subprocess.run([script], check=True)
+    except PermissionError:
+        return True
+    finally:
+        os.unlink(script)
+    return False
+
+
+FLAGS = ["noexec", "noatime", "nodiratime", "sync", "errors=remount-ro"]
+
+
+def t_mount_flags():
+    """mount_flags: the per-mount ones on the staging mount and on each
+    target's bind, sync and the filesystem's own options on the filesystem."""
+    vid = create("vpt-csn-flags", size=32 * MIB)
+    cap = mount_cap(flags=FLAGS)
+    stage(vid, cap=cap)
+    st = staging_of(vid)
+    per, sb = mount_opts(st)
+    assert {"noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, per
+    assert {"sync", "errors=remount-ro"} <= sb, sb
+    rw, ro = mount_target_of(vid, "pod-fl-rw"), mount_target_of(vid, "pod-fl-ro")
+    publish(vid, rw, cap=cap)
+    publish(vid, rw, cap=cap)  # idempotent
+    publish(vid, ro, cap=cap, readonly=True)
+    for t, mode in ((rw, "rw"), (ro, "ro")):
+        per, sb = mount_opts(t)
+        assert {mode, "noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, (t, per)
+        assert "sync" in sb, sb
+    assert refuses_exec(rw), "noexec not applied at the target"
+    # A target the start-up repair mounts again takes the staging mount's
+    # per-mount flags (the record does not keep mount_flags).
+    ch.close()
+    drv.stop(sig=signal.SIGKILL)
+    subprocess.run(["umount", ro], check=True)
+    restart_after_kill()
+    per, _ = mount_opts(ro)
+    assert {"ro", "noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, per
+    # relatime (the default) once noatime is dropped: a flag changes the bind.
+    plain = mount_target_of(vid, "pod-fl-plain")
+    publish(vid, plain, cap=mount_cap(flags=["strictatime", "ro"]))
+    per, _ = mount_opts(plain)
+    assert "ro" in per and "noatime" not in per and "relatime" not in per, per
+    for t in (rw, ro, plain):
+        unpublish(vid, t)
+    unstage(vid)
+    assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+BAD_FLAGS = [["bind"], ["rbind"], ["remount"], ["move"], ["shared"], ["rslave"],
+             ["private"], ["suid"], ["dev"], ["noexec,suid"], [""], ["no exec"],
+             ["x" * 200], ["noatime"] * 33, ["journal_path=/dev/sda"], ["logdev=/dev/sda"],
+             ["noexec", "bind"]]
+
+
+def t_mount_flags_refused():
+    """A flag refused before anything is made; one the filesystem refuses
+    after the device is attached: INVALID_ARGUMENT, nothing left behind."""
+    vid = create("vpt-csn-badfl", size=32 * MIB)
+    for flags in BAD_FLAGS:
+        msg = expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap(flags=flags))
+        assert "mount_flags" in msg, (flags, msg)
+        assert_clean()
+    msg = expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap(flags=["nosuchoption"]))
+    assert "nosuchoption" in msg, msg
+    assert_clean()
+    expect_code(S.INVALID_ARGUMENT, stage, vid, cap=mount_cap(fs="vfat"))
+    assert_clean()
+    # At publish too: the target is not made.
+    stage(vid, cap=mount_cap())
+    t = mount_target_of(vid, "pod-badfl")
+    for flags in (["bind"], ["remount"], ["move"], ["shared"]):
+        expect_code(S.INVALID_ARGUMENT, publish, vid, t, cap=mount_cap(flags=flags))
+        assert not os.path.exists(t), t
+    assert kubelet_mounts() == [staging_of(vid)], kubelet_mounts()
     unstage(vid)
     assert_clean()
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
@@ -592,6 +753,32 @@ def t_sigkill():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def t_sigkill_mount():
+    """The same for the mount access type: the filesystem staged before the
+    kill is not formatted again, the lifecycle finishes, nothing is left."""
+    vid = create("vpt-csn-killm", size=32 * MIB)
+    cap = mount_cap()
+    t = mount_target_of(vid, "pod-kill")
+    log_before = len(open(drv.log).read())
+    stage(vid, cap=cap)
+    restart_after_kill()
+    stage(vid, cap=cap)
+    assert len(mounts_at(staging_of(vid))) == 1, mounts_at(staging_of(vid))
+    publish(vid, t, cap=cap)
+    with open(os.path.join(t, "data"), "w") as f:
+        f.write("before the kill")
+    restart_after_kill()
+    publish(vid, t, cap=cap)
+    assert len(mounts_at(t)) == 1, mounts_at(t)
+    with open(os.path.join(t, "data")) as f:
+        assert f.read() == "before the kill"
+    unpublish(vid, t)
+    unstage(vid)
+    assert_clean()
+    assert open(drv.log).read()[log_before:].count("event=csi.node.mkfs volume=" + vid) == 1
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 def t_reconcile():
     """What a reboot undoes (the loop device, the bind mounts) is made again
     at start; a target whose directory is gone is dropped from the record."""
@@ -631,12 +818,64 @@ def t_reconcile():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def loop_of(vid):
+    image = os.path.join(drv.pool, "volumes", vid + ".img")
+    for name in os.listdir("/sys/block"):
+        bf = os.path.join("/sys/block", name, "loop", "backing_file")
+        if name.startswith("loop") and os.path.exists(bf):
+            with open(bf) as f:
+                if f.read().strip() == image:
+                    return "/dev/" + name
+    raise AssertionError("no loop device over " + image)
+
+
+def t_unrecorded():
+    """At start, a mount under the kubelet directory of a pool volume's
+    device that no node record lists (the record lost, or a mount made by
+    hand) is reported and left alone."""
+    mvid = create("vpt-csn-unrec", size=32 * MIB)
+    cap = mount_cap()
+    stage(mvid, cap=cap)
+    mt = mount_target_of(mvid, "pod-unrec")
+    publish(mvid, mt, cap=cap)
+    bvid = create("vpt-csn-unrecb")
+    stage(bvid)
+    publish(bvid)
+    extra = target_of(bvid, "pod-extra")
+    open(extra, "w").close()
+    subprocess.run(["mount", "--bind", target_of(bvid), extra], check=True)
+    ch.close()
+    drv.stop(sig=signal.SIGKILL)
+    os.unlink(os.path.join(drv.pool, "node", mvid + ".json"))
+    log_before = len(open(drv.log).read())
+    restart_after_kill()
+    log = open(drv.log).read()[log_before:]
+    found = [ln for ln in log.splitlines() if "finding=node-mount-unrecorded" in ln]
+    for path in (staging_of(mvid), mt, extra):
+        assert [ln for ln in found if "file=%s " % path in ln], (path, found)
+    assert len(found) == 3, found
+    assert "no node record" in " ".join(found) and "not in volume" in " ".join(found), found
+    for path in (staging_of(mvid), mt, extra, target_of(bvid)):
+        assert path in kubelet_mounts(), (path, kubelet_mounts())
+    # What is not the driver's is undone by hand; the rest by the driver.
+    for path in (extra, mt, staging_of(mvid)):
+        subprocess.run(["umount", path], check=True)
+    os.unlink(extra)
+    os.rmdir(mt)
+    subprocess.run(["losetup", "-d", loop_of(mvid)], check=True)
+    unpublish(bvid)
+    unstage(bvid)
+    assert_clean()
+    for vid in (mvid, bvid):
+        ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 tests = [
     ("NodeGetInfo", t_info),
     ("NodeGetCapabilities", t_caps),
     ("services by --mode", t_modes),
     ("--kubelet-dir must be absolute", t_kubelet_dir_option),
-    ("block lifecycle, data kept across cycles", t_lifecycle),
+    ("block lifecycle x%d, data kept across cycles" % CYCLES, t_lifecycle),
     ("idempotent stage/publish/unpublish/unstage", t_idempotent),
     ("readonly publish and reader-only stage", t_readonly),
     ("error codes and paths", t_errors),
@@ -644,12 +883,17 @@ tests = [
     ("NodeExpandVolume (block)", t_expand),
     ("NodeGetVolumeStats and VOLUME_CONDITION", t_stats),
     ("concurrent calls", t_concurrent),
-    ("mount lifecycle, mkfs once, data kept", t_mount_lifecycle),
+    ("mount lifecycle x%d, mkfs once, data kept" % CYCLES, t_mount_lifecycle),
+    ("mount error codes and paths", t_mount_errors),
     ("mount never formats a device holding data", t_mount_never_formats_data),
     ("mount readonly publish", t_mount_readonly),
+    ("mount_flags at the staging mount and the targets", t_mount_flags),
+    ("mount_flags refused: INVALID_ARGUMENT, nothing left", t_mount_flags_refused),
     ("mount stats and online expand", t_mount_stats_expand),
     ("SIGKILL after Stage and after Publish", t_sigkill),
+    ("SIGKILL after Stage and after Publish (mount)", t_sigkill_mount),
     ("start-up repair of node records", t_reconcile),
+    ("start-up report of mounts no node record lists", t_unrecorded),
 ]
 csilib.run(tests)
 assert drv.stop() == 0

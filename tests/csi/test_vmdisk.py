@@ -8,6 +8,7 @@ usage: test_vmdisk.py SOURCE BUILD TMP CONTROL_SOCKET
 """
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -163,6 +164,13 @@ def t_foreign_export():
         timeout=10)
     assert "not made by this driver" in msg, msg
     assert served(VID) and not os.path.exists(record_of(VID))
+    # Reported at start, and left alone.
+    log_before = len(open(drv.log).read())
+    assert drv.stop() == 0
+    start(with_vblkd=True)
+    log = open(drv.log).read()[log_before:]
+    assert "finding=node-export-unrecorded file=%s " % VID in log, log[-2000:]
+    assert served(VID) and not os.path.exists(record_of(VID))
     subprocess.run([VBLKCTL, "--control", CTL, "export", "remove", VID], check=True,
                    capture_output=True)
 
@@ -211,6 +219,29 @@ def t_lifecycle():
     assert not served(VID) and not os.path.exists(target)
 
 
+def t_unrecorded_socket():
+    """A bind of a vmDisk volume's socket that its record does not list
+    is reported at start and left alone."""
+    stage(VID)
+    publish(VID)
+    extra = target_of(VID, "pod-extra")
+    open(extra, "w").close()
+    subprocess.run(["mount", "--bind", socket_of(VID), extra], check=True)
+    log_before = len(open(drv.log).read())
+    assert drv.stop() == 0
+    start(with_vblkd=True)
+    log = open(drv.log).read()[log_before:]
+    found = [ln for ln in log.splitlines() if "finding=node-mount-unrecorded" in ln]
+    assert len(found) == 1 and "file=%s " % extra in found[0], found
+    assert "finding=node-export-unrecorded" not in log, log[-2000:]
+    assert mounts_under(extra) == [extra], mounts_under(extra)
+    subprocess.run(["umount", extra], check=True)
+    os.unlink(extra)
+    unpublish(VID)
+    unstage(VID)
+    assert not served(VID) and not os.path.exists(record_of(VID))
+
+
 def vblkd_forgets(vid):
     """What a restarted vblkd has lost: the export and its vhost-user socket."""
     subprocess.run([VBLKCTL, "--control", CTL, "vhost", "remove", vid], check=True,
@@ -242,6 +273,99 @@ def t_restaged_after_vblkd_lost_it():
     assert not served(VID)
 
 
+def restart_after_kill():
+    drv.stop(sig=signal.SIGKILL)
+    start(with_vblkd=True)
+
+
+def t_sigkill():
+    """SIGKILL of the driver after Stage and after Publish: the restarted
+    driver keeps vblkd's export, finishes the lifecycle, and leaves no
+    export, socket, mount or record."""
+    stage(VID)
+    restart_after_kill()
+    stage(VID)  # the CO's retry
+    assert exports().count(VID) == 1, exports()
+    publish(VID)
+    restart_after_kill()
+    publish(VID)
+    assert mounts_under(target_of(VID)) == [target_of(VID)], mounts_under(target_of(VID))
+    frontend(target_of(VID), "pattern", "check", "4242")
+    unpublish(VID)
+    unstage(VID)
+    assert not served(VID) and not os.path.exists(socket_of(VID))
+    assert not os.path.exists(record_of(VID)) and not mounts_under(KUBELET)
+
+
+def stats(vid, path):
+    return node.NodeGetVolumeStats(p.NodeGetVolumeStatsRequest(
+        volume_id=vid, volume_path=path), timeout=10)
+
+
+def node_expand(vid, path, size):
+    return node.NodeExpandVolume(p.NodeExpandVolumeRequest(
+        volume_id=vid, volume_path=path, capacity_range=p.CapacityRange(required_bytes=size),
+        volume_capability=block_cap()), timeout=10).capacity_bytes
+
+
+def vblkd_resizes():
+    with open(os.path.join(TMP, "vblkd.log")) as f:
+        return f.read().count("image.resized")
+
+
+def t_stats_expand():
+    """Stats of a vmDisk volume: the image's size; abnormal once vblkd no
+    longer exports it or the image is gone.  NodeExpandVolume tells vblkd,
+    and a connected front end sees the new capacity."""
+    vid = create("vpt-csi-vmstat")
+    stage(vid)
+    publish(vid)
+    t = target_of(vid)
+    for path in (t, staging_of(vid)):
+        got = stats(vid, path)
+        assert not got.volume_condition.abnormal, got
+        assert [(u.unit, u.total) for u in got.usage] == [(p.VolumeUsage.BYTES, 64 * MIB)], got
+    expect_code(S.NOT_FOUND, stats, vid, target_of(vid, "pod-other"))
+    img = os.path.join(drv.pool, "volumes", vid + ".img")
+    fe = subprocess.Popen([FE, t, img, vid, "await-size", str(96 * MIB)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert fe.stdout.readline().strip() == "connected", fe.stderr.read()
+        ctl.ControllerExpandVolume(p.ControllerExpandVolumeRequest(
+            volume_id=vid, capacity_range=p.CapacityRange(required_bytes=96 * MIB),
+            volume_capability=block_cap()), timeout=10)
+        before = vblkd_resizes()
+        for _ in range(2):
+            assert node_expand(vid, t, 96 * MIB) == 96 * MIB
+        assert vblkd_resizes() == before + 2, "NodeExpandVolume did not tell vblkd"
+        out, err = fe.communicate(timeout=60)
+        assert fe.returncode == 0, (out, err)
+    finally:
+        if fe.poll() is None:
+            fe.kill()
+            fe.wait()
+    assert stats(vid, t).usage[0].total == 96 * MIB
+    expect_code(S.OUT_OF_RANGE, node_expand, vid, t, 128 * MIB)
+    # The export removed behind the driver's back: abnormal; NodeExpandVolume
+    # has nothing to tell; a publish serves it again.
+    vblkd_forgets(vid)
+    got = stats(vid, t)
+    assert got.volume_condition.abnormal and "does not export" in \
+        got.volume_condition.message, got
+    assert not got.usage, got
+    expect_code(S.FAILED_PRECONDITION, node_expand, vid, t, 96 * MIB)
+    publish(vid)
+    assert not stats(vid, t).volume_condition.abnormal
+    # The image removed: abnormal, with a reason.
+    os.unlink(img)
+    got = stats(vid, t)
+    assert got.volume_condition.abnormal and "gone" in got.volume_condition.message, got
+    unpublish(vid)
+    unstage(vid)
+    assert not served(vid) and not os.path.exists(record_of(vid))
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 def t_delete():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=VID), timeout=10)
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=VID), timeout=10)
@@ -261,9 +385,14 @@ csilib.run([
     ("vmDisk lifecycle: socket published, front end writes and reads back across a "
      "restage, repeated calls OK, read-only and second SNSW target refused, no export left",
      t_lifecycle),
+    ("a bind of a vmDisk socket no node record lists: reported at start, left alone",
+     t_unrecorded_socket),
     ("publish serves a vmDisk volume again when vblkd lost its export, and rebinds a "
      "target bound to the old socket; so does the start-up reconcile",
      t_restaged_after_vblkd_lost_it),
+    ("SIGKILL after Stage and after Publish: lifecycle finishes, nothing leaked", t_sigkill),
+    ("NodeGetVolumeStats and NodeExpandVolume of a vmDisk volume; VOLUME_CONDITION when "
+     "the export or the image is gone", t_stats_expand),
     ("DeleteVolume; nothing leaked (mount, socket, record, image)", t_delete),
 ])
 assert drv.stop() == 0

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # csi_node.sh - vblk-csi's Node service walked by an independent client
 # (python3-grpcio, stubs generated from csi.proto at test time): node info,
-# capabilities, the services each --mode serves, and the block access type
-# over loop devices: lifecycle with data kept across cycles, idempotency,
-# read-only, error codes, path checks, nothing leaked (tests/csi/test_node.py).
+# capabilities, the services each --mode serves, the block and mount access
+# types over loop devices: ten lifecycles with data kept across cycles,
+# idempotency, read-only, mount_flags, error codes, path checks, SIGKILL
+# and the start-up repair and report, nothing leaked (tests/csi/test_node.py).
 source "$(dirname "$0")/lib.sh"
 vp_init csn
 VP_PY=/usr/bin/python3

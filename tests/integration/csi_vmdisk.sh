@@ -3,8 +3,10 @@
 # vblkd export the image and serve it as vhost-user-blk, publish bind-mounts
 # the socket on the target, the test front end (tests/tools/vhost_frontend.c)
 # writes through the published socket and reads the data back after a full
-# unpublish/unstage/stage/publish cycle; idempotency, error codes, nothing
-# leaked (no mount, socket, export or node record) (tests/csi/test_vmdisk.py).
+# unpublish/unstage/stage/publish cycle; idempotency, error codes, SIGKILL,
+# stats and expand seen by the front end, the start-up report of exports and
+# binds no record lists, nothing leaked (no mount, socket, export or node
+# record) (tests/csi/test_vmdisk.py).
 source "$(dirname "$0")/lib.sh"
 vp_init cvm
 VP_PY=/usr/bin/python3

@@ -17,6 +17,10 @@
  *                          must resubmit exactly the in-flight heads
  *   resize NEWSIZE         grow the image file; expect a config-change notice
  *                          and the new capacity
+ *   await-size SIZE        connect, print "connected", then wait (10 s at
+ *                          most) for a config-change notice and capacity SIZE
+ *                          (someone else grows the image), and write and read
+ *                          back its last 4 KiB
  *   zeroes                 write zeroes with and without unmap, in write-back
  *                          and write-through mode, over written data: every
  *                          range reads back as zeroes (images that cannot
@@ -689,6 +693,27 @@ static int test_resize(struct fe *fe, uint64_t size)
 	return 0;
 }
 
+static int test_await_size(struct fe *fe, uint64_t size)
+{
+	struct virtio_blk_config cfg = { 0 };
+
+	CHECK(fe_connect(fe, 2000) == 0, "connect");
+	printf("connected\n");
+	fflush(stdout);
+	for (unsigned i = 0; i < 100 && (!fe->config_changes || cfg.capacity != size / 512); i++) {
+		CHECK(fe_do(fe, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 1, false, NULL) == 0, "flush");
+		usleep(100000);
+		fe_drain_backend(fe);
+		get_config(fe, &cfg);
+	}
+	CHECK(fe->config_changes > 0, "no config-change notice");
+	CHECK(cfg.capacity == size / 512, "capacity %llu, want %llu", (unsigned long long)cfg.capacity,
+	      (unsigned long long)size / 512);
+	rw_check(fe, 0, size / 512 - 8, 4096, 11);
+	printf("ok - await-size: notice received, capacity %llu\n", (unsigned long long)cfg.capacity);
+	return 0;
+}
+
 /* One FLUSH, whose status must be want's ("ok" or "ioerr"). */
 static int test_flush(struct fe *fe, const char *want)
 {
@@ -870,6 +895,8 @@ int main(int argc, char **argv)
 		ret = test_flush(fe, argv[5]);
 	else if (!strcmp(argv[4], "resize") && argc > 5)
 		ret = test_resize(fe, strtoull(argv[5], NULL, 0));
+	else if (!strcmp(argv[4], "await-size") && argc > 5)
+		ret = test_await_size(fe, strtoull(argv[5], NULL, 0));
 	else {
 		fprintf(stderr, "unknown test\n");
 		ret = 1;
