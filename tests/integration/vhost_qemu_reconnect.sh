@@ -84,12 +84,9 @@ held_heads() {
 }
 
 start_vblkd() {
-	vp_start_daemon "$VP_TMP/vblkd.$1.log" env VPLUMB_LOG=debug "$VBLKD" \
+	VPLUMB_LOG=debug vp_start_vblkd "$VP_TMP/vblkd.$1.log" \
 		--export "name=vqr,image=$IMG,cache=none" --vhost-user "name=vqr,socket=$SOCK,queues=2"
 	VBLKD_PID=$VP_PID
-	for ((i = 0; i < 100; i++)); do [[ -S $SOCK ]] && return; sleep 0.01; done
-	cat "$VP_TMP/vblkd.$1.log" >&2
-	vp_fail "vblkd did not create $SOCK"
 }
 
 # Writer A (CPU 0) fills 8..32 MiB with O_DIRECT 64 KiB writes, writer B
@@ -212,9 +209,8 @@ vm_assert_result "$c" exit 0
 vp_ok "no write lost: both ranges match in the guest and in the image"
 
 # SIGTERM: vblkd drains and exits 0 (under -DVP_SANITIZE=ON, also no report).
-kill -TERM "$VBLKD_PID"
 rc=0
-wait "$VBLKD_PID" || rc=$?
+vp_stop_vblkd "$VBLKD_PID" || rc=$?
 if [[ $rc -ne 0 ]] || grep -q "Sanitizer" "$VP_TMP/vblkd.2.log"; then
 	tail -30 "$VP_TMP/vblkd.2.log" >&2
 	vp_fail "vblkd exited with status $rc on SIGTERM"
