@@ -141,7 +141,7 @@ vp_start_vblkd() {
 	shift
 	vp_start_daemon "$log" "$VP_BUILD/bin/vblkd" "$@"
 	for ((i = 0; i < 400; i++)); do
-		grep -q "event=vblkd.ready" "$log" && return 0
+		grep -q "event=vblkd.ready" "$log" 2>/dev/null && return 0
 		kill -0 "$VP_PID" 2>/dev/null || vp_fail "vblkd exited early: $(tail -5 "$log")"
 		sleep 0.05
 	done
