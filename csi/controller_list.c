@@ -17,20 +17,6 @@ static void condition_of(const struct vp_volume *v, Csi__V1__VolumeCondition *c)
 	c->message = v->image_missing ? "the image file is missing from the pool" : "";
 }
 
-static int list_request(const Csi__V1__ListVolumesRequest *req, struct vp_grpc_reply *r)
-{
-	if (req->max_entries < 0) {
-		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "max_entries is negative");
-		return r->code;
-	}
-	/* Tokens are the ID the next page starts at. */
-	if (*req->starting_token && !vp_pool_is_volume_id(req->starting_token)) {
-		csi_fail(r, VP_GRPC_ABORTED, "starting_token is not a token of this driver");
-		return r->code;
-	}
-	return VP_GRPC_OK;
-}
-
 /* One page of volumes as ListVolumesResponse entries. */
 struct list_page {
 	Csi__V1__ListVolumesResponse__Entry *entries, **ptrs;
@@ -93,20 +79,14 @@ static void list_volumes(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	struct csi_ctx *ctx = vctx;
 	Csi__V1__ListVolumesRequest *req =
 		csi_unpack(&csi__v1__list_volumes_request__descriptor, buf, len, r);
-	struct vp_volume *vols;
-	char next[VP_POOL_ID_SIZE];
-	size_t n;
+	struct csi_page pg;
 
 	if (!req)
 		return;
-	if (!list_request(req, r)) {
-		if (vp_pool_list(ctx->pool, VP_VOLUME_ID_PREFIX, NULL, req->starting_token,
-				 (size_t)req->max_entries, &vols, &n, next))
-			csi_fail(r, VP_GRPC_INTERNAL, "out of memory listing volumes");
-		else
-			list_answer(ctx, vols, n, next, r);
-		free(vols);
-	}
+	if (!csi_page_read(ctx, VP_VOLUME_ID_PREFIX, NULL, req->max_entries, req->starting_token,
+			   &pg, r))
+		list_answer(ctx, pg.items, pg.n, pg.next, r);
+	free(pg.items);
 	csi_free(req);
 }
 

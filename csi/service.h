@@ -63,6 +63,28 @@ void csi_fail(struct vp_grpc_reply *r, int code, const char *fmt, ...)
 /* Name the volume (or name) an RPC is about, for the log line. */
 void csi_note(struct vp_grpc_reply *r, const char *what);
 
+/* ---- page.c (ListVolumes and ListSnapshots) ---- */
+
+/* One page of pool records. */
+struct csi_page {
+	struct vp_volume *items;    /* malloc'd (free it), or NULL */
+	size_t n;
+	char next[VP_POOL_ID_SIZE]; /* the next page's starting_token, "" after the last */
+};
+
+/* Check a List request's paging for records of ID prefix: VP_GRPC_OK, or r
+ * failed with INVALID_ARGUMENT (negative max_entries) or ABORTED (a
+ * starting_token that is not such an ID) and its code returned. */
+int csi_page_check(const char *prefix, int32_t max_entries, const char *starting_token,
+		   struct vp_grpc_reply *r);
+
+/* Check it, then read up to max_entries (0: all) records of ID prefix (and,
+ * when source is not NULL, of that source volume) from starting_token into
+ * *pg: VP_GRPC_OK, or r failed (INTERNAL: out of memory) and its code. */
+int csi_page_read(struct csi_ctx *ctx, const char *prefix, const char *source,
+		  int32_t max_entries, const char *starting_token, struct csi_page *pg,
+		  struct vp_grpc_reply *r);
+
 /* ---- volume.c ---- */
 
 /* The {key, value} layout every generated map entry has. */

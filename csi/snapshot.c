@@ -179,25 +179,19 @@ static void list_snapshots(void *vctx, const uint8_t *buf, size_t len, struct vp
 	struct csi_ctx *ctx = vctx;
 	Csi__V1__ListSnapshotsRequest *req =
 		csi_unpack(&csi__v1__list_snapshots_request__descriptor, buf, len, r);
-	struct vp_volume *snaps;
-	char next[VP_POOL_ID_SIZE];
-	size_t n;
+	struct csi_page pg;
 
 	if (!req)
 		return;
-	if (req->max_entries < 0) {
-		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "max_entries is negative");
-	} else if (*req->starting_token && !vp_pool_is_snapshot_id(req->starting_token)) {
-		csi_fail(r, VP_GRPC_ABORTED, "starting_token is not a token of this driver");
-	} else if (*req->snapshot_id) {
-		list_one(ctx, req, r);
-	} else if (vp_pool_list(ctx->pool, VP_SNAPSHOT_ID_PREFIX,
-				*req->source_volume_id ? req->source_volume_id : NULL,
-				req->starting_token, (size_t)req->max_entries, &snaps, &n, next)) {
-		csi_fail(r, VP_GRPC_INTERNAL, "out of memory listing snapshots");
+	if (*req->snapshot_id) {
+		if (!csi_page_check(VP_SNAPSHOT_ID_PREFIX, req->max_entries, req->starting_token, r))
+			list_one(ctx, req, r);
 	} else {
-		list_answer(snaps, n, next, r);
-		free(snaps);
+		if (!csi_page_read(ctx, VP_SNAPSHOT_ID_PREFIX,
+				   *req->source_volume_id ? req->source_volume_id : NULL,
+				   req->max_entries, req->starting_token, &pg, r))
+			list_answer(pg.items, pg.n, pg.next, r);
+		free(pg.items);
 	}
 	csi_free(req);
 }

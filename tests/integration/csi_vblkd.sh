@@ -10,12 +10,7 @@ VP_PY=/usr/bin/python3
 vp_require_cmd nbdinfo
 CTL="$VP_TMP/control.sock"
 NBD="$VP_TMP/nbd.sock"
-vp_start_daemon "$VP_TMP/vblkd.log" "$VP_BUILD/bin/vblkd" --nbd "unix:$NBD" --control "$CTL"
-for ((i = 0; i < 100; i++)); do
-	[[ -S "$CTL" ]] && break
-	sleep 0.1
-done
-[[ -S "$CTL" ]] || vp_fail "vblkd did not start: $(cat "$VP_TMP/vblkd.log")"
+vp_start_vblkd "$VP_TMP/vblkd.log" --nbd "unix:$NBD" --control "$CTL"
 "$VP_PY" "$VP_SOURCE/tests/csi/test_vblkd.py" "$VP_SOURCE" "$VP_BUILD" "$VP_TMP" "$CTL" "$NBD" "$VP_PID" ||
 	{ tail -n 20 "$VP_TMP/driver.log" "$VP_TMP/vblkd.log" >&2; vp_fail "CSI with vblkd"; }
 vp_ok "CSI with vblkd"

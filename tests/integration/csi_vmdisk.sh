@@ -24,13 +24,7 @@ vp_on_exit cvm_release
 "$VP_PY" -c 'import grpc, grpc_tools' 2>/dev/null || vp_skip "python3-grpcio/python3-grpc-tools missing"
 CTL="$VP_TMP/control.sock"
 mkdir -p "$VP_TMP/pool/volumes"
-vp_start_daemon "$VP_TMP/vblkd.log" "$VP_BUILD/bin/vblkd" --control "$CTL" \
-	--image-root "$VP_TMP/pool/volumes"
-for ((i = 0; i < 100; i++)); do
-	[[ -S "$CTL" ]] && break
-	sleep 0.1
-done
-[[ -S "$CTL" ]] || vp_fail "vblkd did not start: $(cat "$VP_TMP/vblkd.log")"
+vp_start_vblkd "$VP_TMP/vblkd.log" --control "$CTL" --image-root "$VP_TMP/pool/volumes"
 "$VP_PY" "$VP_SOURCE/tests/csi/test_vmdisk.py" "$VP_SOURCE" "$VP_BUILD" "$VP_TMP" "$CTL" ||
 	{ tail -n 30 "$VP_TMP/driver.log" "$VP_TMP/vblkd.log" >&2; vp_fail "CSI vmDisk suite"; }
 vp_ok "CSI vmDisk suite"

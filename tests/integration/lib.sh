@@ -128,6 +128,35 @@ vp_start_daemon() {
 	vp_on_exit "kill $VP_PID; wait $VP_PID"
 }
 
+# vp_start_vblkd LOGFILE OPTION...: start $VP_BUILD/bin/vblkd with the test's
+# options (its --control socket among them, or in its --config) through
+# vp_start_daemon (so it is ended at cleanup; sets VP_PID), and wait up to
+# 20 s until its log says vblkd.ready: every socket it was given (control,
+# NBD, vhost-user) is listening then, also where a predecessor killed with
+# SIGKILL left its socket files.  Fails with the log's end when vblkd exits
+# first or is not ready in time.  Its environment is the caller's
+# (VPLUMB_LOG=debug vp_start_vblkd ... works).
+vp_start_vblkd() {
+	local log="$1" i
+	shift
+	vp_start_daemon "$log" "$VP_BUILD/bin/vblkd" "$@"
+	for ((i = 0; i < 400; i++)); do
+		grep -q "event=vblkd.ready" "$log" 2>/dev/null && return 0
+		kill -0 "$VP_PID" 2>/dev/null || vp_fail "vblkd exited early: $(tail -5 "$log")"
+		sleep 0.05
+	done
+	vp_fail "vblkd not ready after 20 s: $(tail -5 "$log")"
+}
+
+# vp_stop_vblkd [PID]: SIGTERM vblkd (default: the one started last) and
+# wait for it to drain and exit; returns its exit status.
+vp_stop_vblkd() {
+	local pid="${1:-$VP_PID}" rc=0
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	return "$rc"
+}
+
 # vp_wait_nbd URI LOGFILE: wait up to 10 s until the NBD server that
 # vp_start_daemon started last answers on URI (nbdinfo); fail with its log
 # when it exits first or never answers.

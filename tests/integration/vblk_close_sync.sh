@@ -33,10 +33,9 @@ CTL="$VP_TMP/control.sock"
 LOG="$VP_TMP/vblkd.log"
 ctl() { "$VBLKCTL" --control "$CTL" "$@"; }
 uri() { printf 'nbd+unix:///%s?socket=%s' "$1" "$SOCK"; }
-vp_start_daemon "$LOG" "$VBLKD" --nbd "unix:$SOCK" --control "$CTL" --workers 1 \
+vp_start_vblkd "$LOG" --nbd "unix:$SOCK" --control "$CTL" --workers 1 \
 	--export "name=ok,image=$OKDEV" --export "name=full,image=$FULLDEV" \
 	--export "name=file,image=$VP_TMP/file.img"
-vp_wait_nbd "$(uri ok)" "$LOG"
 
 # hold NAME SIZE: write SIZE bytes of a pattern at 0 (no FLUSH) and keep the
 # connection open until $VP_TMP/NAME.go appears; the pattern is in

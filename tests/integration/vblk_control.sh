@@ -63,15 +63,10 @@ cat >"$VP_TMP/vblkd.json" <<EOF
 EOF
 OLD_UMASK=$(umask)
 umask 000 # the control socket must still come out 0600
-vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --config "$VP_TMP/vblkd.json" \
+vp_start_vblkd "$VP_TMP/vblkd.log" --config "$VP_TMP/vblkd.json" \
 	--export "name=cli,image=$VP_TMP/cli.img,readonly=on"
 umask "$OLD_UMASK"
 DAEMON=$VP_PID
-for ((i = 0; i < 100; i++)); do
-	[[ -S "$CTL" ]] && ctl export list >/dev/null 2>&1 && break
-	kill -0 "$DAEMON" 2>/dev/null || vp_fail "vblkd exited early: $(cat "$VP_TMP/vblkd.log")"
-	sleep 0.1
-done
 alive() { kill -0 "$DAEMON" 2>/dev/null || vp_fail "vblkd died: $(tail -5 "$VP_TMP/vblkd.log")"; }
 
 # --- socket, config, list --------------------------------------------------------

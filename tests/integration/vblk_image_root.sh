@@ -30,18 +30,6 @@ refused() {
 	vp_assert_match "$out" "$re" "$what"
 }
 
-start_daemon() { # LOG ARGS...
-	local log=$1 i
-	shift
-	vp_start_daemon "$log" "$VBLKD" --control "$CTL" --nbd "unix:$SOCK" "$@"
-	for ((i = 0; i < 100; i++)); do
-		ctl export list >/dev/null 2>&1 && return 0
-		kill -0 "$VP_PID" 2>/dev/null || vp_fail "vblkd exited early: $(tail -5 "$log")"
-		sleep 0.1
-	done
-	vp_fail "vblkd control socket never answered: $(tail -5 "$log")"
-}
-
 echo "outside data" >"$OUT/secret"
 truncate -s 1M "$OUT/target.img"
 ln -s "$OUT/secret" "$ROOT/evil.img"
@@ -60,7 +48,7 @@ vp_assert_match "$out" "--image-root: image root $VP_TMP/none: No such file or d
 	"missing image root"
 vp_ok "start-time paths outside the root refused"
 
-start_daemon "$VP_TMP/a.log" --image-root "$ROOT/"
+vp_start_vblkd "$VP_TMP/a.log" --control "$CTL" --nbd "unix:$SOCK" --image-root "$ROOT/"
 
 # --- paths that leave the root --------------------------------------------------------
 refused "/etc/shadow" "image /etc/shadow: not beneath the image root $ROOT/" \
@@ -110,11 +98,10 @@ vp_assert ctl image resize --export d0 32M >/dev/null
 vp_assert_eq "$(nbdinfo --size "nbd+unix:///d0?socket=$SOCK")" $((32 << 20)) "export resized beneath the root"
 kill -0 "$VP_PID" || vp_fail "vblkd died"
 vp_ok "regular images beneath the root: create, export, serve, resize"
-kill "$VP_PID"
-wait "$VP_PID" 2>/dev/null || true
+vp_stop_vblkd || true
 
 # --- without a root: FIFO, char device, final symlink ----------------------------------
-start_daemon "$VP_TMP/b.log"
+vp_start_vblkd "$VP_TMP/b.log" --control "$CTL" --nbd "unix:$SOCK"
 refused "FIFO without a root" "not a regular file or block device" export add fifo "$ROOT/fifo.img"
 refused "char device without a root" "image /dev/null: not a regular file or block device" \
 	export add null /dev/null --readonly

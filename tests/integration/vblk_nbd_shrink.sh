@@ -19,8 +19,7 @@ IMG="$VP_TMP/disk0.img"
 MiB=$((1 << 20))
 ctl() { "$VBLKCTL" --control "$CTL" "$@"; }
 
-vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --control "$CTL"
-for ((i = 0; i < 100; i++)); do [[ -S $CTL ]] && break; sleep 0.1; done
+vp_start_vblkd "$VP_TMP/vblkd.log" --nbd "unix:$SOCK" --control "$CTL"
 vp_assert ctl image create "$IMG" 16M >/dev/null
 vp_assert ctl export add disk0 "$IMG" >/dev/null
 

@@ -36,11 +36,10 @@ PY
 
 # start_stalled: a daemon with one stalled client whose replies fill the socket.
 start_stalled() {
-	vp_start_daemon "$VP_TMP/$1.log" "$VBLKD" --nbd "unix:$SOCK" --control "$CTL" \
+	vp_start_vblkd "$VP_TMP/$1.log" --nbd "unix:$SOCK" --control "$CTL" \
 		--export "name=disk0,image=$IMG" --export "name=disk1,image=$VP_TMP/disk1.img" \
 		--drain-timeout $DRAIN
 	DAEMON=$VP_PID
-	vp_wait_nbd "nbd+unix:///disk0?socket=$SOCK" "$VP_TMP/$1.log"
 	$PY "$VP_TMP/stall.py" "$(dirname "$0")" "$SOCK" >"$VP_TMP/$1.client" 2>&1 &
 	CLIENT=$!
 	vp_on_exit "kill $CLIENT"

@@ -33,9 +33,8 @@ URI="nbd+unix:///disk0?socket=$SOCK"
 CTL="$VP_TMP/control.sock"
 VHOST="$VP_TMP/disk0.vhost"
 VHOST2="$VP_TMP/disk0-late.vhost"
-vp_start_daemon "$VP_TMP/vblkd.log" "$VBLKD" --nbd "unix:$SOCK" --workers 2 --control "$CTL" \
+vp_start_vblkd "$VP_TMP/vblkd.log" --nbd "unix:$SOCK" --workers 2 --control "$CTL" \
 	--export "name=disk0,image=$LOOP" --vhost-user "name=disk0,socket=$VHOST"
-vp_wait_nbd "$URI" "$VP_TMP/vblkd.log"
 "$FE" "$VHOST" "$LOOP" disk0 flush ok || vp_fail "vhost-user FLUSH failed before any writeback error"
 
 nbdsh -u "$URI" -c "
@@ -82,11 +81,9 @@ vp_ok "every FLUSH through the export's vhost-user server answers VIRTIO_BLK_S_I
 	vp_fail "FLUSH through a vhost-user server added after the error did not answer IOERR"
 vp_ok "a vhost-user server added after the error (a new fd) answers IOERR as well"
 
-kill "$VP_PID"
-wait "$VP_PID" 2>/dev/null
-vp_start_daemon "$VP_TMP/vblkd2.log" "$VBLKD" --nbd "unix:$SOCK" --workers 1 \
+vp_stop_vblkd || vp_fail "vblkd exited with status $? on SIGTERM"
+vp_start_vblkd "$VP_TMP/vblkd2.log" --nbd "unix:$SOCK" --workers 1 \
 	--export "name=disk0,image=$LOOP" --vhost-user "name=disk0,socket=$VHOST"
-vp_wait_nbd "$URI" "$VP_TMP/vblkd2.log"
 nbdsh -u "$URI" -c "h.pwrite(b'w' * 4096, 0); h.flush()" ||
 	vp_fail "FLUSH of a reopened image (within the backing's room) failed"
 "$FE" "$VHOST" "$LOOP" disk0 flush ok || vp_fail "vhost-user FLUSH of a reopened image failed"

@@ -20,20 +20,6 @@ SOCK="$VP_TMP/nbd.sock" CTL="$VP_TMP/ctl.sock" VHS="$VP_TMP/vhost.sock"
 uri() { printf 'nbd+unix:///d0?socket=%s' "${1:-$SOCK}"; }
 as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
 
-# wait_sockets PID LOG PATH...: until every PATH is a socket (10 s).
-wait_sockets() {
-	local pid=$1 log=$2 i p missing
-	shift 2
-	for ((i = 0; i < 100; i++)); do
-		missing=0
-		for p in "$@"; do [[ -S "$p" ]] || missing=1; done
-		((missing == 0)) && return 0
-		kill -0 "$pid" 2>/dev/null || vp_fail "vblkd exited early: $(tail -5 "$log")"
-		sleep 0.1
-	done
-	vp_fail "vblkd did not create $*: $(tail -5 "$log")"
-}
-
 # second_fails WHAT REGEX ARGS...: a second vblkd with ARGS exits non-zero
 # within 10 s, saying REGEX.
 second_fails() {
@@ -47,12 +33,10 @@ second_fails() {
 # --- modes under umask 000, group -----------------------------------------------
 OLD_UMASK=$(umask)
 umask 000
-vp_start_daemon "$VP_TMP/a.log" "$VBLKD" --nbd "unix:$SOCK" --control "$CTL" \
+vp_start_vblkd "$VP_TMP/a.log" --nbd "unix:$SOCK" --control "$CTL" \
 	--export "name=d0,image=$IMG" --vhost-user "name=d0,socket=$VHS" --socket-group disk
 umask "$OLD_UMASK"
 A=$VP_PID
-wait_sockets "$A" "$VP_TMP/a.log" "$SOCK" "$CTL" "$VHS"
-vp_wait_nbd "$(uri)" "$VP_TMP/a.log"
 vp_assert_eq "$(stat -c '%a %G' "$SOCK")" "660 disk" "NBD socket mode/group at umask 000"
 vp_assert_eq "$(stat -c '%a %G' "$VHS")" "660 disk" "vhost-user socket mode/group at umask 000"
 vp_assert_eq "$(stat -c '%a %G' "$CTL")" "600 root" "control socket mode/group at umask 000"
@@ -84,7 +68,7 @@ for ((i = 0; i < 50; i++)); do
 done
 [[ -S "$SOCK" && -S "$CTL" && -S "$VHS" ]] || vp_fail "SIGKILL should leave the socket files"
 umask 000
-vp_start_daemon "$VP_TMP/b.log" "$VBLKD" --nbd "unix:$SOCK" --control "$CTL" \
+vp_start_vblkd "$VP_TMP/b.log" --nbd "unix:$SOCK" --control "$CTL" \
 	--export "name=d0,image=$IMG" --vhost-user "name=d0,socket=$VHS" --socket-mode 0600
 umask "$OLD_UMASK"
 B=$VP_PID
@@ -92,8 +76,7 @@ vp_wait_nbd "$(uri)" "$VP_TMP/b.log"
 "$VBLKCTL" --control "$CTL" export list >/dev/null || vp_fail "restarted control socket"
 vp_assert_eq "$(stat -c '%a' "$SOCK") $(stat -c '%a' "$VHS")" "600 600" "--socket-mode 0600"
 vp_ok "stale sockets replaced"
-kill "$B"
-wait "$B" 2>/dev/null || true
+vp_stop_vblkd "$B" || true
 
 # --- a non-socket at the path is refused and left alone ----------------------------
 echo precious >"$VP_TMP/file"
@@ -107,22 +90,19 @@ vp_assert_eq "$(cat "$VP_TMP/file")" precious "the symlink's target is untouched
 vp_ok "non-socket paths refused"
 
 # --- allow-lists ---------------------------------------------------------------------
-vp_start_daemon "$VP_TMP/c.log" "$VBLKD" --nbd "unix:$SOCK" --control "$CTL" \
+vp_start_vblkd "$VP_TMP/c.log" --nbd "unix:$SOCK" --control "$CTL" \
 	--export "name=d0,image=$IMG" --socket-mode 0666 --control-mode 0666 \
 	--socket-allow user:65534
 C=$VP_PID
-wait_sockets "$C" "$VP_TMP/c.log" "$SOCK" "$CTL"
 as_nobody nbdinfo --size "$(uri)" >/dev/null || vp_fail "allow-listed uid 65534 refused: $(tail -3 "$VP_TMP/c.log")"
 vp_assert_fails nbdinfo --size "$(uri)" 2>/dev/null # root is not on the list
 grep -q 'nbd.peer.refused.*uid=0' "$VP_TMP/c.log" || vp_fail "refused NBD peer not logged"
 vp_assert_fails as_nobody "$VBLKCTL" --control "$CTL" export list 2>/dev/null
 grep -q 'control.refused.*uid=65534' "$VP_TMP/c.log" || vp_fail "refused control peer not logged"
 "$VBLKCTL" --control "$CTL" export list >/dev/null || vp_fail "root refused on the control socket"
-kill "$C"
-wait "$C" 2>/dev/null || true
-vp_start_daemon "$VP_TMP/d.log" "$VBLKD" --control "$CTL" --control-mode 0666 \
+vp_stop_vblkd "$C" || true
+vp_start_vblkd "$VP_TMP/d.log" --control "$CTL" --control-mode 0666 \
 	--control-allow user:65534
-wait_sockets "$VP_PID" "$VP_TMP/d.log" "$CTL"
 as_nobody "$VBLKCTL" --control "$CTL" export list >/dev/null ||
 	vp_fail "--control-allow user:65534 refused: $(tail -3 "$VP_TMP/d.log")"
 vp_ok "--socket-allow and --control-allow let only listed peers in"

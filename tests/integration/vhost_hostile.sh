@@ -24,12 +24,10 @@ truncate -s 64M "$D0" "$D1"
 ctl() { timeout 10 "$VBLKCTL" --control "$CTL" "$@"; }
 fe() { timeout 60 "$FE" "$@"; }
 start_vblkd() {
-	vp_start_daemon "$VP_TMP/vblkd.$1.log" "$VBLKD" --control "$CTL" \
+	vp_start_vblkd "$VP_TMP/vblkd.$1.log" --control "$CTL" \
 		--export "name=disk0,image=$D0" --export "name=disk1,image=$D1" \
 		--vhost-user "name=disk0,socket=$S0" --vhost-user "name=disk1,socket=$S1"
 	DAEMON=$VP_PID
-	for ((i = 0; i < 100; i++)); do [[ -S $S0 && -S $S1 && -S $CTL ]] && return; sleep 0.05; done
-	vp_fail "vblkd did not create its sockets"
 }
 # stall SOCKET: connect, send a SET_FEATURES header announcing 8 payload
 # bytes and 3 of them, then hold the connection; print how many seconds

@@ -30,12 +30,9 @@ pattern_md5=$(host_md5 0 1)
 zero4_md5=$(head -c $((4 * MiB)) /dev/zero | md5sum | cut -d' ' -f1)
 
 start_vblkd() {
-	vp_start_daemon "$VP_TMP/vblkd.$1.log" env VPLUMB_LOG=debug "$VBLKD" \
+	VPLUMB_LOG=debug vp_start_vblkd "$VP_TMP/vblkd.$1.log" \
 		--export "name=vq0,image=$IMG" --vhost-user "name=vq0,socket=$SOCK,queues=2"
 	VBLKD_PID=$VP_PID
-	for ((i = 0; i < 100; i++)); do [[ -S $SOCK ]] && return; sleep 0.05; done
-	cat "$VP_TMP/vblkd.$1.log" >&2
-	vp_fail "vblkd did not create $SOCK"
 }
 
 # qemu_disk NUMQ: the vhost-user-blk arguments (guest RAM shared with vblkd).
@@ -172,9 +169,8 @@ vm_assert_result "$c" exit 0
 vp_ok "num-queues=2: two hardware queues, I/O from each vCPU lands in the image"
 
 # SIGTERM: vblkd drains and exits 0 (under -DVP_SANITIZE=ON, also no report).
-kill -TERM "$VBLKD_PID"
 rc=0
-wait "$VBLKD_PID" || rc=$?
+vp_stop_vblkd "$VBLKD_PID" || rc=$?
 if [[ $rc -ne 0 ]] || grep -q "Sanitizer" "$VP_TMP/vblkd.1.log"; then
 	tail -30 "$VP_TMP/vblkd.1.log" >&2
 	vp_fail "vblkd exited with status $rc on SIGTERM"

@@ -5,12 +5,14 @@
 # (INFLIGHT_SHMFD), vblkd resubmits what was in flight, the guest's writes
 # all complete without errors, and every byte the guest wrote (checked by
 # md5 in the guest after the writes, and in the image after poweroff) is
-# there.  Two queues on two vCPUs, one writer on each.  So that requests are
-# in flight when the daemon dies, the first vblkd runs in a blkio cgroup
-# throttling its writes to the image's disk (cgroup v1 blkio or v2 io, when
-# the machine has one); then the restarted vblkd must report resubmitting
-# them.  Without a throttle the kill usually finds nothing in flight, and
-# only the data checks apply.
+# there.  Two queues on two vCPUs, one writer on each.  The kill comes at a
+# moment known to have requests in flight: vblkd is stopped (SIGSTOP) and its
+# inflight region read until heads are marked there, then killed as it
+# stands; the restarted vblkd must resubmit exactly those on each queue.  So
+# that the first look already finds some, the first vblkd runs in a blkio
+# cgroup throttling its writes to the image's disk (cgroup v1 blkio or v2 io,
+# when the machine has one); without a throttle the looks may all find
+# nothing in flight, and then only the data checks apply.
 source "$(dirname "$0")/lib.sh"
 source "$VP_SOURCE/tests/vm/kit.sh"
 vp_init vqr
@@ -46,13 +48,45 @@ throttle_pid() {
 	printf '%s\n' "$cg"
 }
 
+# stopped PID: every thread of PID is stopped (SIGSTOP), io_uring's workers
+# (iou-*) aside: they never touch the inflight region.
+stopped() {
+	local t st
+	for t in /proc/"$1"/task/*; do
+		[[ $(cat "$t/comm" 2>/dev/null) == iou-* ]] && continue
+		st=$(cat "$t/stat" 2>/dev/null) || continue # gone meanwhile
+		st=${st##*) }
+		[[ ${st%% *} == T ]] || return 1
+	done
+}
+
+# held_heads PID: for each queue of PID's inflight region (the memfd laid out
+# as vblk/vhost/inflight.h says), "QUEUE SURE MAYBE": SURE heads marked in
+# flight, and MAYBE 1 when the head completed last (last_batch_head) is
+# marked too: a restarted vblkd resubmits that one only if its mark is not
+# left over from a completion cut short.  Returns 1 without a region.
+held_heads() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ $(readlink "$f") == /memfd:vblkd-inflight* ]] || continue
+		od -An -v -tu1 -w16 "$f" | awk '
+			BEGIN { hdr = 0 }
+			NR - 1 == hdr { # a queue header: desc_num, last_batch_head; 16-byte descs follow
+				num = $11 + 256 * $12; last = $13 + 256 * $14; first = NR; q++
+				hdr += int((16 + 16 * num + 63) / 64) * 4
+				next
+			}
+			NR - first < num && $1 == 1 { if (NR - first == last) maybe[q] = 1; else sure[q]++ }
+			END { for (i = 1; i <= q; i++) print i - 1, sure[i] + 0, maybe[i] + 0 }'
+		return
+	done
+	return 1
+}
+
 start_vblkd() {
-	vp_start_daemon "$VP_TMP/vblkd.$1.log" env VPLUMB_LOG=debug "$VBLKD" \
+	VPLUMB_LOG=debug vp_start_vblkd "$VP_TMP/vblkd.$1.log" \
 		--export "name=vqr,image=$IMG,cache=none" --vhost-user "name=vqr,socket=$SOCK,queues=2"
 	VBLKD_PID=$VP_PID
-	for ((i = 0; i < 100; i++)); do [[ -S $SOCK ]] && return; sleep 0.01; done
-	cat "$VP_TMP/vblkd.$1.log" >&2
-	vp_fail "vblkd did not create $SOCK"
 }
 
 # Writer A (CPU 0) fills 8..32 MiB with O_DIRECT 64 KiB writes, writer B
@@ -89,12 +123,13 @@ EOF
 vm_initramfs "$VP_TMP/guest.sh" "$VP_TMP/initrd.gz"
 
 start_vblkd 1
+vp_on_exit "kill -KILL $VBLKD_PID" # even stopped (SIGSTOP) when the test ends early
 if CG=$(throttle_pid "$VBLKD_PID"); then
 	vp_on_exit "kill -KILL $VBLKD_PID; wait $VBLKD_PID; rmdir '$CG'"
 	vp_log "first vblkd's writes throttled to 2 MiB/s ($CG)"
 else
 	CG=""
-	vp_log "no blkio/io cgroup throttle here: in-flight requests at the kill are a matter of luck"
+	vp_log "no blkio/io cgroup throttle here: the looks at the inflight region may all find nothing in flight"
 fi
 c="$VP_TMP/console"
 t0=$SECONDS
@@ -110,13 +145,28 @@ for ((i = 0; i < 600; i++)); do
 	kill -0 "$VM_PID" 2>/dev/null || break
 	sleep 0.05
 done
+# Stop vblkd, read its inflight region, let it go on until heads are in
+# flight there (while the writers are mid-way), then kill it stopped: what
+# the restarted one finds is what was read.
+held=""
+while (($(progress a) < CHUNKS - 1 && $(progress b) < CHUNKS - 1)) && kill -0 "$VM_PID" 2>/dev/null; do
+	kill -STOP "$VBLKD_PID"
+	for ((i = 0; i < 500; i++)); do stopped "$VBLKD_PID" && break; sleep 0.01; done
+	stopped "$VBLKD_PID" || vp_fail "vblkd's threads did not all stop on SIGSTOP"
+	held=$(held_heads "$VBLKD_PID") || vp_fail "vblkd has no inflight region (INFLIGHT_SHMFD not used)"
+	awk '$2 > 0 { found = 1 } END { exit !found }' <<<"$held" && break
+	held=""
+	kill -CONT "$VBLKD_PID"
+	sleep 0.05
+done
 pa=$(progress a) pb=$(progress b)
 ((pa >= 2 && pb >= 2 && pa < CHUNKS && pb < CHUNKS)) ||
 	{ vm_dump "$c"; vp_fail "writers not mid-way when it was time to kill (a $pa, b $pb of $CHUNKS MiB)"; }
 kill -KILL "$VBLKD_PID"
 wait "$VBLKD_PID" 2>/dev/null || true
 t_kill=$SECONDS
-vp_log "vblkd SIGKILLed with writer a at $pa MiB, writer b at $pb MiB of $CHUNKS"
+vp_log "vblkd SIGKILLed with writer a at $pa MiB, writer b at $pb MiB of $CHUNKS; in flight:" \
+	"$([[ -z $held ]] && echo "none seen" || awk '{ printf "queue %s: %s%s; ", $1, $2, $3 ? " (+1 maybe)" : "" }' <<<"$held")"
 sleep 0.3
 start_vblkd 2
 rc=0
@@ -129,11 +179,19 @@ fi
 vp_log "guest finished $((SECONDS - t_kill)) s after the kill; whole run $((SECONDS - t0)) s"
 grep -q "event=vhost.connected" "$VP_TMP/vblkd.2.log" || vp_fail "QEMU did not reconnect"
 resub=$(grep -o "event=vhost.resubmitted .*" "$VP_TMP/vblkd.2.log" | tr '\n' ';' || true)
-vp_log "restarted vblkd: ${resub:-no requests were in flight at the kill}"
+vp_log "restarted vblkd: ${resub:-resubmitted nothing}"
 vp_ok "QEMU reconnected to the restarted vblkd (reconnect=1)"
-if [[ -n "$CG" ]]; then
-	[[ -n "$resub" ]] || vp_fail "writes were throttled, yet the restarted vblkd resubmitted nothing"
-	vp_ok "in-flight requests resubmitted from QEMU's inflight region"
+if [[ -n "$held" ]]; then
+	# Each queue's first start resubmits what the region held at the kill.
+	while read -r q sure maybe; do
+		n=$(grep -o "event=vhost.resubmitted export=vqr queue=$q requests=[0-9]*" \
+			"$VP_TMP/vblkd.2.log" | head -1 | sed 's/.*=//' || true)
+		((${n:-0} >= sure && ${n:-0} <= sure + maybe)) ||
+			vp_fail "queue $q: resubmitted ${n:-0} requests, the inflight region held $sure (+$maybe)"
+	done <<<"$held"
+	vp_ok "the requests in flight at the kill resubmitted from QEMU's inflight region"
+elif [[ -n "$CG" ]]; then
+	vp_fail "writes were throttled, yet no look at the inflight region found a request in flight"
 fi
 
 vm_assert_result "$c" a-progress "$CHUNKS"
@@ -151,9 +209,8 @@ vm_assert_result "$c" exit 0
 vp_ok "no write lost: both ranges match in the guest and in the image"
 
 # SIGTERM: vblkd drains and exits 0 (under -DVP_SANITIZE=ON, also no report).
-kill -TERM "$VBLKD_PID"
 rc=0
-wait "$VBLKD_PID" || rc=$?
+vp_stop_vblkd "$VBLKD_PID" || rc=$?
 if [[ $rc -ne 0 ]] || grep -q "Sanitizer" "$VP_TMP/vblkd.2.log"; then
 	tail -30 "$VP_TMP/vblkd.2.log" >&2
 	vp_fail "vblkd exited with status $rc on SIGTERM"

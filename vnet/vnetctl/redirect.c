@@ -37,12 +37,15 @@ static int redirect_args(struct vnetctl *c, const struct vnetctl_args *args, str
 	return ret;
 }
 
-static int redirect_state(struct redirect *r, bool *both, struct vp_error *err)
+/* Look up both links and whether each one's ingress goes to the other. */
+static int redirect_lookup(struct vnetctl *c, const struct vnetctl_args *args, struct redirect *r,
+			   bool *both, struct vp_error *err)
 {
 	bool ab, ba;
-	int ret;
+	int ret = redirect_args(c, args, r, err);
 
-	ret = vp_tc_redirect_check(r->ns->nl, r->a.ifindex, r->b.ifindex, &ab, err);
+	if (ret == 0)
+		ret = vp_tc_redirect_check(r->ns->nl, r->a.ifindex, r->b.ifindex, &ab, err);
 	if (ret == 0)
 		ret = vp_tc_redirect_check(r->ns->nl, r->b.ifindex, r->a.ifindex, &ba, err);
 	*both = ret == 0 && ab && ba;
@@ -52,12 +55,9 @@ static int redirect_state(struct redirect *r, bool *both, struct vp_error *err)
 static int redirect_add(struct vnetctl *c, const struct vnetctl_args *args, struct vp_error *err)
 {
 	struct redirect r;
-	bool both = false;
-	int ret;
+	bool both;
+	int ret = redirect_lookup(c, args, &r, &both, err);
 
-	ret = redirect_args(c, args, &r, err);
-	if (ret == 0)
-		ret = redirect_state(&r, &both, err);
 	if (ret < 0)
 		return ret;
 	if (both) {
@@ -93,12 +93,9 @@ static int redirect_del(struct vnetctl *c, const struct vnetctl_args *args, stru
 static int redirect_show(struct vnetctl *c, const struct vnetctl_args *args, struct vp_error *err)
 {
 	struct redirect r;
-	bool both = false;
-	int ret;
+	bool both;
+	int ret = redirect_lookup(c, args, &r, &both, err);
 
-	ret = redirect_args(c, args, &r, err);
-	if (ret == 0)
-		ret = redirect_state(&r, &both, err);
 	if (ret < 0)
 		return ret;
 	if (c->json)
