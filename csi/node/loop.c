@@ -131,9 +131,9 @@ static bool backed_by(int index, const struct stat *st, bool *dio)
 	return same;
 }
 
-/* The backing file's path as sysfs file path shows it (only attached
- * devices have one): 0, or -ENOENT. */
-static int read_backing_file(const char *path, char *buf, size_t size)
+/* A one-line sysfs attribute, without its newline: 0, or -ENOENT (a loop
+ * device's loop/ attributes exist only while it is attached). */
+static int read_sysfs_line(const char *path, char *buf, size_t size)
 {
 	size_t n;
 	FILE *f = fopen(path, "re");
@@ -153,7 +153,7 @@ static int backing_file(int index, char *buf, size_t size)
 	char path[96];
 
 	snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file", index);
-	return read_backing_file(path, buf, size);
+	return read_sysfs_line(path, buf, size);
 }
 
 int vp_loop_backing_of(dev_t dev, char *buf, size_t size)
@@ -162,7 +162,19 @@ int vp_loop_backing_of(dev_t dev, char *buf, size_t size)
 
 	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/loop/backing_file", major(dev),
 		 minor(dev));
-	return read_backing_file(path, buf, size);
+	return read_sysfs_line(path, buf, size);
+}
+
+/* Whether /dev/loop<index> is on its way out: LOOP_CLR_FD on a device that
+ * something else (udev, blkid, a scan) still holds open only sets autoclear,
+ * and the kernel detaches it at the last close.  Such a device must not be
+ * taken for a volume's again: it would vanish under the new stage. */
+static bool detach_pending(int index)
+{
+	char path[96], flag[8];
+
+	snprintf(path, sizeof(path), "/sys/block/loop%d/loop/autoclear", index);
+	return !read_sysfs_line(path, flag, sizeof(flag)) && !strcmp(flag, "1");
 }
 
 /* Whether /dev/loop<index> is backed by image: by device and inode when
@@ -173,7 +185,7 @@ static bool matches(int index, const char *image, const struct stat *st, bool *d
 {
 	char shown[PATH_MAX + 16], deleted[PATH_MAX + 16];
 
-	if (backing_file(index, shown, sizeof(shown)))
+	if (backing_file(index, shown, sizeof(shown)) || detach_pending(index))
 		return false;
 	if (st)
 		return backed_by(index, st, dio);

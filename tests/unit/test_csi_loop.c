@@ -163,6 +163,30 @@ static void test_readonly(void **state)
 	assert_int_equal(vp_loop_detach(l.index, &err), 0);
 }
 
+/* A detach while something else holds the device open is only deferred to
+ * its last close; until then the device is not the image's any more. */
+static void test_detach_while_open(void **state)
+{
+	struct vp_error err = { 0 };
+	struct vp_loop l, found;
+	int fd;
+
+	(void)state;
+	skip_unless_loop();
+	make_image(4 * MIB);
+	assert_int_equal(vp_loop_attach(image, false, false, &l, &err), 0);
+	fd = open(l.dev, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(vp_loop_detach(l.index, &err), 0);
+	assert_int_equal(vp_loop_find(image, &found, &err), -ENOENT);
+	/* A new attach gets a device of its own. */
+	assert_int_equal(vp_loop_attach(image, false, false, &found, &err), 0);
+	assert_int_not_equal(found.index, l.index);
+	assert_int_equal(vp_loop_find(image, &found, &err), 0);
+	close(fd);
+	assert_int_equal(vp_loop_detach(found.index, &err), 0);
+}
+
 static void test_bad_image(void **state)
 {
 	struct vp_error err = { 0 };
@@ -182,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_attach_find_detach, detach_leftover),
 		cmocka_unit_test_teardown(test_readonly, detach_leftover),
+		cmocka_unit_test_teardown(test_detach_while_open, detach_leftover),
 		cmocka_unit_test(test_bad_image),
 	};
 
