@@ -134,7 +134,7 @@ static int resolve_family(struct genl *g, struct vp_error *err)
 	g->family = 0;
 	ret = talk(g, nlh, family_cb, &g->family);
 	if (ret == -ENOENT)
-		return vp_error_code(err, 0, ENOENT, "no genetlink family \"nbd\": the kernel has "
+		return vp_error_code(err, 0, ENOENT, "no genetlink family nbd: the kernel has "
 				     "no NBD client (nbd.ko)");
 	if (!ret && !g->family)
 		ret = -EPROTO;
