@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #define SYS_BLOCK "/sys/block"
+/* Requests and answers: a backend of PATH_MAX bytes and a few numbers fit
+ * (libmnl's MNL_SOCKET_BUFFER_SIZE is not a constant). */
+#define NL_BUF_SIZE 8192
 
 struct genl {
 	struct mnl_socket *nl;
@@ -92,7 +95,7 @@ int vp_nbdc_msg_index(const struct nlmsghdr *nlh, uint32_t *index)
  * 0 or -errno (the kernel's, for a refused request). */
 static int talk(struct genl *g, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[NL_BUF_SIZE];
 	ssize_t n;
 	int ret;
 
@@ -126,7 +129,7 @@ static int family_cb(const struct nlmsghdr *nlh, void *data)
 /* CTRL_CMD_GETFAMILY "nbd": the kernel loads nbd.ko for it when it can. */
 static int resolve_family(struct genl *g, struct vp_error *err)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[NL_BUF_SIZE];
 	struct nlmsghdr *nlh = put_header(buf, GENL_ID_CTRL, ++g->seq, CTRL_CMD_GETFAMILY, 1);
 	int ret;
 
@@ -190,7 +193,7 @@ static int index_cb(const struct nlmsghdr *nlh, void *data)
 int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend,
 		   struct vp_nbdc_dev *out, struct vp_error *err)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[NL_BUF_SIZE];
 	uint32_t index = UINT32_MAX;
 	struct nlmsghdr *nlh;
 	struct genl g;
@@ -214,7 +217,7 @@ int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend
 
 int vp_nbdc_detach(int index, struct vp_error *err)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[NL_BUF_SIZE];
 	struct nlmsghdr *nlh;
 	struct genl g;
 	int ret = genl_open(&g, err);
