@@ -194,7 +194,7 @@ vm_initramfs() {
 		case "$1" in
 		--module) mods+=("$2") ;;
 		--file) files+=("$2") ;;
-		--bin) files+=("$2"); bins+=("${2%%:*}") ;;
+		--bin) bins+=("$2") ;;
 		*) vp_fail "vm_initramfs: unknown option $1" ;;
 		esac
 		shift 2
@@ -219,7 +219,12 @@ vm_initramfs() {
 		cp -a "${f%%:*}" "$stage$dest"
 	done
 	for f in "${bins[@]}"; do
-		vm_bin_libs "$f" "$stage" || vp_fail "vm_initramfs: --bin $f: cannot copy its libraries"
+		dest="${f#*:}"
+		[[ "$dest" == /* && -x "${f%%:*}" ]] || vp_fail "vm_initramfs: --bin $f: want SRC:/ABS/DEST with SRC executable"
+		mkdir -p "$stage$(dirname "$dest")"
+		# -L: a binary reached through a symlink (mkfs.ext4 -> mke2fs).
+		cp -L "${f%%:*}" "$stage$dest"
+		vm_bin_libs "${f%%:*}" "$stage" || vp_fail "vm_initramfs: --bin $f: cannot copy its libraries"
 	done
 	(cd "$stage" && find . | "$VM_BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$2" ||
 		vp_fail "vm_initramfs: cannot write $2"
