@@ -116,6 +116,30 @@ static int dial_nbd(const char *path, struct vp_error *err)
 	return vp_error_set(err, e, "connect to vblkd's nbd socket %s", path);
 }
 
+/* Remove vblkd's export of the volume once the kernel's connection to it
+ * is gone (vblkd closes it a moment after NBD_CMD_DISCONNECT, or after a
+ * failed attach closed the socket: EBUSY until then): 0, also when there
+ * is none; -EIO when its final sync failed. */
+static int remove_export(struct csi_ctx *ctx, const char *id, struct vp_error *err)
+{
+	const struct timespec step = { .tv_nsec = CSI_VBLKD_CLAIM_STEP_MS * 1000000L };
+	bool synced = true;
+	int ret;
+
+	for (unsigned waited = 0;; waited += CSI_VBLKD_CLAIM_STEP_MS) {
+		ret = csi_vblkd_export_remove(ctx->vblkd_control, id, &synced, err);
+		if (ret != -EBUSY || waited >= CSI_VBLKD_CLAIM_WAIT_MS)
+			break;
+		vp_error_clear(err);
+		nanosleep(&step, NULL);
+	}
+	if (ret == -ENOENT) {
+		vp_error_clear(err);
+		return 0;
+	}
+	return ret ? ret : synced ? 0 : -EIO;  /* err says why */
+}
+
 /* vblkd exports the volume (read-only per rec) under its ID; the kernel's
  * NBD client connects to it.  A failure removes an export it added. */
 static int attach_nbd(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *image,
@@ -123,10 +147,10 @@ static int attach_nbd(struct csi_ctx *ctx, const struct vp_node_record *rec, con
 {
 	struct vp_error undo = { 0 };
 	struct vp_nbdc_export e;
-	bool added, synced;
-	int ret = csi_vblkd_export_claim(ctx->vblkd_control, rec->volume, image, rec->readonly,
-					 err), s;
+	bool added;
+	int ret, s;
 
+	ret = csi_vblkd_export_claim(ctx->vblkd_control, rec->volume, image, rec->readonly, err);
 	if (ret && ret != -EEXIST)
 		return ret;
 	added = !ret;  /* else made before a crash, or by a repeated call: ours */
@@ -136,8 +160,7 @@ static int attach_nbd(struct csi_ctx *ctx, const struct vp_node_record *rec, con
 	ret = ret ?: vp_nbdc_attach(s, &e, image, n, err);
 	if (s >= 0)
 		close(s);  /* the kernel holds its own reference */
-	if (ret && added &&
-	    csi_vblkd_export_remove(ctx->vblkd_control, rec->volume, &synced, &undo))
+	if (ret && added && remove_export(ctx, rec->volume, &undo))
 		vp_log(VP_LOG_WARN, "csi.node.undo", "volume=%s error=\"%s\"", rec->volume,
 		       undo.msg);
 	return ret;
@@ -174,29 +197,6 @@ int csi_node_attach(struct csi_ctx *ctx, const struct vp_node_record *rec, const
 	       "readonly=%d why=\"%s\"", rec->volume, d->dev, d->direct_io, rec->readonly,
 	       why ? why : WHY_STAGED);
 	return 0;
-}
-
-/* Remove vblkd's export of the volume once the kernel's connection to it
- * is gone (vblkd closes it a moment after NBD_CMD_DISCONNECT: EBUSY until
- * then): 0, also when there is none; -EIO when its final sync failed. */
-static int remove_export(struct csi_ctx *ctx, const char *id, struct vp_error *err)
-{
-	const struct timespec step = { .tv_nsec = CSI_VBLKD_CLAIM_STEP_MS * 1000000L };
-	bool synced = true;
-	int ret;
-
-	for (unsigned waited = 0;; waited += CSI_VBLKD_CLAIM_STEP_MS) {
-		ret = csi_vblkd_export_remove(ctx->vblkd_control, id, &synced, err);
-		if (ret != -EBUSY || waited >= CSI_VBLKD_CLAIM_WAIT_MS)
-			break;
-		vp_error_clear(err);
-		nanosleep(&step, NULL);
-	}
-	if (ret == -ENOENT) {
-		vp_error_clear(err);
-		return 0;
-	}
-	return ret ? ret : synced ? 0 : -EIO;  /* err says why */
 }
 
 int csi_node_detach(struct csi_ctx *ctx, const struct vp_node_record *rec, struct vp_error *err)
