@@ -2,15 +2,14 @@
  * NodePublishVolume / NodeUnpublishVolume over a kernel device, for both
  * access types.
  *
- * Stage attaches the volume's image as a kernel device, of the kind the
+ * Stage attaches the volume's image as a kernel device of the kind the
  * attach order picks (node_attach.c: nbd through vblkd, else loop;
  * read-only for a reader-only access mode) and, for mount, mounts its
- * filesystem at the
- * staging directory (node_mount.c); publish creates target_path (a file
- * for block, a directory for mount) and bind-mounts the device node or
- * the staged filesystem on it (remounted read-only for readonly, which
- * for block needs a device staged read-only); unpublish unmounts and
- * removes it; unstage unmounts and detaches.  The node record
+ * filesystem at the staging directory (node_mount.c); publish creates
+ * target_path (a file for block, a directory for mount) and bind-mounts
+ * the device node or the staged filesystem on it (remounted read-only for
+ * readonly, which for block needs a device staged read-only); unpublish
+ * unmounts and removes it; unstage unmounts and detaches.  The node record
  * (csi/node/record.h) is written before each device or mount is made and
  * updated after it is gone, so every call can be repeated after a crash.
  * Each call holds the volume's ID key, like the controller's calls on it.
