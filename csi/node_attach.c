@@ -13,6 +13,8 @@
  * Each new device is logged once (csi.node.attach) with why the earlier
  * kinds were skipped.  A device is found again by its image: the loop's
  * backing file, or the nbd device's backend identifier (the image path).
+ * An nbd device found while vblkd no longer has its export (vblkd
+ * restarted) gets a new connection (csi.node.reconnect).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -140,30 +142,87 @@ static int remove_export(struct csi_ctx *ctx, const char *id, struct vp_error *e
 	return ret ? ret : synced ? 0 : -EIO;  /* err says why */
 }
 
-/* vblkd exports the volume (read-only per rec) under its ID; the kernel's
- * NBD client connects to it.  A failure removes an export it added. */
-static int attach_nbd(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *image,
-		      struct vp_nbdc_dev *n, struct vp_error *err)
+/* Remove the export when added (by this attach): a failed attach leaves
+ * no export it made. */
+static void undo_export(struct csi_ctx *ctx, const char *id, bool added)
 {
-	struct vp_error undo = { 0 };
-	struct vp_nbdc_export e;
-	bool added;
+	struct vp_error err = { 0 };
+
+	if (added && remove_export(ctx, id, &err))
+		vp_log(VP_LOG_WARN, "csi.node.undo", "volume=%s error=\"%s\"", id, err.msg);
+}
+
+/* vblkd exports the volume (read-only per rec) under its ID (*added when
+ * the export is new; else it was made before a crash, or by a repeated
+ * call: ours), and a socket to it is negotiated as that export: the
+ * socket with e set, or -errno (an export it added is removed again). */
+static int open_export(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *image,
+		       struct vp_nbdc_export *e, bool *added, struct vp_error *err)
+{
 	int ret, s;
 
 	ret = csi_vblkd_export_claim(ctx->vblkd_control, rec->volume, image, rec->readonly, err);
 	if (ret && ret != -EEXIST)
 		return ret;
-	added = !ret;  /* else made before a crash, or by a repeated call: ours */
+	*added = !ret;
 	vp_error_clear(err);
 	s = dial_nbd(ctx->vblkd_nbd, err);
-	ret = s < 0 ? s : vp_nbdc_handshake(s, rec->volume, &e, err);
-	ret = ret ?: vp_nbdc_attach(s, &e, image, n, err);
+	ret = s < 0 ? s : vp_nbdc_handshake(s, rec->volume, e, err);
+	if (!ret)
+		return s;
 	if (s >= 0)
-		close(s);  /* the kernel holds its own reference */
-	if (ret && added && remove_export(ctx, rec->volume, &undo))
-		vp_log(VP_LOG_WARN, "csi.node.undo", "volume=%s error=\"%s\"", rec->volume,
-		       undo.msg);
+		close(s);
+	undo_export(ctx, rec->volume, *added);
 	return ret;
+}
+
+/* The kernel's NBD client on vblkd's export of the volume. */
+static int attach_nbd(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *image,
+		      struct vp_nbdc_dev *n, struct vp_error *err)
+{
+	struct vp_nbdc_export e;
+	bool added;
+	int s = open_export(ctx, rec, image, &e, &added, err), ret;
+
+	if (s < 0)
+		return s;
+	ret = vp_nbdc_attach(s, &e, image, n, err);
+	close(s);  /* the kernel holds its own reference */
+	if (ret)
+		undo_export(ctx, rec->volume, added);
+	return ret;
+}
+
+/* nbd device d of the volume, found attached: when vblkd no longer has
+ * the export (it restarted), the device's connection is dead and a new
+ * one takes its place (the kernel holds the device's I/O meanwhile, up to
+ * VP_NBDC_DEAD_CONN_S). */
+static int revive_nbd(struct csi_ctx *ctx, const struct vp_node_record *rec,
+		      const struct csi_device *d, struct vp_error *err)
+{
+	char image[PATH_MAX];
+	struct vp_nbdc_export e;
+	bool serves, added;
+	int ret, s;
+
+	if (!ctx->vblkd_control || !ctx->vblkd_nbd)
+		return 0;  /* nothing to reconnect with: kept as it is */
+	if ((ret = csi_vblkd_serves(ctx->vblkd_control, rec->volume, &serves, err)))
+		return ret;
+	if (serves)
+		return 0;
+	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
+	if ((s = open_export(ctx, rec, image, &e, &added, err)) < 0)
+		return s;
+	ret = vp_nbdc_reconnect(d->index, s, image, err);
+	close(s);
+	if (ret) {
+		undo_export(ctx, rec->volume, added);
+		return ret;
+	}
+	vp_log(VP_LOG_INFO, "csi.node.reconnect", "volume=%s device=%s attach=nbd export=%s",
+	       rec->volume, d->dev, rec->volume);
+	return 0;
 }
 
 int csi_node_attach(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *why,
@@ -174,6 +233,8 @@ int csi_node_attach(struct csi_ctx *ctx, const struct vp_node_record *rec, const
 	struct vp_loop l;
 	int ret = csi_node_device_find(ctx, rec, d, err);
 
+	if (!ret && rec->attach == VP_NODE_ATTACH_NBD)
+		return revive_nbd(ctx, rec, d, err);
 	if (ret != -ENOENT)
 		return ret;
 	vp_error_clear(err);

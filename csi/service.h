@@ -169,7 +169,8 @@ int csi_node_device_find(struct csi_ctx *ctx, const struct vp_node_record *rec,
 
 /* The device of rec's volume into d, attached (read-only when
  * rec->readonly) when there is none and logged with why (the skipped
- * kinds; NULL: the kind is the record's): 0 or -errno with err set,
+ * kinds; NULL: the kind is the record's); an nbd device whose export
+ * vblkd lost (restarted) is reconnected: 0 or -errno with err set,
  * nothing attached or exported then. */
 int csi_node_attach(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *why,
 		    struct csi_device *d, struct vp_error *err) VP_MUST_CHECK;

@@ -49,12 +49,25 @@ static struct nlmsghdr *put_header(void *buf, uint16_t type, uint32_t seq, uint8
 	return nlh;
 }
 
+/* NBD_ATTR_SOCKETS with sock as its one item: false when it does not fit. */
+static bool put_socket(struct nlmsghdr *nlh, size_t size, int sock)
+{
+	struct nlattr *socks, *item;
+
+	if (!(socks = mnl_attr_nest_start_check(nlh, size, NBD_ATTR_SOCKETS)) ||
+	    !(item = mnl_attr_nest_start_check(nlh, size, NBD_SOCK_ITEM)) ||
+	    !mnl_attr_put_u32_check(nlh, size, NBD_SOCK_FD, (uint32_t)sock))
+		return false;
+	mnl_attr_nest_end(nlh, item);
+	mnl_attr_nest_end(nlh, socks);
+	return true;
+}
+
 int vp_nbdc_msg_connect(void *buf, size_t size, uint16_t family, uint32_t seq, int sock,
 			const struct vp_nbdc_export *e, const char *backend,
 			struct nlmsghdr **out)
 {
 	struct nlmsghdr *nlh;
-	struct nlattr *socks, *item;
 
 	if (size < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct genlmsghdr)))
 		return -EMSGSIZE;
@@ -62,13 +75,11 @@ int vp_nbdc_msg_connect(void *buf, size_t size, uint16_t family, uint32_t seq, i
 	if (!mnl_attr_put_u64_check(nlh, size, NBD_ATTR_SIZE_BYTES, e->size) ||
 	    !mnl_attr_put_u64_check(nlh, size, NBD_ATTR_BLOCK_SIZE_BYTES, e->block_size) ||
 	    !mnl_attr_put_u64_check(nlh, size, NBD_ATTR_SERVER_FLAGS, e->flags) ||
+	    !mnl_attr_put_u64_check(nlh, size, NBD_ATTR_DEAD_CONN_TIMEOUT,
+				    VP_NBDC_DEAD_CONN_S) ||
 	    !mnl_attr_put_strz_check(nlh, size, NBD_ATTR_BACKEND_IDENTIFIER, backend) ||
-	    !(socks = mnl_attr_nest_start_check(nlh, size, NBD_ATTR_SOCKETS)) ||
-	    !(item = mnl_attr_nest_start_check(nlh, size, NBD_SOCK_ITEM)) ||
-	    !mnl_attr_put_u32_check(nlh, size, NBD_SOCK_FD, (uint32_t)sock))
+	    !put_socket(nlh, size, sock))
 		return -EMSGSIZE;
-	mnl_attr_nest_end(nlh, item);
-	mnl_attr_nest_end(nlh, socks);
 	*out = nlh;
 	return 0;
 }
@@ -213,6 +224,24 @@ int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend
 		return vp_error_code(err, 0, EPROTO, "NBD_CMD_CONNECT: the kernel named no device");
 	dev_name(out, (int)index);
 	return 0;
+}
+
+int vp_nbdc_reconnect(int index, int sock, const char *backend, struct vp_error *err)
+{
+	char buf[NL_BUF_SIZE];
+	struct nlmsghdr *nlh;
+	struct genl g;
+	int ret = genl_open(&g, err);
+
+	if (ret)
+		return ret;
+	nlh = put_header(buf, g.family, ++g.seq, NBD_CMD_RECONFIGURE, NBD_GENL_VERSION);
+	mnl_attr_put_u32(nlh, NBD_ATTR_INDEX, (uint32_t)index);
+	/* The kernel refuses a device with a backend identifier without it. */
+	ret = mnl_attr_put_strz_check(nlh, sizeof(buf), NBD_ATTR_BACKEND_IDENTIFIER, backend) &&
+	      put_socket(nlh, sizeof(buf), sock) ? talk(&g, nlh, NULL, NULL) : -EMSGSIZE;
+	genl_close(&g);
+	return ret ? vp_error_set(err, -ret, "NBD_CMD_RECONFIGURE /dev/nbd%d", index) : 0;
 }
 
 int vp_nbdc_detach(int index, struct vp_error *err)

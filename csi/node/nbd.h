@@ -25,6 +25,9 @@
 #define VP_NBDC_HANDSHAKE_MS 5000       /* the whole handshake, greeting to GO */
 #define VP_NBDC_KERNEL_MIN_BLOCK 512U   /* block sizes the kernel client takes */
 #define VP_NBDC_KERNEL_MAX_BLOCK 4096U
+/* How long the kernel holds a device's I/O when its connection died (vblkd
+ * restarted), waiting for vp_nbdc_reconnect, before it fails it. */
+#define VP_NBDC_DEAD_CONN_S 60
 
 /* What the handshake negotiated for the export. */
 struct vp_nbdc_export {
@@ -64,6 +67,14 @@ int vp_nbdc_available(struct vp_error *err) VP_MUST_CHECK;
 int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend,
 		   struct vp_nbdc_dev *out, struct vp_error *err) VP_MUST_CHECK;
 
+/* Give /dev/nbd<index>, connected under backend, sock (negotiated as the
+ * same export) in place of its dead connection (NBD_CMD_RECONFIGURE; the
+ * kernel keeps a connection that is not dead and drops sock then): 0 or
+ * -errno with err set.  The device keeps the size it was connected with.
+ * The caller closes sock. */
+int vp_nbdc_reconnect(int index, int sock, const char *backend,
+		      struct vp_error *err) VP_MUST_CHECK;
+
 /* Disconnect /dev/nbd<index> (NBD_CMD_DISCONNECT: the kernel sends
  * NBD_CMD_DISC to the server and closes the socket): 0 or -errno. */
 int vp_nbdc_detach(int index, struct vp_error *err) VP_MUST_CHECK;
@@ -76,7 +87,8 @@ int vp_nbdc_find(const char *backend, struct vp_nbdc_dev *out,
 /* ---- the genetlink messages, built and parsed apart from the socket ---- */
 
 /* Build NBD_CMD_CONNECT for family (its id) into buf (size bytes): the
- * export's size, block size and flags, sock as the one socket, backend;
+ * export's size, block size and flags, VP_NBDC_DEAD_CONN_S, sock as the
+ * one socket, backend;
  * no NBD_ATTR_INDEX, so the kernel picks the device (it refuses -1).
  * 0 with *out the message, or -EMSGSIZE when it does not fit. */
 int vp_nbdc_msg_connect(void *buf, size_t size, uint16_t family, uint32_t seq, int sock,

@@ -15,8 +15,9 @@
 # picks nbd (logged, kept in the node record), Create -> Stage (mkfs.ext4
 # on /dev/nbdN) -> Publish -> write -> Unpublish -> Unstage (device
 # disconnected, export removed) -> Stage -> Publish -> the data read back;
-# mounts removed behind the driver are repaired by the start-up reconcile
-# over the same nbd device; Unpublish, Unstage, Delete leave no device,
+# after a vblkd restart the start-up reconcile reconnects the device
+# (NBD_CMD_RECONFIGURE) and writes go on; mounts removed behind the driver
+# are repaired by the start-up reconcile over the same nbd device; Unpublish, Unstage, Delete leave no device,
 # export, mount or record.  This machine's own kernel has no nbd, hence
 # the guest.
 source "$(dirname "$0")/lib.sh"
@@ -81,9 +82,13 @@ echo "connect nosuch: $out"
 
 # vblk-csi's node service over nbd, vblkd in the guest.
 mkdir -p /pool/volumes /kubelet/stage /kubelet/pub
-vblkd --control /run/ctl.sock --nbd unix:/run/nbd.sock --image-root /pool/volumes \
-	--workers 1 >/tmp/vblkd.log 2>&1 &
-for i in $(seq 100); do [ -S /run/ctl.sock ] && [ -S /run/nbd.sock ] && break; sleep 0.1; done
+start_vblkd() {
+	vblkd --control /run/ctl.sock --nbd unix:/run/nbd.sock --image-root /pool/volumes \
+		--workers 1 >>/tmp/vblkd.log 2>&1 &
+	vblkd_pid=$!
+	for i in $(seq 100); do [ -S /run/ctl.sock ] && [ -S /run/nbd.sock ] && break; sleep 0.1; done
+}
+start_vblkd
 drive() {
 	csi_node_drive --vblkd-control /run/ctl.sock --vblkd-nbd /run/nbd.sock /pool /kubelet \
 		"$@" 2>>/tmp/drive.log
@@ -110,9 +115,16 @@ vm_say exports-after-unstage "$(exports "$id")"
 drive stage "$id" /kubelet/stage && drive publish "$id" /kubelet/stage /kubelet/pub/t
 vm_say restage-rc $?
 vm_say read-back "$(cat /kubelet/pub/t/data)"
+kill $vblkd_pid
+wait $vblkd_pid
+start_vblkd
+drive reconcile
+vm_say reconnects "$(grep -c "event=csi.node.reconnect volume=$id device=" /tmp/drive.log)"
+echo "after vblkd restart" >/kubelet/pub/t/data2 && sync
+vm_say write-after-restart-rc $?
 umount /kubelet/pub/t && umount /kubelet/stage
 drive reconcile
-vm_say reconciled "$(cat /kubelet/pub/t/data)"
+vm_say reconciled "$(cat /kubelet/pub/t/data) / $(cat /kubelet/pub/t/data2)"
 drive unpublish "$id" /kubelet/pub/t && drive unstage "$id" /kubelet/stage && drive delete "$id"
 vm_say end-rc $?
 nbd_attach find $img
@@ -173,7 +185,10 @@ vp_ok "unstage disconnects the nbd device and removes vblkd's export"
 vm_assert_result "$C" restage-rc 0
 vm_assert_result "$C" read-back "cycle one"
 vp_ok "a mount volume's file written over nbd is read back after unstage and stage"
-vm_assert_result "$C" reconciled "cycle one"
+vm_assert_result "$C" reconnects 1
+vm_assert_result "$C" write-after-restart-rc 0
+vp_ok "after a vblkd restart the start-up reconcile reconnects the nbd device (NBD_CMD_RECONFIGURE): writes go on"
+vm_assert_result "$C" reconciled "cycle one / after vblkd restart"
 vp_ok "mounts removed behind the driver are repaired at start over the same nbd device"
 vm_assert_result "$C" end-rc 0
 vm_assert_result "$C" device-at-end 3

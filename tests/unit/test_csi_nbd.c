@@ -319,7 +319,7 @@ static void test_export_name_fallback(void **state)
 }
 
 struct seen {
-	uint64_t size, block, flags;
+	uint64_t size, block, flags, dead_s;
 	const char *backend;
 	uint32_t fd;
 	bool index;
@@ -348,6 +348,7 @@ static int connect_attr(const struct nlattr *a, void *data)
 	case NBD_ATTR_SIZE_BYTES: s->size = mnl_attr_get_u64(a); break;
 	case NBD_ATTR_BLOCK_SIZE_BYTES: s->block = mnl_attr_get_u64(a); break;
 	case NBD_ATTR_SERVER_FLAGS: s->flags = mnl_attr_get_u64(a); break;
+	case NBD_ATTR_DEAD_CONN_TIMEOUT: s->dead_s = mnl_attr_get_u64(a); break;
 	case NBD_ATTR_BACKEND_IDENTIFIER: s->backend = mnl_attr_get_str(a); break;
 	case NBD_ATTR_SOCKETS: return mnl_attr_parse_nested(a, sockets, data);
 	case NBD_ATTR_INDEX: s->index = true; break;
@@ -378,6 +379,7 @@ static void test_msg_connect(void **state)
 	assert_int_equal(s.size, 64 << 20);
 	assert_int_equal(s.block, 512);
 	assert_int_equal(s.flags, NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_TRIM);
+	assert_int_equal(s.dead_s, VP_NBDC_DEAD_CONN_S);
 	assert_string_equal(s.backend, "/pool/volumes/vol-1.img");
 	assert_int_equal(s.fd, 9);
 	assert_false(s.index);  /* the kernel picks: it refuses -1 */
