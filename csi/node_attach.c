@@ -30,6 +30,7 @@
 #include "csi/node/record.h"
 #include "csi/service.h"
 #include "csi/vblkd.h"
+#include "vblk/nbd/proto.h"
 
 #define UBLK_CONTROL "/dev/ublk-control"
 #define WHY_STAGED "kind recorded at stage"
@@ -186,6 +187,9 @@ static int attach_nbd(struct csi_ctx *ctx, const struct vp_node_record *rec, con
 
 	if (s < 0)
 		return s;
+	/* A reader-only stage is a read-only device, whatever vblkd says. */
+	if (rec->readonly)
+		e.flags |= NBD_FLAG_READ_ONLY;
 	ret = vp_nbdc_attach(s, &e, image, n, err);
 	close(s);  /* the kernel holds its own reference */
 	if (ret)

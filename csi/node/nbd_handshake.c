@@ -239,9 +239,9 @@ static int take_error(struct peer *p, uint32_t type, uint32_t len)
 {
 	char msg[MESSAGE_MAX + 1];
 	uint32_t n = len < MESSAGE_MAX ? len : MESSAGE_MAX;
-	int ret = recv_all(p, msg, n) ?: discard(p, len - n), e;
+	int ret, e;
 
-	if (ret)
+	if ((ret = recv_all(p, msg, n) ?: discard(p, len - n)))
 		return ret;
 	msg[n] = '\0';
 	for (uint32_t i = 0; i < n; i++)
