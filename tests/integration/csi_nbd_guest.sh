@@ -31,7 +31,8 @@ DRIVE="$VP_BUILD/tests/csi_node_drive"
 	vp_skip "vblkd/vblkctl/nbd_attach/csi_node_drive not built"
 MKFS=$(command -v mkfs.ext4)
 vm_kernel
-vm_module_file nbd >/dev/null || vp_skip "the guest kernel ($VM_MODDIR) has no nbd module"
+vm_module_file nbd >/dev/null || grep -q '/nbd\.ko$' "$VM_MODDIR/modules.builtin" 2>/dev/null ||
+	vp_skip "the guest kernel ($VM_MODDIR) has no nbd client (neither nbd.ko nor built in)"
 
 IMG="$VP_TMP/vol.img"
 RO="$VP_TMP/ro.img"
