@@ -206,6 +206,7 @@ int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend
 {
 	char buf[NL_BUF_SIZE];
 	uint32_t index = UINT32_MAX;
+	struct vp_nbdc_dev found;
 	struct nlmsghdr *nlh;
 	struct genl g;
 	int ret;
@@ -218,12 +219,18 @@ int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend
 	ret = vp_nbdc_msg_connect(buf, sizeof(buf), g.family, ++g.seq, sock, e, backend, &nlh);
 	ret = ret ?: talk(&g, nlh, index_cb, &index);
 	genl_close(&g);
-	if (ret)
-		return vp_error_set(err, -ret, "NBD_CMD_CONNECT (backend %s)", backend);
-	if (index == UINT32_MAX)
-		return vp_error_code(err, 0, EPROTO, "NBD_CMD_CONNECT: the kernel named no device");
-	dev_name(out, (int)index);
-	return 0;
+	if (!ret && index == UINT32_MAX)
+		ret = -EPROTO;
+	if (!ret) {
+		dev_name(out, (int)index);
+		return 0;
+	}
+	/* An answer lost or garbled after the kernel connected a device
+	 * (the caller found none under backend before): not left behind. */
+	if (!vp_nbdc_find(backend, &found, NULL) && vp_nbdc_detach(found.index, NULL))
+		return vp_error_set(err, -ret, "NBD_CMD_CONNECT (backend %s), and %s stays "
+				    "connected", backend, found.dev);
+	return vp_error_set(err, -ret, "NBD_CMD_CONNECT (backend %s)", backend);
 }
 
 int vp_nbdc_reconnect(int index, int sock, const char *backend, struct vp_error *err)

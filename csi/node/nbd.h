@@ -60,8 +60,9 @@ int vp_nbdc_handshake(int fd, const char *name, struct vp_nbdc_export *out,
 int vp_nbdc_available(struct vp_error *err) VP_MUST_CHECK;
 
 /* Hand sock, negotiated as e, to the kernel (NBD_CMD_CONNECT on a free
- * device the kernel picks) under backend (1..PATH_MAX-1 bytes): 0 with
- * *out set, or -errno with err set (nothing attached).  The device is
+ * device the kernel picks) under backend (1..PATH_MAX-1 bytes, which no
+ * device has yet): 0 with *out set, or -errno with err set (nothing
+ * attached: a device connected before the answer failed is disconnected).  The device is
  * read-only when e->flags has NBD_FLAG_READ_ONLY.  The kernel holds its
  * own reference to sock: the caller closes its fd. */
 int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend,
