@@ -92,7 +92,7 @@ static int run(const struct csi_options *o)
 	struct vp_grpc_server *server;
 	struct vp_error err = { 0 };
 	struct csi_ctx ctx = { .node_id = o->node_id, .vblkd_control = o->vblkd_control,
-			       .kubelet_dir = o->kubelet_dir };
+			       .vblkd_nbd = o->vblkd_nbd, .kubelet_dir = o->kubelet_dir };
 	size_t n = methods_for(o->mode, methods);
 
 	if (vp_pool_open(o->pool, report, NULL, &ctx.pool, &err)) {

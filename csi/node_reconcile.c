@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "csi/node/kpath.h"
-#include "csi/node/loop.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
 
@@ -51,11 +50,11 @@ static bool repair_target(struct csi_ctx *ctx, const struct vp_node_record *rec,
 static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *file,
 		   const struct reporter *rep)
 {
-	char image[PATH_MAX], dir[PATH_MAX], sock[PATH_MAX];
+	char dir[PATH_MAX], sock[PATH_MAX];
 	struct vp_error err = { 0 };
-	struct vp_loop l;
+	struct csi_device d;
 	bool had, changed = false;
-	const char *dev = l.dev;
+	const char *dev = d.dev;
 
 	if (rec->vm_disk) {
 		/* vblkd's export and vhost-user socket, made again when vblkd
@@ -66,17 +65,17 @@ static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *
 		}
 		dev = sock;
 	} else {
-		vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
-		had = vp_loop_find(image, &l, NULL) == 0;
-		if (csi_node_attach(ctx, rec->volume, rec->readonly, &l, &err)) {
+		/* Of the kind the record names (loop or nbd). */
+		had = csi_node_device_find(ctx, rec, &d, NULL) == 0;
+		if (csi_node_attach(ctx, rec, NULL, &d, &err)) {
 			rep->fn(rep->ctx, "node-device-unavailable", file, err.msg);
 			return;
 		}
 		if (!had)
-			rep->fn(rep->ctx, "node-device-reattached", file, l.dev);
+			rep->fn(rep->ctx, "node-device-reattached", file, d.dev);
 	}
 	/* A mount volume's filesystem first: its targets are binds of it. */
-	if (rec->fs_type[0] && csi_node_stage_mount(ctx, rec->volume, rec->staging, l.dev,
+	if (rec->fs_type[0] && csi_node_stage_mount(ctx, rec->volume, rec->staging, d.dev,
 						    rec->fs_type, rec->readonly, NULL, &err)) {
 		rep->fn(rep->ctx, "node-staging-unavailable", file, err.msg);
 		return;

@@ -1,8 +1,9 @@
-/* node_size.c - NodeExpandVolume and NodeGetVolumeStats over a loop
- * device: the device's size refreshed from its image (and a mount volume's
- * filesystem grown online), its size (a mount volume's bytes and inodes)
- * and condition reported.  A vmDisk volume has no device: vblkd is told the
- * image grew (and tells a connected VM), and its size is the image's.
+/* node_size.c - NodeExpandVolume and NodeGetVolumeStats over the
+ * volume's kernel device (loop or nbd, node_attach.c): the device's size
+ * refreshed from its image (and a mount volume's filesystem grown online),
+ * its size (a mount volume's bytes and inodes) and condition reported.  A
+ * vmDisk volume has no device: vblkd is told the image grew (and tells a
+ * connected VM), and its size is the image's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,13 +60,23 @@ static int device_size(const char *dev, uint64_t *size)
 	return ret;
 }
 
+/* Make device d take its image's current size.  The kernel's NBD client
+ * takes the size at connect only (NBD_CMD_RECONFIGURE has no size). */
+static int refresh_size(const struct vp_node_record *rec, const struct csi_device *d,
+			struct vp_error *err)
+{
+	if (rec->attach == VP_NODE_ATTACH_LOOP)
+		return vp_loop_refresh_size(d->index, err);
+	return vp_error_code(err, 0, EOPNOTSUPP, "%s (nbd) keeps the size it was connected "
+			     "with: unstage and stage the volume again to see the new size", d->dev);
+}
+
 static void expand_locked(struct csi_ctx *ctx, const Csi__V1__NodeExpandVolumeRequest *req,
 			  const struct vp_volume *v, struct vp_node_record *rec,
 			  Csi__V1__NodeExpandVolumeResponse *resp, struct vp_grpc_reply *r)
 {
-	char image[PATH_MAX];
 	struct vp_error err = { 0 };
-	struct vp_loop l;
+	struct csi_device d;
 	uint64_t size;
 	int ret;
 
@@ -86,16 +97,16 @@ static void expand_locked(struct csi_ctx *ctx, const Csi__V1__NodeExpandVolumeRe
 			resp->capacity_bytes = (int64_t)size;
 		return;
 	}
-	vp_pool_image_path(ctx->pool, v->id, image, sizeof(image));
-	ret = vp_loop_find(image, &l, &err);
+	ret = csi_node_device_find(ctx, rec, &d, &err);
 	if (!ret)
-		ret = vp_loop_refresh_size(l.index, &err);
-	if (!ret && (ret = device_size(l.dev, &size)))
-		vp_error_set(&err, -ret, "size of %s", l.dev);
+		ret = refresh_size(rec, &d, &err);
+	if (!ret && (ret = device_size(d.dev, &size)))
+		vp_error_set(&err, -ret, "size of %s", d.dev);
 	if (!ret && rec->fs_type[0])
-		ret = vp_fs_grow(l.dev, rec->fs_type, rec->staging, &err);
+		ret = vp_fs_grow(d.dev, rec->fs_type, rec->staging, &err);
 	if (ret) {
-		csi_fail(r, ret == -ENOENT ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
+		csi_fail(r, ret == -ENOENT || ret == -EOPNOTSUPP ? VP_GRPC_FAILED_PRECONDITION :
+			 VP_GRPC_INTERNAL,
 			 "expand volume %s: %s", v->id, ret == -ENOENT ? "no device is attached" :
 			 err.msg);
 		return;
@@ -163,7 +174,7 @@ static const char *condition(struct csi_ctx *ctx, const struct vp_volume *v,
 	char image[PATH_MAX];
 	struct vp_error err = { 0 };
 	struct stat st;
-	struct vp_loop l;
+	struct csi_device d;
 	int ret;
 
 	vp_pool_image_path(ctx->pool, v->id, image, sizeof(image));
@@ -177,12 +188,13 @@ static const char *condition(struct csi_ctx *ctx, const struct vp_volume *v,
 		*size = (uint64_t)st.st_size;
 		return vmdisk_condition(ctx, v->id, msg, msg_size);
 	}
-	ret = vp_loop_find(image, &l, &err);
+	ret = csi_node_device_find(ctx, rec, &d, &err);
 	if (ret == -ENOENT) {
-		snprintf(msg, msg_size, "no loop device is attached over %s", image);
+		snprintf(msg, msg_size, "no %s device is attached over %s",
+			 vp_node_attach_name(rec->attach), image);
 		return msg;
 	}
-	if (ret || (ret = device_size(l.dev, size))) {
+	if (ret || (ret = device_size(d.dev, size))) {
 		snprintf(msg, msg_size, "the volume's device cannot be read: %s",
 			 ret ? strerror(-ret) : err.msg);
 		return msg;

@@ -6,18 +6,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
 #include "csi/vblkd.h"
-
-/* How long export-add waits for the lock of an image that vblkd itself
- * let go of just before (an unstage): the kernel closes an io_uring's
- * files after the ring is gone, so the flock lingers for a moment. */
-#define VMDISK_CLAIM_WAIT_MS 3000
-#define VMDISK_CLAIM_STEP_MS 20
 
 void csi_node_vmdisk_socket(const struct csi_ctx *ctx, const char *id, char buf[PATH_MAX])
 {
@@ -47,16 +40,7 @@ int csi_node_vmdisk_serve(struct csi_ctx *ctx, const struct vp_node_record *rec,
 		return vp_error_set(err, errno, "mkdir %s", dir);
 	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
 	/* Served already (a repeated call, or one before a crash): kept. */
-	for (unsigned waited = 0;; waited += VMDISK_CLAIM_STEP_MS) {
-		const struct timespec step = { .tv_nsec = VMDISK_CLAIM_STEP_MS * 1000000L };
-
-		ret = csi_vblkd_export_add(ctx->vblkd_control, rec->volume, image, rec->readonly,
-					   err);
-		if (ret != -EBUSY || waited >= VMDISK_CLAIM_WAIT_MS)
-			break;
-		vp_error_clear(err);
-		nanosleep(&step, NULL);
-	}
+	ret = csi_vblkd_export_claim(ctx->vblkd_control, rec->volume, image, rec->readonly, err);
 	if (ret && ret != -EEXIST)
 		return ret;
 	vp_error_clear(err);

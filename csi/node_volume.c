@@ -1,14 +1,15 @@
 /* node_volume.c - NodeStageVolume / NodeUnstageVolume and
- * NodePublishVolume / NodeUnpublishVolume over a loop device, for both
+ * NodePublishVolume / NodeUnpublishVolume over a kernel device, for both
  * access types.
  *
- * Stage attaches the volume's image as a loop device (read-only for a
- * reader-only access mode) and, for mount, mounts its filesystem at the
- * staging directory (node_mount.c); publish creates target_path (a file
- * for block, a directory for mount) and bind-mounts the device node or
- * the staged filesystem on it (remounted read-only for readonly, which
- * for block needs a device staged read-only); unpublish unmounts and
- * removes it; unstage unmounts and detaches.  The node record
+ * Stage attaches the volume's image as a kernel device of the kind the
+ * attach order picks (node_attach.c: nbd through vblkd, else loop;
+ * read-only for a reader-only access mode) and, for mount, mounts its
+ * filesystem at the staging directory (node_mount.c); publish creates
+ * target_path (a file for block, a directory for mount) and bind-mounts
+ * the device node or the staged filesystem on it (remounted read-only for
+ * readonly, which for block needs a device staged read-only); unpublish
+ * unmounts and removes it; unstage unmounts and detaches.  The node record
  * (csi/node/record.h) is written before each device or mount is made and
  * updated after it is gone, so every call can be repeated after a crash.
  * Each call holds the volume's ID key, like the controller's calls on it.
@@ -28,7 +29,6 @@
 
 #include "common/log.h"
 #include "csi/node/kpath.h"
-#include "csi/node/loop.h"
 #include "csi/node/mountopt.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
@@ -145,31 +145,14 @@ static bool save_record(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	return false;
 }
 
-int csi_node_attach(struct csi_ctx *ctx, const char *id, bool readonly, struct vp_loop *l,
-		    struct vp_error *err)
-{
-	char image[PATH_MAX];
-	int ret;
-
-	vp_pool_image_path(ctx->pool, id, image, sizeof(image));
-	ret = vp_loop_find(image, l, err);
-	if (ret != -ENOENT)
-		return ret;
-	ret = vp_loop_attach(image, readonly, false, l, err);
-	if (!ret)
-		vp_log(VP_LOG_INFO, "csi.node.attach", "volume=%s device=%s attach=loop "
-		       "direct_io=%d readonly=%d", id, l->dev, l->direct_io, readonly);
-	return ret;
-}
-
-static bool ensure_device(struct csi_ctx *ctx, const char *id, bool readonly, struct vp_loop *l,
-			  struct vp_grpc_reply *r)
+static bool ensure_device(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *why,
+			  struct csi_device *d, struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
 
-	if (!csi_node_attach(ctx, id, readonly, l, &err))
+	if (!csi_node_attach(ctx, rec, why, d, &err))
 		return true;
-	csi_fail(r, VP_GRPC_INTERNAL, "attach volume %s: %s", id, err.msg);
+	csi_fail(r, VP_GRPC_INTERNAL, "attach volume %s: %s", rec->volume, err.msg);
 	return false;
 }
 
@@ -178,30 +161,23 @@ static bool ensure_device(struct csi_ctx *ctx, const char *id, bool readonly, st
 static int release_device(struct csi_ctx *ctx, const struct vp_node_record *rec,
 			  struct vp_error *err)
 {
-	char image[PATH_MAX];
-	struct vp_loop l;
 	int ret;
 
 	if (rec->vm_disk)
 		return csi_node_vmdisk_release(ctx, rec->volume, err);
 	ret = rec->fs_type[0] ? csi_node_unmount_dir(ctx, rec->staging, err) : 0;
-	if (ret)
-		return ret;
-	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
-	ret = vp_loop_find(image, &l, err);
-	if (!ret && !(ret = vp_loop_detach(l.index, err)))
-		vp_log(VP_LOG_INFO, "csi.node.detach", "volume=%s device=%s", rec->volume, l.dev);
-	return ret == -ENOENT ? 0 : ret;
+	return ret ? ret : csi_node_detach(ctx, rec, err);
 }
 
-/* The device of the volume staged per rec, and for a mount volume its
- * filesystem at the staging directory, mounted with mo. */
-static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
+/* The device of the volume staged per rec (logged with why, the kinds
+ * the attach order skipped; NULL for a stage made before), and for a
+ * mount volume its filesystem at the staging directory, mounted with mo. */
+static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *why,
 		       const struct vp_mountopt *mo, struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
 	char sock[PATH_MAX];
-	struct vp_loop l;
+	struct csi_device d;
 	int ret;
 
 	if (rec->vm_disk) {
@@ -210,11 +186,11 @@ static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
 			csi_fail(r, VP_GRPC_INTERNAL, "stage volume %s: %s", rec->volume, err.msg);
 		return !ret;
 	}
-	if (!ensure_device(ctx, rec->volume, rec->readonly, &l, r))
+	if (!ensure_device(ctx, rec, why, &d, r))
 		return false;
 	if (!rec->fs_type[0])
 		return true;
-	ret = csi_node_stage_mount(ctx, rec->volume, rec->staging, l.dev, rec->fs_type,
+	ret = csi_node_stage_mount(ctx, rec->volume, rec->staging, d.dev, rec->fs_type,
 				   rec->readonly, mo, &err);
 	if (!ret)
 		return true;
@@ -225,9 +201,10 @@ static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	return false;
 }
 
-/* A vmDisk volume not staged yet must not be exported by vblkd already:
- * such an export is someone else's (this driver writes the record first),
- * and a failed stage's undo would remove it. */
+/* A vmDisk volume (or one to attach over nbd) not staged yet must not be
+ * exported by vblkd already: such an export is someone else's (this
+ * driver writes the record first), and a failed stage's undo would remove
+ * it. */
 static bool vmdisk_name_free(struct csi_ctx *ctx, const char *id, struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
@@ -249,7 +226,7 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 {
 	bool ro = reader_only(req->volume_capability), fresh = false;
 	struct vp_error err = { 0 };
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], why[512] = "";
 	int fd;
 
 	if (csi_node_record(ctx, req->volume_id, rec, r)) {
@@ -277,9 +254,12 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 			return;
 		}
 		close(fd);
-		if (vm_disk && !vmdisk_name_free(ctx, req->volume_id, r))
-			return;
 		memset(rec, 0, sizeof(*rec));
+		if (!vm_disk)
+			csi_node_attach_choose(ctx, rec, why, sizeof(why));
+		if ((vm_disk || rec->attach == VP_NODE_ATTACH_NBD) &&
+		    !vmdisk_name_free(ctx, req->volume_id, r))
+			return;
 		strcpy(rec->volume, req->volume_id);
 		snprintf(rec->staging, sizeof(rec->staging), "%s", req->staging_target_path);
 		rec->readonly = ro;
@@ -290,7 +270,7 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 		fresh = true;
 	}
 	/* A first stage that fails leaves no device and no record behind. */
-	if (!make_stage(ctx, rec, mo, r) && fresh) {
+	if (!make_stage(ctx, rec, fresh ? why : NULL, mo, r) && fresh) {
 		csi_node_dir(ctx, dir);
 		if (release_device(ctx, rec, &err) || vp_node_record_remove(dir, rec->volume, &err))
 			vp_log(VP_LOG_WARN, "csi.node.undo", "volume=%s error=\"%s\"",
@@ -537,7 +517,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 {
 	struct vp_error err = { 0 };
 	char leaf[NAME_MAX + 1], sock[PATH_MAX];
-	struct vp_loop l;
+	struct csi_device d;
 	int at, parent, ret;
 
 	if (!csi_node_record(ctx, req->volume_id, rec, r)) {
@@ -556,7 +536,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 			csi_fail(r, VP_GRPC_INTERNAL, "publish volume %s: %s", rec->volume, err.msg);
 			return;
 		}
-	} else if (!ensure_device(ctx, rec->volume, rec->readonly, &l, r)) {
+	} else if (!ensure_device(ctx, rec, NULL, &d, r)) {
 		return;
 	}
 	parent = vp_kpath_open_parent(ctx->kubelet_dir, req->target_path, leaf, &err);
@@ -576,7 +556,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 	}
 	ret = fs[0] ? csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly, mo,
 					       &err) :
-		      csi_node_mount_target(parent, leaf, rec->vm_disk ? sock : l.dev, req->readonly,
+		      csi_node_mount_target(parent, leaf, rec->vm_disk ? sock : d.dev, req->readonly,
 					    &err);
 	if (ret) {
 		csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,

@@ -12,12 +12,13 @@
 const char csi_usage[] =
 	"usage: vblk-csi --endpoint unix:///PATH --node-id ID --pool DIR\n"
 	"                [--mode all|controller|node] [--vblkd-control PATH]\n"
-	"                [--kubelet-dir DIR]\n"
+	"                [--vblkd-nbd PATH] [--kubelet-dir DIR]\n"
 	"  --endpoint      the CSI socket (default: $CSI_ENDPOINT)\n"
 	"  --node-id       this node's name, the value of topology.vblk.vplumb.dev/node\n"
 	"  --pool          directory of the volume images and their records\n"
 	"  --mode          services to serve besides Identity (default all)\n"
-	"  --vblkd-control vblkd's control socket: probed, and told of expanded volumes\n"
+	"  --vblkd-control vblkd's control socket: probed, and told of expanded volumes\n"	"  --vblkd-nbd     vblkd's NBD unix socket (its --nbd unix:PATH): kernel devices are\n"
+	"                  then attached with the kernel's NBD client where it has one\n"
 	"  --kubelet-dir   staging and target paths must be under it (default /var/lib/kubelet)\n";
 
 /* "unix:///abs/path" or "unix:/abs/path" into o->socket. */
@@ -59,6 +60,12 @@ static int check(struct csi_options *o, const char *endpoint, struct vp_error *e
 	if (!*o->node_id || strlen(o->node_id) > VP_POOL_NAME_MAX || !vp_pool_utf8_ok(o->node_id))
 		return vp_error_code(err, 0, EINVAL, "--node-id: 1 to %d bytes of UTF-8 without "
 				     "control characters", VP_POOL_NAME_MAX);
+	if (o->vblkd_nbd && !o->vblkd_control)
+		return vp_error_code(err, 0, EINVAL, "--vblkd-nbd needs --vblkd-control (vblkd "
+				     "is asked to export the volume there)");
+	if (o->vblkd_nbd && (o->vblkd_nbd[0] != '/' || strlen(o->vblkd_nbd) >= 108))
+		return vp_error_code(err, 0, EINVAL, "--vblkd-nbd %s: an absolute unix socket "
+				     "path, shorter than 108 bytes", o->vblkd_nbd);
 	if (o->kubelet_dir[0] != '/')
 		return vp_error_code(err, 0, EINVAL, "--kubelet-dir %s: must be absolute",
 				     o->kubelet_dir);
@@ -73,6 +80,7 @@ int csi_parse_options(int argc, char **argv, struct csi_options *o, struct vp_er
 		{ "pool", required_argument, NULL, 'p' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "vblkd-control", required_argument, NULL, 'c' },
+		{ "vblkd-nbd", required_argument, NULL, 'b' },
 		{ "kubelet-dir", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -87,6 +95,7 @@ int csi_parse_options(int argc, char **argv, struct csi_options *o, struct vp_er
 		case 'n': o->node_id = optarg; break;
 		case 'p': o->pool = optarg; break;
 		case 'c': o->vblkd_control = optarg; break;
+		case 'b': o->vblkd_nbd = optarg; break;
 		case 'k': o->kubelet_dir = optarg; break;
 		case 'h': return 1;
 		case 'm':

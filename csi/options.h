@@ -14,6 +14,7 @@ struct csi_options {
 	const char *pool;
 	enum csi_mode mode;
 	const char *vblkd_control;   /* NULL: no vblkd to tell or probe */
+	const char *vblkd_nbd;       /* vblkd's NBD unix socket, or NULL (needs vblkd_control) */
 	const char *kubelet_dir;     /* where staging and target paths must be */
 };
 

@@ -26,6 +26,7 @@ struct csi_ctx {
 	struct vp_pool *pool;
 	const char *node_id;
 	const char *vblkd_control;  /* vblkd's control socket, or NULL */
+	const char *vblkd_nbd;      /* vblkd's NBD unix socket, or NULL */
 	const char *kubelet_dir;    /* staging and target paths are under it */
 };
 
@@ -159,12 +160,6 @@ struct vp_node_record;
 bool csi_node_record(struct csi_ctx *ctx, const char *id, struct vp_node_record *rec,
 		     struct vp_grpc_reply *r);
 
-/* The loop device of volume id into l, attached (read-only when readonly)
- * when there is none: 0 or -errno with err set. */
-struct vp_loop;
-int csi_node_attach(struct csi_ctx *ctx, const char *id, bool readonly, struct vp_loop *l,
-		    struct vp_error *err) VP_MUST_CHECK;
-
 /* Whether fd is the root of a mount (something is mounted on it). */
 bool csi_node_mounted(int fd);
 
@@ -173,6 +168,40 @@ bool csi_node_mounted(int fd);
  * alone), or another -errno with err set. */
 int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool readonly,
 			  struct vp_error *err) VP_MUST_CHECK;
+
+/* ---- node_attach.c (kernel devices: the attach order) ---- */
+
+/* A staged volume's kernel device. */
+struct csi_device {
+	int index;                  /* N of /dev/loopN or /dev/nbdN */
+	char dev[32];               /* its node */
+	bool direct_io;             /* a loop device the kernel took LO_FLAGS_DIRECT_IO for */
+};
+
+/* Set rec->attach to the kind a new stage attaches, by the attach order
+ * (ublk, nbd, loop); why receives the reasons the earlier kinds were
+ * skipped, for the attach's log line. */
+void csi_node_attach_choose(struct csi_ctx *ctx, struct vp_node_record *rec, char *why,
+			    size_t size);
+
+/* The device of rec's volume, of kind rec->attach, into d: 0, -ENOENT
+ * when none is attached, another -errno with err set. */
+int csi_node_device_find(struct csi_ctx *ctx, const struct vp_node_record *rec,
+			 struct csi_device *d, struct vp_error *err) VP_MUST_CHECK;
+
+/* The device of rec's volume into d, attached (read-only when
+ * rec->readonly) when there is none and logged with why (the skipped
+ * kinds; NULL: the kind is the record's); an nbd device whose export
+ * vblkd lost (restarted) is reconnected: 0 or -errno with err set,
+ * nothing attached or exported then. */
+int csi_node_attach(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *why,
+		    struct csi_device *d, struct vp_error *err) VP_MUST_CHECK;
+
+/* Detach rec's device and, for nbd, remove vblkd's export of the volume
+ * (its image synced): 0, also when neither is there; -EIO when the final
+ * sync failed; another -errno with err set. */
+int csi_node_detach(struct csi_ctx *ctx, const struct vp_node_record *rec,
+		    struct vp_error *err) VP_MUST_CHECK;
 
 /* ---- node_mount.c (the mount access type) ---- */
 

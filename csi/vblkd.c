@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -174,6 +175,21 @@ int csi_vblkd_export_add(const char *path, const char *name, const char *image, 
 {
 	return ask_once(path, json_pack("{s:s, s:s, s:s, s:b}", "command", "export-add", "name",
 					name, "image", image, "readonly", readonly), NULL, err);
+}
+
+int csi_vblkd_export_claim(const char *path, const char *name, const char *image,
+			   bool readonly, struct vp_error *err)
+{
+	const struct timespec step = { .tv_nsec = CSI_VBLKD_CLAIM_STEP_MS * 1000000L };
+	int ret;
+
+	for (unsigned waited = 0;; waited += CSI_VBLKD_CLAIM_STEP_MS) {
+		ret = csi_vblkd_export_add(path, name, image, readonly, err);
+		if (ret != -EBUSY || waited >= CSI_VBLKD_CLAIM_WAIT_MS)
+			return ret;
+		vp_error_clear(err);
+		nanosleep(&step, NULL);
+	}
 }
 
 int csi_vblkd_export_remove(const char *path, const char *name, bool *synced,

@@ -10,6 +10,8 @@
 #include "common/error.h"
 
 #define CSI_VBLKD_TIMEOUT_MS 2000  /* per request, connect to answer */
+#define CSI_VBLKD_CLAIM_WAIT_MS 3000
+#define CSI_VBLKD_CLAIM_STEP_MS 20
 
 /* 0 when vblkd answers a "stats"-free no-op request on path. */
 int csi_vblkd_ping(const char *path, struct vp_error *err) VP_MUST_CHECK;
@@ -33,6 +35,13 @@ int csi_vblkd_resized(const char *path, const char *name, uint64_t size,
  * has an export called name already, another -errno on failure. */
 int csi_vblkd_export_add(const char *path, const char *name, const char *image, bool readonly,
 			 struct vp_error *err) VP_MUST_CHECK;
+
+/* csi_vblkd_export_add, asked again for up to CSI_VBLKD_CLAIM_WAIT_MS
+ * while vblkd answers EBUSY: the image's lock lingers a moment after vblkd
+ * itself let go of it (the kernel closes an io_uring's files after the
+ * ring is gone), as after an unstage.  0, -EEXIST, or another -errno. */
+int csi_vblkd_export_claim(const char *path, const char *name, const char *image,
+			   bool readonly, struct vp_error *err) VP_MUST_CHECK;
 
 /* Remove export name, its image synced: 0 (with *synced false when the
  * final fdatasync failed, err then saying why), -ENOENT when there is no

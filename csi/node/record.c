@@ -44,6 +44,27 @@ static int decode_target(const json_t *t, const char *path, struct vp_node_targe
 	return copy_str(out->path, sizeof(out->path), p, "target path", err);
 }
 
+const char *vp_node_attach_name(enum vp_node_attach a)
+{
+	return a == VP_NODE_ATTACH_NBD ? "nbd" : "loop";
+}
+
+static int decode_attach(const json_t *o, struct vp_node_record *r, struct vp_error *err)
+{
+	const char *a;
+	int ret = vp_json_opt_str(o, "", "attach", "loop", &a, err);
+
+	if (ret)
+		return ret;
+	if (!strcmp(a, "loop"))
+		r->attach = VP_NODE_ATTACH_LOOP;
+	else if (!strcmp(a, "nbd"))
+		r->attach = VP_NODE_ATTACH_NBD;
+	else
+		return vp_error_code(err, 0, EINVAL, "node record: attach \"%.32s\": loop or nbd", a);
+	return 0;
+}
+
 static int decode(const json_t *o, struct vp_node_record *r, struct vp_error *err)
 {
 	const char *vol, *staging, *fs;
@@ -59,6 +80,7 @@ static int decode(const json_t *o, struct vp_node_record *r, struct vp_error *er
 	    (ret = vp_json_opt_bool(o, "", "readonly", false, &r->readonly, err)) ||
 	    (ret = vp_json_opt_bool(o, "", "vmDisk", false, &r->vm_disk, err)) ||
 	    (ret = vp_json_opt_str(o, "", "fsType", "", &fs, err)) ||
+	    (ret = decode_attach(o, r, err)) ||
 	    (ret = vp_json_opt_array(o, "", "targets", &targets, err)) ||
 	    (ret = copy_str(r->fs_type, sizeof(r->fs_type), fs, "fsType", err)) ||
 	    (ret = copy_str(r->volume, sizeof(r->volume), vol, "volume", err)) ||
@@ -114,6 +136,11 @@ static json_t *encode(const struct vp_node_record *r)
 
 	if (!o)
 		return NULL;
+	if (!r->vm_disk && json_object_set_new(o, "attach",
+					       json_string(vp_node_attach_name(r->attach)))) {
+		json_decref(o);
+		return NULL;
+	}
 	for (size_t i = 0; i < r->n_targets; i++) {
 		json_t *t = json_pack("{s:s, s:b}", "path", r->targets[i].path, "readonly",
 				      r->targets[i].readonly);

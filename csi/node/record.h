@@ -3,17 +3,20 @@
  * node directory (DIR/node/<id>.json), written through common/statefile.
  *
  *   {"version":1,"volume":"vol-…","staging":"/var/lib/kubelet/…",
- *    "readonly":false,"vmDisk":false,"fsType":"ext4",
+ *    "readonly":false,"vmDisk":false,"fsType":"ext4","attach":"loop",
  *    "targets":[{"path":"/var/lib/kubelet/…","readonly":false}]}
  *
  * fsType is "" for the block access type, else the filesystem mounted at
  * the staging path.  vmDisk is true for a vmDisk volume: vblkd serves it
- * as a vhost-user-blk socket (csi/node_vmdisk.c) instead of a loop device.
+ * as a vhost-user-blk socket (csi/node_vmdisk.c) instead of a kernel
+ * device.  attach (kernel devices only; "loop" when absent) is the kind of
+ * device chosen at stage (csi/node_attach.c): "loop" or "nbd".
  *
  * The record is written before the device is attached or a target mounted
  * and removed after it is detached or unmounted, so after a crash every
  * device and mount the driver made has a record.  The device itself is not
- * recorded: it is found by its backing image (loop.h).
+ * recorded: it is found by its backing image (loop.h) or backend
+ * identifier (nbd.h).
  */
 #ifndef VP_CSI_NODE_RECORD_H
 #define VP_CSI_NODE_RECORD_H
@@ -33,12 +36,19 @@ struct vp_node_target {
 	bool readonly;
 };
 
+/* The kind of kernel device a volume is attached as. */
+enum vp_node_attach {
+	VP_NODE_ATTACH_LOOP = 0,       /* a loop device over the image */
+	VP_NODE_ATTACH_NBD,            /* the kernel NBD client on vblkd's export */
+};
+
 struct vp_node_record {
 	char volume[VP_POOL_ID_SIZE];
 	char staging[PATH_MAX];
 	bool readonly;                 /* staged read-only (a reader-only access mode) */
-	bool vm_disk;                  /* served by vblkd over vhost-user, not a loop device */
+	bool vm_disk;                  /* served by vblkd over vhost-user, not a kernel device */
 	char fs_type[8];               /* "" (block), "ext4" or "xfs" (mount) */
+	enum vp_node_attach attach;    /* the kernel device's kind (not vm_disk) */
 	size_t n_targets;
 	struct vp_node_target targets[VP_NODE_MAX_TARGETS];
 };
@@ -58,6 +68,9 @@ int vp_node_record_remove(const char *node_dir, const char *id,
 
 /* Whether volume id has a record (is staged on this node). */
 bool vp_node_record_exists(const char *node_dir, const char *id);
+
+/* "loop" or "nbd". */
+const char *vp_node_attach_name(enum vp_node_attach a);
 
 /* Index of target path in r, or -1. */
 int vp_node_record_target(const struct vp_node_record *r, const char *path);

@@ -7,7 +7,7 @@
 #
 #   vm_require                         skip (77) unless QEMU, busybox-static... exist
 #   vm_kernel                          fetch/unpack the kernel once; sets VM_KERNEL, VM_MODDIR
-#   vm_initramfs [--module M]... [--file SRC:DEST]... SCRIPT OUT
+#   vm_initramfs [--module M]... [--file SRC:DEST]... [--bin SRC:DEST]... SCRIPT OUT
 #   vm_start [--netns NS] OUT TIMEOUT QEMU_ARGS...   boot in the background (VM_PID)
 #   vm_wait [PID]                      wait for the guest; its QEMU's status (124 = timed out)
 #   vm_run OUT TIMEOUT QEMU_ARGS...    vm_start + vm_wait
@@ -170,18 +170,31 @@ vm_say() { echo "@@VMKIT@@ $*"; }
 vm_arg() { tr " " "\n" </proc/cmdline | sed -n "s/^vmkit\.$1=//p" | head -1; }
 '
 
-# vm_initramfs [--module NAME]... [--file SRC:DEST]... SCRIPT OUT: build a
-# gzip'd newc initramfs at OUT: static busybox, the virtio modules (plus each
-# --module, with dependencies), each --file copied to DEST (an absolute guest
-# path; host binaries must be static), and /init running SCRIPT.  Needs
-# vm_kernel first.
+# vm_bin_libs SRC STAGE: copy the shared libraries of the host binary SRC
+# and its ELF interpreter (as ldd lists them) to the same paths in STAGE.
+vm_bin_libs() {
+	local lib
+	for lib in $(ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+		mkdir -p "$2$(dirname "$lib")"
+		cp -L "$lib" "$2$lib"
+	done
+}
+
+# vm_initramfs [--module NAME]... [--file SRC:DEST]... [--bin SRC:DEST]...
+# SCRIPT OUT: build a gzip'd newc initramfs at OUT: static busybox, the
+# virtio modules (plus each --module, with dependencies), each --file copied
+# to DEST (an absolute guest path; host binaries must be static), each --bin
+# (a dynamically linked host binary) copied to DEST with its shared
+# libraries and ELF interpreter, and /init running SCRIPT.  Needs vm_kernel
+# first.
 vm_initramfs() {
-	local -a mods=("${VM_MODULES[@]}") files=()
+	local -a mods=("${VM_MODULES[@]}") files=() bins=()
 	local stage m f dest
 	while [[ $# -gt 2 ]]; do
 		case "$1" in
 		--module) mods+=("$2") ;;
 		--file) files+=("$2") ;;
+		--bin) bins+=("$2") ;;
 		*) vp_fail "vm_initramfs: unknown option $1" ;;
 		esac
 		shift 2
@@ -204,6 +217,14 @@ vm_initramfs() {
 		[[ "$dest" == /* && -e "${f%%:*}" ]] || vp_fail "vm_initramfs: --file $f: want SRC:/ABS/DEST with SRC existing"
 		mkdir -p "$stage$(dirname "$dest")"
 		cp -a "${f%%:*}" "$stage$dest"
+	done
+	for f in "${bins[@]}"; do
+		dest="${f#*:}"
+		[[ "$dest" == /* && -x "${f%%:*}" ]] || vp_fail "vm_initramfs: --bin $f: want SRC:/ABS/DEST with SRC executable"
+		mkdir -p "$stage$(dirname "$dest")"
+		# -L: a binary reached through a symlink (mkfs.ext4 -> mke2fs).
+		cp -L "${f%%:*}" "$stage$dest"
+		vm_bin_libs "${f%%:*}" "$stage" || vp_fail "vm_initramfs: --bin $f: cannot copy its libraries"
 	done
 	(cd "$stage" && find . | "$VM_BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$2" ||
 		vp_fail "vm_initramfs: cannot write $2"
