@@ -11,8 +11,9 @@
 #      of the whole cycle (goal < 20 ms).
 # Each step's median is printed too, and then what a mount stage is made of:
 # mkfs.ext4 alone with csi/node/fs.c's options on a loop device over a fresh
-# sparse 10 GiB image, the same with -E nodiscard added, and mount + umount of
-# the result, so the step that dominates shows.
+# sparse 10 GiB image (losetup here, in the bench only), the same with
+# nodiscard added, and mount(8) and umount(8) of the result, so the part
+# that dominates shows.
 #
 # usage: bench/csi_node.sh [BUILD_DIR] [N]     (defaults: build-bench, 20; root)
 #   env: BASE, the directory the pool and kubelet directory are made in
@@ -139,7 +140,7 @@ for kind, goal in (("mount", 150.0), ("block", 20.0)):
 PY
 
 # What a mount stage is made of: mkfs.ext4 as csi/node/fs.c runs it (with and
-# without discard) and mount + umount, on a loop device over a fresh sparse
+# without discard), mount and umount, on a loop device over a fresh sparse
 # 10 GiB image, as the driver's stage sees it.
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", (b - a) / 1e6 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.2f\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
