@@ -308,8 +308,26 @@ def check_driver_container(where, c, volumes):
             bad(cw, f"{what} {path} is not on a hostPath volume (it must outlive the pod)")
 
 
+def check_sidecar(where, name, c, rules, namespace, attach):
+    """Its upstream RBAC rules (and leases with leader election), no attacher
+    without attach, NODE_NAME for --node-deployment."""
+    needs = list(SIDECAR_RULES[name])
+    if arg(c, "--leader-election") == "true" or "--leader-election" in (c.get("args") or []):
+        needs.append(LEASES)
+    for need in needs:
+        if not granted(rules, namespace, need):
+            bad(where, f"{name}: the ServiceAccount lacks {need[2]} on "
+                       f"{need[0] or 'core'}/{need[1]} (upstream RBAC)")
+    if name == "csi-attacher" and attach is False:
+        bad(where, "csi-attacher runs, but the CSIDriver says attachRequired: false")
+    if arg(c, "--node-deployment") == "true":
+        env = {e.get("name"): e for e in c.get("env") or []}
+        if get(env.get("NODE_NAME"), "valueFrom.fieldRef.fieldPath") != "spec.nodeName":
+            bad(where, f"{name} --node-deployment without NODE_NAME from spec.nodeName")
+
+
 def check_csi_pods(docs, driver):
-    """The CSI deployment's needs (module docstring)."""
+    """The CSI deployment's needs (module docstring), per workload with sidecars."""
     sa_rules = grants(docs)
     attach = next((get(d, "spec.attachRequired") for _, d in docs
                    if d.get("kind") == "CSIDriver" and get(d, "metadata.name") == driver), None)
@@ -322,23 +340,9 @@ def check_csi_pods(docs, driver):
         containers = spec.get("containers") or []
         sidecars = [(sidecar_of(c), c) for c in containers if sidecar_of(c)]
         drivers = [c for c in containers if arg(c, "--endpoint") and not sidecar_of(c)]
-        if not sidecars:
-            continue
         rules = sa_rules.get((ns, spec.get("serviceAccountName") or "default"), [])
         for name, c in sidecars:
-            needs = list(SIDECAR_RULES[name])
-            if arg(c, "--leader-election") == "true" or "--leader-election" in (c.get("args") or []):
-                needs.append(LEASES)
-            for need in needs:
-                if not granted(rules, ns, need):
-                    bad(where, f"{name}: the ServiceAccount lacks {need[2]} on "
-                               f"{need[0] or 'core'}/{need[1]} (upstream RBAC)")
-            if name == "csi-attacher" and attach is False:
-                bad(where, "csi-attacher runs, but the CSIDriver says attachRequired: false")
-            if arg(c, "--node-deployment") == "true":
-                env = {e.get("name"): e for e in c.get("env") or []}
-                if get(env.get("NODE_NAME"), "valueFrom.fieldRef.fieldPath") != "spec.nodeName":
-                    bad(where, f"{name} --node-deployment without NODE_NAME from spec.nodeName")
+            check_sidecar(where, name, c, rules, ns, attach)
             for d in drivers:
                 check_socket_shared(where, d, c, volumes)
         if doc.get("kind") == "DaemonSet" and drivers:
