@@ -3,7 +3,19 @@ as a set: every document parses and has apiVersion, kind and metadata.name;
 each kind has the fields it requires; references between objects
 (bindings -> roles and ServiceAccounts, PVC -> StorageClass, pod volumes ->
 PVCs, volumeMounts -> volumes) resolve inside the set; one driver name
-everywhere. Prints one line per problem and exits 1 if there is any.
+everywhere. And the CSI deployment's own needs (check_csi_pods):
+- the ServiceAccount of a pod with a kubernetes-csi sidecar is granted the
+  rules that sidecar's upstream RBAC file lists (SIDECAR_RULES), plus leases
+  when its leader election is on; no csi-attacher when the CSIDriver says
+  attachRequired: false;
+- sidecars with --node-deployment get NODE_NAME from spec.nodeName;
+- every sidecar's --csi-address is in a volume the driver container mounts
+  where its --endpoint socket is;
+- the driver's node DaemonSet has node-driver-registrar and livenessprobe;
+  the driver container is privileged, mounts its --kubelet-dir from the
+  host's kubelet directory with Bidirectional propagation, and has /dev and
+  its --pool on hostPath volumes.
+Prints one line per problem and exits 1 if there is any.
 
 usage: python3 csi_manifests.py DIR DRIVER"""
 import glob
@@ -162,10 +174,191 @@ def check(docs, driver):
                 bad(where, f"plugin directory names driver {name!r}, not {driver}")
 
 
+# What each kubernetes-csi sidecar needs from the API, after its upstream
+# deploy/kubernetes RBAC file (without the optional secrets rules): image
+# name -> (apiGroup, resource, verbs).
+SIDECAR_RULES = {
+    "csi-provisioner": [
+        ("", "persistentvolumes", "get list watch create delete"),
+        ("", "persistentvolumeclaims", "get list watch update"),
+        ("storage.k8s.io", "storageclasses", "get list watch"),
+        ("", "events", "list watch create update patch"),
+        ("snapshot.storage.k8s.io", "volumesnapshots", "get list"),
+        ("snapshot.storage.k8s.io", "volumesnapshotcontents", "get list"),
+        ("storage.k8s.io", "csinodes", "get list watch"),
+        ("", "nodes", "get list watch"),
+    ],
+    "csi-snapshotter": [
+        ("", "events", "list watch create update patch"),
+        ("snapshot.storage.k8s.io", "volumesnapshotclasses", "get list watch"),
+        ("snapshot.storage.k8s.io", "volumesnapshotcontents", "get list watch update patch"),
+        ("snapshot.storage.k8s.io", "volumesnapshotcontents/status", "update patch"),
+    ],
+    "csi-resizer": [
+        ("", "persistentvolumes", "get list watch patch"),
+        ("", "persistentvolumeclaims", "get list watch"),
+        ("", "pods", "get list watch"),
+        ("", "persistentvolumeclaims/status", "patch"),
+        ("", "events", "list watch create update patch"),
+    ],
+    "csi-attacher": [
+        ("", "persistentvolumes", "get list watch patch"),
+        ("storage.k8s.io", "csinodes", "get list watch"),
+        ("storage.k8s.io", "volumeattachments", "get list watch patch"),
+        ("storage.k8s.io", "volumeattachments/status", "patch"),
+    ],
+    "csi-node-driver-registrar": [],
+    "livenessprobe": [],
+}
+LEASES = ("coordination.k8s.io", "leases", "get watch list delete update create")
+
+
+def sidecar_of(container):
+    """The kubernetes-csi sidecar a container runs (by image name), or None."""
+    name = (container.get("image") or "").rsplit("/", 1)[-1].split(":")[0].split("@")[0]
+    return name if name in SIDECAR_RULES else None
+
+
+def arg(container, flag):
+    """The value of --flag=VALUE in a container's args, or None."""
+    for a in container.get("args") or []:
+        if isinstance(a, str) and a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def grants(docs):
+    """ServiceAccount (ns, name) -> [(rule, namespace or None for cluster-wide)]."""
+    roles = {(d.get("kind"), get(d, "metadata.namespace") if d.get("kind") == "Role" else None,
+              get(d, "metadata.name")): d.get("rules") or []
+             for _, d in docs if d.get("kind") in ("Role", "ClusterRole")}
+    out = {}
+    for _, d in docs:
+        if d.get("kind") not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        ns = get(d, "metadata.namespace") if d.get("kind") == "RoleBinding" else None
+        ref = d.get("roleRef") or {}
+        rules = roles.get((ref.get("kind"), ns if ref.get("kind") == "Role" else None, ref.get("name")), [])
+        for s in d.get("subjects") or []:
+            if s.get("kind") == "ServiceAccount":
+                out.setdefault((s.get("namespace"), s.get("name")), []).extend((r, ns) for r in rules)
+    return out
+
+
+def granted(rules, namespace, need):
+    """Whether the (rule, scope) pairs allow every verb of need in namespace."""
+    group, resource, verbs = need
+    have = set()
+    for r, scope in rules:
+        if scope not in (None, namespace):
+            continue
+        if group in (r.get("apiGroups") or []) or "*" in (r.get("apiGroups") or []):
+            if resource in (r.get("resources") or []) or "*" in (r.get("resources") or []):
+                have.update(r.get("verbs") or [])
+    return "*" in have or set(verbs.split()) <= have
+
+
+def check_socket_shared(where, driver, sidecar, volumes):
+    """The sidecar's --csi-address lies in a volume the driver mounts at the
+    directory of its --endpoint socket."""
+    endpoint = (arg(driver, "--endpoint") or "").replace("unix://", "", 1).replace("unix:", "", 1)
+    address = (arg(sidecar, "--csi-address") or "").replace("unix://", "", 1)
+    if not address:
+        return bad(where, f"sidecar {sidecar.get('name')} has no --csi-address")
+
+    def volume_at(c, path):
+        for m in c.get("volumeMounts") or []:
+            if os.path.dirname(path) == m.get("mountPath"):
+                return m.get("name")
+        return None
+    shared = volume_at(driver, endpoint)
+    if shared is None or shared != volume_at(sidecar, address):
+        bad(where, f"sidecar {sidecar.get('name')}: --csi-address {address} is not in the volume "
+                   f"holding the driver's socket {endpoint}")
+
+
+def mount_of(container, path, volumes):
+    """(volumeMount, volume) that holds path in a container, the deepest one."""
+    best = (None, None)
+    for m in container.get("volumeMounts") or []:
+        mp = m.get("mountPath") or ""
+        if (path == mp or path.startswith(mp.rstrip("/") + "/")) and \
+                (best[0] is None or len(mp) > len(best[0].get("mountPath"))):
+            best = (m, volumes.get(m.get("name")))
+    return best
+
+
+def check_driver_container(where, c, volumes):
+    """Privileged; --kubelet-dir from the host, Bidirectional; /dev and --pool on hostPath."""
+    cw = f"{where} container {c.get('name')}"
+    if get(c, "securityContext.privileged") is not True:
+        bad(cw, "not privileged (mounts, loop devices, Bidirectional propagation)")
+    kubelet = arg(c, "--kubelet-dir") or "/var/lib/kubelet"
+    m, v = mount_of(c, kubelet, volumes)
+    if not m or m.get("mountPath") != kubelet or get(v, "hostPath.path") != kubelet:
+        bad(cw, f"does not mount the host's {kubelet} at {kubelet}")
+    elif m.get("mountPropagation") != "Bidirectional":
+        bad(cw, f"mounts {kubelet} without mountPropagation: Bidirectional (its mounts would not reach kubelet)")
+    for path, what in (("/dev", "/dev"), (arg(c, "--pool"), "--pool")):
+        if not path:
+            bad(cw, f"no {what}")
+            continue
+        _, v = mount_of(c, path, volumes)
+        if not get(v, "hostPath.path"):
+            bad(cw, f"{what} {path} is not on a hostPath volume (it must outlive the pod)")
+
+
+def check_sidecar(where, name, c, rules, namespace, attach):
+    """Its upstream RBAC rules (and leases with leader election), no attacher
+    without attach, NODE_NAME for --node-deployment."""
+    needs = list(SIDECAR_RULES[name])
+    if arg(c, "--leader-election") == "true" or "--leader-election" in (c.get("args") or []):
+        needs.append(LEASES)
+    for need in needs:
+        if not granted(rules, namespace, need):
+            bad(where, f"{name}: the ServiceAccount lacks {need[2]} on "
+                       f"{need[0] or 'core'}/{need[1]} (upstream RBAC)")
+    if name == "csi-attacher" and attach is False:
+        bad(where, "csi-attacher runs, but the CSIDriver says attachRequired: false")
+    if arg(c, "--node-deployment") == "true":
+        env = {e.get("name"): e for e in c.get("env") or []}
+        if get(env.get("NODE_NAME"), "valueFrom.fieldRef.fieldPath") != "spec.nodeName":
+            bad(where, f"{name} --node-deployment without NODE_NAME from spec.nodeName")
+
+
+def check_csi_pods(docs, driver):
+    """The CSI deployment's needs (module docstring), per workload with sidecars."""
+    sa_rules = grants(docs)
+    attach = next((get(d, "spec.attachRequired") for _, d in docs
+                   if d.get("kind") == "CSIDriver" and get(d, "metadata.name") == driver), None)
+    for where, doc in docs:
+        if doc.get("kind") not in ("DaemonSet", "Deployment", "StatefulSet"):
+            continue
+        spec = get(doc, "spec.template.spec") or {}
+        ns = get(doc, "metadata.namespace")
+        volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+        containers = spec.get("containers") or []
+        sidecars = [(sidecar_of(c), c) for c in containers if sidecar_of(c)]
+        drivers = [c for c in containers if arg(c, "--endpoint") and not sidecar_of(c)]
+        rules = sa_rules.get((ns, spec.get("serviceAccountName") or "default"), [])
+        for name, c in sidecars:
+            check_sidecar(where, name, c, rules, ns, attach)
+            for d in drivers:
+                check_socket_shared(where, d, c, volumes)
+        if doc.get("kind") == "DaemonSet" and drivers:
+            present = {n for n, _ in sidecars}
+            for want in ("csi-node-driver-registrar", "livenessprobe"):
+                if want not in present:
+                    bad(where, f"the node DaemonSet has no {want}")
+            for d in drivers:
+                check_driver_container(where, d, volumes)
+
+
 def main():
     directory, driver = sys.argv[1], sys.argv[2]
     docs = load(directory)
     check(docs, driver)
+    check_csi_pods(docs, driver)
     for p in problems:
         print(p)
     if problems:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # deploy_csi_manifests.sh - deploy/csi/*.yaml parse as YAML and hold
 # together as a set (csi_manifests.py: the fields each kind requires, the
-# references between objects, one driver name), and broken copies of the
-# set (one defect each) are refused.
+# references between objects, one driver name, each sidecar's upstream RBAC
+# rules, the node DaemonSet's sidecars, privileges, propagation and host
+# paths), and broken copies of the set (one defect each) are refused.
 source "$(dirname "$0")/lib.sh"
 vp_init dcm
 PY=/usr/bin/python3
@@ -45,4 +46,16 @@ broken rbac.yaml '0,/^  name: vblk-csi-resizer$/s/^  name: vblk-csi-resizer$/  n
 broken csidriver.yaml 's/attachRequired: false/attachRequired: true/' "a CSIDriver requiring attach"
 broken node.yaml 's#plugins/vblk.vplumb.dev#plugins/vblk.example.com#' "another driver's socket directory"
 broken csidriver.yaml 's/^  name: vblk.vplumb.dev/  name: vblk.example.com/' "a CSIDriver of another name"
-vp_ok "each of 11 broken copies of deploy/csi is refused"
+# The CSI deployment's own needs (csi_manifests.py check_csi_pods).
+broken rbac.yaml '/^    resources: \[persistentvolumeclaims\/status\]$/d' "a resizer without patch on PVC status"
+broken rbac.yaml '0,/^    resources: \[csinodes\]$/s/^    resources: \[csinodes\]$/    resources: [csinode]/' "a provisioner without csinodes"
+broken rbac.yaml '/^    resources: \[volumesnapshotcontents\/status\]$/d' "a snapshotter without VolumeSnapshotContent status"
+broken node.yaml '0,/--leader-election=false/s/--leader-election=false/--leader-election=true/' "leader election without leases"
+broken node.yaml '0,/^            - name: NODE_NAME$/!{0,/^            - name: NODE_NAME$/s/NODE_NAME$/NODE/}' "a --node-deployment sidecar without NODE_NAME"
+broken node.yaml 's/mountPropagation: Bidirectional/mountPropagation: HostToContainer/' "the driver's kubelet mount not Bidirectional"
+broken node.yaml '/- name: vblk-csi$/,/privileged: true/s/privileged: true/privileged: false/' "the driver container not privileged"
+broken node.yaml 's#sig-storage/livenessprobe:#sig-storage/livenessprobe-gone:#' "a node DaemonSet without livenessprobe"
+broken node.yaml 's#--csi-address=/csi/csi.sock#--csi-address=/registration/csi.sock#' "a sidecar looking for the socket elsewhere"
+broken node.yaml 's#^            - --pool=/var/lib/vplumb/csi#            - --pool=/srv/pool#' "a pool not on a hostPath volume"
+broken node.yaml 's#^        - name: liveness-probe#        - name: csi-attacher\n          image: registry.k8s.io/sig-storage/csi-attacher:v4.8.0\n          args: [--csi-address=/csi/csi.sock]\n          volumeMounts: [{name: socket-dir, mountPath: /csi}]\n&#' "a csi-attacher with attachRequired: false"
+vp_ok "each of 22 broken copies of deploy/csi is refused"
