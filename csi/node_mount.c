@@ -133,7 +133,7 @@ static unsigned long mount_flags_of(int fd)
 }
 
 int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
-			     const char *staging, bool readonly, const struct vp_mountopt *mo,
+			     const char *staging, bool readonly, unsigned long mount_flags,
 			     struct vp_error *err)
 {
 	char src[VP_KPATH_PROC_SIZE], dst[VP_KPATH_PROC_SIZE];
@@ -160,7 +160,7 @@ int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
 	} else {
 		vp_kpath_proc(src, sfd);
 		vp_kpath_proc(dst, fd);
-		flags |= mo ? mo->flags & VP_MOUNTOPT_PER_MOUNT : mount_flags_of(sfd);
+		flags |= mount_flags ? mount_flags & VP_MOUNTOPT_PER_MOUNT : mount_flags_of(sfd);
 		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
 			ret = vp_error_set(err, errno, "bind-mount %s on target %s", staging, leaf);
 		else if (flags)

@@ -36,7 +36,8 @@ static bool repair_target(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	if (fd >= 0)
 		close(fd);
 	ret = rec->fs_type[0] ?
-	      csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, t->readonly, NULL, err) :
+	      csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, t->readonly, t->mount_flags,
+				       err) :
 	      csi_node_mount_target(parent, leaf, dev, t->readonly, err);
 	/* A failed mount leaves the file it created; a mount not ours stays. */
 	if (ret && ret != -EEXIST)
@@ -76,7 +77,7 @@ static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *
 	}
 	/* A mount volume's filesystem first: its targets are binds of it. */
 	if (rec->fs_type[0] && csi_node_stage_mount(ctx, rec->volume, rec->staging, d.dev,
-						    rec->fs_type, rec->readonly, NULL, &err)) {
+						    rec->fs_type, rec->readonly, &rec->mount, &err)) {
 		rep->fn(rep->ctx, "node-staging-unavailable", file, err.msg);
 		return;
 	}

@@ -1,7 +1,7 @@
 /* node_unrecorded.c - the start-up report of what this node holds for a
  * pool volume that no node record accounts for (service.h): a mount under
- * the kubelet directory of a volume's loop device or vmDisk socket, and a
- * vblkd export of a volume.  The driver writes a record before it makes
+ * the kubelet directory of a volume's loop or nbd device or vmDisk socket,
+ * and a vblkd export of a volume.  The driver writes a record before it makes
  * any of these, so such a thing is someone else's (or left from a lost
  * record): it is reported and left alone, never undone.
  */
@@ -17,6 +17,7 @@
 #include "csi/node/kpath.h"
 #include "csi/node/loop.h"
 #include "csi/node/mountinfo.h"
+#include "csi/node/nbd.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
 #include "csi/vblkd.h"
@@ -30,15 +31,17 @@ struct unrecorded {
 	struct vp_node_record rec;
 };
 
-/* The pool volume whose image backs loop device dev, into id: true when
- * there is one. */
+/* The pool volume whose image backs device dev (a loop device's backing
+ * file, an nbd device's backend identifier), into id: true when there is
+ * one. */
 static bool volume_of_device(const struct csi_ctx *ctx, dev_t dev, char id[VP_POOL_ID_SIZE])
 {
 	char shown[PATH_MAX + sizeof(DELETED_SUFFIX)], image[PATH_MAX];
 	size_t n;
 	char *base, *dot;
 
-	if (vp_loop_backing_of(dev, shown, sizeof(shown)))
+	if (vp_loop_backing_of(dev, shown, sizeof(shown)) &&
+	    vp_nbdc_backend_of(dev, shown, sizeof(shown)))
 		return false;
 	n = strlen(shown);
 	if (n > strlen(DELETED_SUFFIX) && !strcmp(shown + n - strlen(DELETED_SUFFIX), DELETED_SUFFIX))

@@ -171,9 +171,10 @@ static int release_device(struct csi_ctx *ctx, const struct vp_node_record *rec,
 
 /* The device of the volume staged per rec (logged with why, the kinds
  * the attach order skipped; NULL for a stage made before), and for a
- * mount volume its filesystem at the staging directory, mounted with mo. */
+ * mount volume its filesystem at the staging directory, mounted with the
+ * record's mount flags. */
 static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *why,
-		       const struct vp_mountopt *mo, struct vp_grpc_reply *r)
+		       struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
 	char sock[PATH_MAX];
@@ -191,12 +192,13 @@ static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec, co
 	if (!rec->fs_type[0])
 		return true;
 	ret = csi_node_stage_mount(ctx, rec->volume, rec->staging, d.dev, rec->fs_type,
-				   rec->readonly, mo, &err);
+				   rec->readonly, &rec->mount, &err);
 	if (!ret)
 		return true;
 	/* EINVAL from mount(2) with options given: the filesystem refused them. */
 	csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION :
-		 ret == -EINVAL && (mo->flags || mo->data[0]) ? VP_GRPC_INVALID_ARGUMENT :
+		 ret == -EINVAL && (rec->mount.flags || rec->mount.data[0]) ?
+		 VP_GRPC_INVALID_ARGUMENT :
 		 VP_GRPC_INTERNAL, "stage volume %s: %s", rec->volume, err.msg);
 	return false;
 }
@@ -241,6 +243,11 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 				 rec->fs_type[0] ? rec->fs_type : "block");
 			return;
 		}
+		if (rec->mount.flags != mo->flags || strcmp(rec->mount.data, mo->data)) {
+			csi_fail(r, VP_GRPC_ALREADY_EXISTS, "volume %s is staged with other "
+				 "mount_flags", req->volume_id);
+			return;
+		}
 	} else if (r->code != VP_GRPC_OK) {
 		return;
 	} else {
@@ -265,12 +272,13 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 		rec->readonly = ro;
 		rec->vm_disk = vm_disk;
 		strcpy(rec->fs_type, fs);
+		rec->mount = *mo;
 		if (!save_record(ctx, rec, r))
 			return;
 		fresh = true;
 	}
 	/* A first stage that fails leaves no device and no record behind. */
-	if (!make_stage(ctx, rec, fresh ? why : NULL, mo, r) && fresh) {
+	if (!make_stage(ctx, rec, fresh ? why : NULL, r) && fresh) {
 		csi_node_dir(ctx, dir);
 		if (release_device(ctx, rec, &err) || vp_node_record_remove(dir, rec->volume, &err))
 			vp_log(VP_LOG_WARN, "csi.node.undo", "volume=%s error=\"%s\"",
@@ -469,7 +477,8 @@ int csi_node_mount_target(int parent, const char *leaf, const char *dev, bool re
 }
 
 static bool target_allowed(const Csi__V1__NodePublishVolumeRequest *req, const char *fs,
-			   const struct vp_node_record *rec, int at, struct vp_grpc_reply *r)
+			   const struct vp_mountopt *mo, const struct vp_node_record *rec, int at,
+			   struct vp_grpc_reply *r)
 {
 	if (strcmp(rec->staging, req->staging_target_path)) {
 		csi_fail(r, VP_GRPC_FAILED_PRECONDITION, "volume %s is staged at %s, not %s",
@@ -481,6 +490,11 @@ static bool target_allowed(const Csi__V1__NodePublishVolumeRequest *req, const c
 			csi_fail(r, VP_GRPC_ALREADY_EXISTS, "volume %s is published at %s %s",
 				 rec->volume, req->target_path,
 				 rec->targets[at].readonly ? "read-only" : "read-write");
+			return false;
+		}
+		if (rec->targets[at].mount_flags != (mo->flags & VP_MOUNTOPT_PER_MOUNT)) {
+			csi_fail(r, VP_GRPC_ALREADY_EXISTS, "volume %s is published at %s with "
+				 "other mount_flags", rec->volume, req->target_path);
 			return false;
 		}
 		return true;
@@ -527,7 +541,7 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 		return;
 	}
 	at = vp_node_record_target(rec, req->target_path);
-	if (!target_allowed(req, fs, rec, at, r))
+	if (!target_allowed(req, fs, mo, rec, at, r))
 		return;
 	if (rec->vm_disk) {
 		/* Served again when vblkd lost it (restarted meanwhile). */
@@ -549,13 +563,14 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 		at = (int)rec->n_targets++;
 		snprintf(rec->targets[at].path, PATH_MAX, "%s", req->target_path);
 		rec->targets[at].readonly = req->readonly;
+		rec->targets[at].mount_flags = mo->flags & VP_MOUNTOPT_PER_MOUNT;
 		if (!save_record(ctx, rec, r)) {
 			close(parent);
 			return;
 		}
 	}
-	ret = fs[0] ? csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly, mo,
-					       &err) :
+	ret = fs[0] ? csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly,
+					       rec->targets[at].mount_flags, &err) :
 		      csi_node_mount_target(parent, leaf, rec->vm_disk ? sock : d.dev, req->readonly,
 					    &err);
 	if (ret) {

@@ -220,12 +220,12 @@ int csi_node_unmount_dir(struct csi_ctx *ctx, const char *path,
 			 struct vp_error *err) VP_MUST_CHECK;
 
 /* Bind-mount the staging directory's filesystem on parent/leaf (a
- * directory created when missing), read-only when readonly, with mo's
- * per-mount flags (NULL: the staging mount's): 0 (also when bound
- * already), -EEXIST when something else is mounted there, or another
+ * directory created when missing), read-only when readonly, with the
+ * per-mount MS_* bits mount_flags (0: the staging mount's): 0 (also when
+ * bound already), -EEXIST when something else is mounted there, or another
  * -errno with err set. */
 int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
-			     const char *staging, bool readonly, const struct vp_mountopt *mo,
+			     const char *staging, bool readonly, unsigned long mount_flags,
 			     struct vp_error *err) VP_MUST_CHECK;
 
 /* ---- node_vmdisk.c (vmDisk volumes: vhost-user-blk sockets of vblkd) ---- */

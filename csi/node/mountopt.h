@@ -25,6 +25,9 @@
 #define VP_MOUNTOPT_PER_MOUNT (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | \
 			       MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
 
+/* Every bit vp_mountopt_parse may set. */
+#define VP_MOUNTOPT_ALL (VP_MOUNTOPT_PER_MOUNT | MS_SYNCHRONOUS | MS_DIRSYNC | MS_LAZYTIME)
+
 struct vp_mountopt {
 	unsigned long flags;              /* MS_* bits */
 	char data[VP_MOUNTOPT_DATA_SIZE]; /* "" when there are none */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,25 +268,39 @@ int vp_nbdc_detach(int index, struct vp_error *err)
 	return ret ? vp_error_set(err, -ret, "NBD_CMD_DISCONNECT /dev/nbd%d", index) : 0;
 }
 
-/* Whether /sys/block/<name>/backend (there only while the device is
- * connected) reads backend. */
+/* The backend identifier at path, a device's sysfs "backend" attribute
+ * (there only while the device is connected), into buf: 0 or -ENOENT. */
+static int read_backend(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -ENOENT;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/* Whether /sys/block/<name>/backend reads backend. */
 static bool has_backend(const char *name, const char *backend)
 {
 	char path[PATH_MAX], got[PATH_MAX + 1];
-	int fd;
-	ssize_t n;
 
 	snprintf(path, sizeof(path), SYS_BLOCK "/%s/backend", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, got, sizeof(got) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	got[n] = '\0';
-	got[strcspn(got, "\n")] = '\0';
-	return !strcmp(got, backend);
+	return !read_backend(path, got, sizeof(got)) && !strcmp(got, backend);
+}
+
+int vp_nbdc_backend_of(dev_t dev, char *buf, size_t size)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/backend", major(dev), minor(dev));
+	return read_backend(path, buf, size);
 }
 
 int vp_nbdc_find(const char *backend, struct vp_nbdc_dev *out, struct vp_error *err)

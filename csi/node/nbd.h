@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 
@@ -75,6 +76,10 @@ int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend
  * The caller closes sock. */
 int vp_nbdc_reconnect(int index, int sock, const char *backend,
 		      struct vp_error *err) VP_MUST_CHECK;
+
+/* The backend identifier of block device dev into buf: 0, or -ENOENT when
+ * dev is not a connected nbd device. */
+int vp_nbdc_backend_of(dev_t dev, char *buf, size_t size) VP_MUST_CHECK;
 
 /* Disconnect /dev/nbd<index> (NBD_CMD_DISCONNECT: the kernel sends
  * NBD_CMD_DISC to the server and closes the socket): 0 or -errno. */

@@ -30,6 +30,22 @@ static int copy_str(char *dst, size_t size, const char *src, const char *what,
 	return 0;
 }
 
+/* o's "mountFlags": MS_* bits within allowed, 0 when absent. */
+static int decode_mount_flags(const json_t *o, const char *path, unsigned long allowed,
+			      unsigned long *out, struct vp_error *err)
+{
+	int64_t bits;
+	int ret = vp_json_opt_int(o, path, "mountFlags", 0, 0, (int64_t)allowed, &bits, err);
+
+	if (ret)
+		return ret;
+	if ((unsigned long)bits & ~allowed)
+		return vp_error_code(err, 0, EINVAL, "node record: %s.mountFlags %#llx: "
+				     "bits no mount_flags give", path, (long long)bits);
+	*out = (unsigned long)bits;
+	return 0;
+}
+
 static int decode_target(const json_t *t, const char *path, struct vp_node_target *out,
 			 struct vp_error *err)
 {
@@ -39,7 +55,8 @@ static int decode_target(const json_t *t, const char *path, struct vp_node_targe
 	if (!json_is_object(t))
 		return vp_error_code(err, 0, EINVAL, "node record: %s is not an object", path);
 	if ((ret = vp_json_req_str(t, path, "path", &p, err)) ||
-	    (ret = vp_json_opt_bool(t, path, "readonly", false, &out->readonly, err)))
+	    (ret = vp_json_opt_bool(t, path, "readonly", false, &out->readonly, err)) ||
+	    (ret = decode_mount_flags(t, path, VP_MOUNTOPT_PER_MOUNT, &out->mount_flags, err)))
 		return ret;
 	return copy_str(out->path, sizeof(out->path), p, "target path", err);
 }
@@ -67,7 +84,7 @@ static int decode_attach(const json_t *o, struct vp_node_record *r, struct vp_er
 
 static int decode(const json_t *o, struct vp_node_record *r, struct vp_error *err)
 {
-	const char *vol, *staging, *fs;
+	const char *vol, *staging, *fs, *data;
 	json_t *targets, *t;
 	int64_t version;
 	size_t i;
@@ -81,6 +98,9 @@ static int decode(const json_t *o, struct vp_node_record *r, struct vp_error *er
 	    (ret = vp_json_opt_bool(o, "", "vmDisk", false, &r->vm_disk, err)) ||
 	    (ret = vp_json_opt_str(o, "", "fsType", "", &fs, err)) ||
 	    (ret = decode_attach(o, r, err)) ||
+	    (ret = decode_mount_flags(o, "", VP_MOUNTOPT_ALL, &r->mount.flags, err)) ||
+	    (ret = vp_json_opt_str(o, "", "mountData", "", &data, err)) ||
+	    (ret = copy_str(r->mount.data, sizeof(r->mount.data), data, "mountData", err)) ||
 	    (ret = vp_json_opt_array(o, "", "targets", &targets, err)) ||
 	    (ret = copy_str(r->fs_type, sizeof(r->fs_type), fs, "fsType", err)) ||
 	    (ret = copy_str(r->volume, sizeof(r->volume), vol, "volume", err)) ||
@@ -129,9 +149,10 @@ int vp_node_record_load(const char *node_dir, const char *id, struct vp_node_rec
 static json_t *encode(const struct vp_node_record *r)
 {
 	json_t *targets = json_array();
-	json_t *o = json_pack("{s:i, s:s, s:s, s:b, s:b, s:s, s:o}", "version",
+	json_t *o = json_pack("{s:i, s:s, s:s, s:b, s:b, s:s, s:I, s:s, s:o}", "version",
 			      VP_NODE_RECORD_VERSION, "volume", r->volume, "staging", r->staging,
 			      "readonly", r->readonly, "vmDisk", r->vm_disk, "fsType", r->fs_type,
+			      "mountFlags", (json_int_t)r->mount.flags, "mountData", r->mount.data,
 			      "targets", targets);
 
 	if (!o)
@@ -142,8 +163,9 @@ static json_t *encode(const struct vp_node_record *r)
 		return NULL;
 	}
 	for (size_t i = 0; i < r->n_targets; i++) {
-		json_t *t = json_pack("{s:s, s:b}", "path", r->targets[i].path, "readonly",
-				      r->targets[i].readonly);
+		json_t *t = json_pack("{s:s, s:b, s:I}", "path", r->targets[i].path, "readonly",
+				      r->targets[i].readonly, "mountFlags",
+				      (json_int_t)r->targets[i].mount_flags);
 
 		if (!t || json_array_append_new(targets, t)) {
 			json_decref(o);

@@ -4,13 +4,19 @@
  *
  *   {"version":1,"volume":"vol-…","staging":"/var/lib/kubelet/…",
  *    "readonly":false,"vmDisk":false,"fsType":"ext4","attach":"loop",
- *    "targets":[{"path":"/var/lib/kubelet/…","readonly":false}]}
+ *    "mountFlags":1024,"mountData":"discard",
+ *    "targets":[{"path":"/var/lib/kubelet/…","readonly":false,"mountFlags":0}]}
  *
  * fsType is "" for the block access type, else the filesystem mounted at
  * the staging path.  vmDisk is true for a vmDisk volume: vblkd serves it
  * as a vhost-user-blk socket (csi/node_vmdisk.c) instead of a kernel
  * device.  attach (kernel devices only; "loop" when absent) is the kind of
- * device chosen at stage (csi/node_attach.c): "loop" or "nbd".
+ * device chosen at stage (csi/node_attach.c): "loop" or "nbd".  mountFlags
+ * and mountData (a mount volume's; 0 and "" when absent) are the stage's
+ * mount_flags as mount(2) takes them (mountopt.h: MS_* bits and the
+ * filesystem's options), and a target's mountFlags its publish's per-mount
+ * bits: the start-up repair mounts with them again, and a repeated call
+ * with other flags is told the volume is staged (published) otherwise.
  *
  * The record is written before the device is attached or a target mounted
  * and removed after it is detached or unmounted, so after a crash every
@@ -26,6 +32,7 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "csi/node/mountopt.h"
 #include "csi/pool/name.h"
 
 #define VP_NODE_RECORD_VERSION 1
@@ -34,6 +41,7 @@
 struct vp_node_target {
 	char path[PATH_MAX];
 	bool readonly;
+	unsigned long mount_flags;     /* the publish's per-mount MS_* bits */
 };
 
 /* The kind of kernel device a volume is attached as. */
@@ -49,6 +57,7 @@ struct vp_node_record {
 	bool vm_disk;                  /* served by vblkd over vhost-user, not a kernel device */
 	char fs_type[8];               /* "" (block), "ext4" or "xfs" (mount) */
 	enum vp_node_attach attach;    /* the kernel device's kind (not vm_disk) */
+	struct vp_mountopt mount;      /* the staging mount's flags (mount volumes) */
 	size_t n_targets;
 	struct vp_node_target targets[VP_NODE_MAX_TARGETS];
 };

@@ -630,14 +630,28 @@ def t_mount_flags():
         assert {mode, "noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, (t, per)
         assert "sync" in sb, sb
     assert refuses_exec(rw), "noexec not applied at the target"
-    # A target the start-up repair mounts again takes the staging mount's
-    # per-mount flags (the record does not keep mount_flags).
+    # The same call with other flags is told how the volume is staged
+    # (published): the node record keeps the flags.
+    other = mount_cap(flags=["noatime"])
+    assert "mount_flags" in expect_code(S.ALREADY_EXISTS, stage, vid, cap=other)
+    assert "mount_flags" in expect_code(S.ALREADY_EXISTS, publish, vid, rw, cap=other)
+    # A crash, then what a reboot undoes (every mount, the loop device): the
+    # start-up repair mounts the staging path and the targets again with
+    # the recorded flags.
     ch.close()
     drv.stop(sig=signal.SIGKILL)
-    subprocess.run(["umount", ro], check=True)
+    for m in (rw, ro, st):
+        subprocess.run(["umount", m], check=True)
+    for loop in pool_loops():
+        subprocess.run(["losetup", "-d", "/dev/" + loop], check=True)
     restart_after_kill()
-    per, _ = mount_opts(ro)
-    assert {"ro", "noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, per
+    per, sb = mount_opts(st)
+    assert {"noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, per
+    assert {"sync", "errors=remount-ro"} <= sb, sb
+    for t, mode in ((rw, "rw"), (ro, "ro")):
+        per, _ = mount_opts(t)
+        assert {mode, "noexec", "noatime", "nodiratime", "nosuid", "nodev"} <= per, (t, per)
+    assert refuses_exec(rw), "noexec not applied at the repaired target"
     # relatime (the default) once noatime is dropped: a flag changes the bind.
     plain = mount_target_of(vid, "pod-fl-plain")
     publish(vid, plain, cap=mount_cap(flags=["strictatime", "ro"]))
