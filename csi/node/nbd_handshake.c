@@ -317,7 +317,7 @@ int vp_nbdc_handshake(int fd, const char *name, struct vp_nbdc_export *out,
 {
 	struct peer p = { .fd = fd, .name = name, .err = err };
 	struct vp_nbdc_export e = { .block_size = VP_NBDC_KERNEL_MIN_BLOCK };
-	bool no_zeroes, unsup = false;
+	bool no_zeroes = false, unsup = false;
 	int ret;
 
 	if (!*name || strlen(name) > VP_NBDC_NAME_MAX)
