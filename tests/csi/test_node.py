@@ -3,6 +3,7 @@
 usage: test_node.py SOURCE BUILD TMP
 """
 import concurrent.futures
+import contextlib
 import errno
 import json
 import os
@@ -694,15 +695,28 @@ def t_mount_mkfs_fails():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
-def t_readonly_image():
-    """An image the driver can only open read-only (here a read-only bind
-    mount over it): a read-write stage answers INTERNAL naming it, for
-    block and mount, and leaves nothing; a reader-only stage works."""
-    vid = create("vpt-csn-roimg")
-    image = os.path.join(drv.pool, "volumes", vid + ".img")
-    subprocess.run(["mount", "--bind", image, image], check=True)
+@contextlib.contextmanager
+def read_only_bind(path):
+    """path bind-mounted read-only over itself: the driver can open it only
+    for reading."""
+    subprocess.run(["mount", "--bind", path, path], check=True)
     try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", image], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", path], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", path], check=True)
+
+
+def t_readonly_image():
+    """An image the driver can only open for reading: a read-write stage
+    answers INTERNAL naming it, for block and mount, and leaves nothing; a
+    reader-only stage works, as mount once the volume holds a filesystem,
+    and a blank one staged reader-only as mount is refused, never
+    formatted."""
+    vid = create("vpt-csn-roimg", size=32 * MIB)
+    image = os.path.join(drv.pool, "volumes", vid + ".img")
+    ro = mount_cap(3)
+    with read_only_bind(image):
         for cap in (block_cap(), mount_cap()):
             msg = expect_code(S.INTERNAL, stage, vid, cap=cap)
             assert "Read-only file system" in msg, msg
@@ -712,13 +726,23 @@ def t_readonly_image():
             assert f.read().strip() == "1"
         unstage(vid)
         assert_clean()
-    finally:
-        subprocess.run(["umount", image], check=True)
-    stage(vid)
+        msg = expect_code(S.FAILED_PRECONDITION, stage, vid, cap=ro)
+        assert "blank" in msg and "read-only" in msg, msg
+        assert_clean()
+    with open(image, "rb") as f:
+        assert f.read() == bytes(32 * MIB), "a read-only stage wrote to the image"
+    stage(vid, cap=mount_cap())
+    with open(os.path.join(staging_of(vid), "data"), "w") as f:
+        f.write("read-write once")
     unstage(vid)
     assert_clean()
+    with read_only_bind(image):
+        stage(vid, cap=ro)
+        with open(os.path.join(staging_of(vid), "data")) as f:
+            assert f.read() == "read-write once"
+        unstage(vid)
+        assert_clean()
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
-
 
 def t_mount_readonly():
     vid = create("vpt-csn-mro", size=32 * MIB)
@@ -1045,7 +1069,8 @@ tests = [
     ("mount never formats a device holding data", t_mount_never_formats_data),
     ("mount: an unreadable device is an error, not blank", t_mount_unreadable),
     ("mount: mkfs failing on write errors leaves nothing", t_mount_mkfs_fails),
-    ("an image only readable: read-write stage refused", t_readonly_image),
+    ("an image only readable: read-write stage refused, reader-only works",
+     t_readonly_image),
     ("mount readonly publish", t_mount_readonly),
     ("mount_flags at the staging mount and the targets", t_mount_flags),
     ("mount_flags refused: INVALID_ARGUMENT, nothing left", t_mount_flags_refused),
