@@ -7,7 +7,8 @@ MOUNTPOINT shows three files:
          before the mount, so BACKING may be covered by a bind mount of
          disk afterwards) unless the mode says otherwise;
   ctl    write a mode to it: "ok", "eio-read" (a read of the first MiB
-         fails with EIO), "eio-write" (every write fails with EIO);
+         fails with EIO), "eio-read START END" (a read reaching into bytes
+         START to END fails), "eio-write" (every write fails with EIO);
   stats  JSON counts of the reads and writes disk was asked for, and of
          those that failed.
 The mode starts as "ok".  The test talks to the server only through ctl and
@@ -23,8 +24,7 @@ import fuse
 
 fuse.fuse_python_api = (0, 2)
 
-FAULT_END = 1 << 20
-MODES = ("ok", "eio-read", "eio-write")
+MIB = 1 << 20
 
 
 class FaultFS(fuse.Fuse):
@@ -33,10 +33,11 @@ class FaultFS(fuse.Fuse):
         self.fd = os.open(backing, os.O_RDWR)
         self.size = os.fstat(self.fd).st_size
         self.mode = "ok"
+        self.fault = (0, MIB)  # the bytes eio-read fails
         self.counts = {"reads": 0, "read_errors": 0, "writes": 0, "write_errors": 0}
 
     def stats_bytes(self):
-        return json.dumps(dict(self.counts, mode=self.mode)).encode()
+        return json.dumps(dict(self.counts, mode=self.mode, fault=self.fault)).encode()
 
     def getattr(self, path):
         st = fuse.Stat()
@@ -66,18 +67,14 @@ class FaultFS(fuse.Fuse):
         if path != "/disk":
             return -errno.EINVAL
         self.counts["reads"] += 1
-        if self.mode == "eio-read" and offset < FAULT_END:
+        if self.mode == "eio-read" and offset < self.fault[1] and offset + size > self.fault[0]:
             self.counts["read_errors"] += 1
             return -errno.EIO
         return os.pread(self.fd, size, offset)
 
     def write(self, path, buf, offset):
         if path == "/ctl":
-            mode = bytes(buf).decode().strip()
-            if mode not in MODES:
-                return -errno.EINVAL
-            self.mode = mode
-            return len(buf)
+            return self.set_mode(bytes(buf).decode().split(), len(buf))
         if path != "/disk":
             return -errno.EINVAL
         self.counts["writes"] += 1
@@ -85,6 +82,15 @@ class FaultFS(fuse.Fuse):
             self.counts["write_errors"] += 1
             return -errno.EIO
         return os.pwrite(self.fd, buf, offset)
+
+    def set_mode(self, words, written):
+        if words in (["ok"], ["eio-read"], ["eio-write"]):
+            self.mode, self.fault = words[0], (0, MIB)
+        elif len(words) == 3 and words[0] == "eio-read" and all(w.isdigit() for w in words[1:]):
+            self.mode, self.fault = words[0], (int(words[1]), int(words[2]))
+        else:
+            return -errno.EINVAL
+        return written
 
     def truncate(self, path, size):
         return 0 if path == "/ctl" else -errno.EINVAL

@@ -695,6 +695,39 @@ def t_mount_mkfs_fails():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+def t_mount_unreadable_journal():
+    """A filesystem the probe finds but whose journal cannot be read (mkfs
+    puts it mid-device): mount(2) fails, stage answers INTERNAL naming the
+    mount, nothing is written or left; once it reads again the volume
+    stages with its file."""
+    why = faultfs_missing()
+    if why:
+        print("skip: the unreadable-journal test needs FUSE: " + why)
+        return
+    vid = create("vpt-csn-jio", size=32 * MIB)
+    cap = mount_cap()
+    with FaultyImage(vid) as img:
+        stage(vid, cap=cap)
+        with open(os.path.join(staging_of(vid), "data"), "w") as f:
+            f.write("before the fault")
+        unstage(vid)
+        img.mode("eio-read %d %d" % (12 * MIB, 24 * MIB))
+        before = img.stats()
+        msg = expect_code(S.INTERNAL, stage, vid, cap=cap)
+        assert "mount /dev/" in msg and "probe /dev/" not in msg, msg
+        after = img.stats()
+        assert after["read_errors"] > before["read_errors"], (before, after)
+        assert after["writes"] == before["writes"], (before, after)
+        assert_clean()
+        img.mode("ok")
+        stage(vid, cap=cap)
+        with open(os.path.join(staging_of(vid), "data")) as f:
+            assert f.read() == "before the fault"
+        unstage(vid)
+        assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 @contextlib.contextmanager
 def read_only_bind(path):
     """path bind-mounted read-only over itself: the driver can open it only
@@ -1069,6 +1102,7 @@ tests = [
     ("mount never formats a device holding data", t_mount_never_formats_data),
     ("mount: an unreadable device is an error, not blank", t_mount_unreadable),
     ("mount: mkfs failing on write errors leaves nothing", t_mount_mkfs_fails),
+    ("mount: mount(2) failing on read errors leaves nothing", t_mount_unreadable_journal),
     ("an image only readable: read-write stage refused, reader-only works",
      t_readonly_image),
     ("mount readonly publish", t_mount_readonly),
