@@ -24,15 +24,19 @@
 #define TARGET_DIR_MODE 0750
 
 /* Format dev when it is blank; refuse (-EEXIST) when it holds anything but
- * an fstype filesystem. */
+ * an fstype filesystem, and (-EROFS) when it is blank but staged read-only:
+ * a reader-only stage never writes, and there is nothing to mount. */
 static int ready_filesystem(const char *id, const char *dev, const char *fstype,
-			    struct vp_error *err)
+			    bool readonly, struct vp_error *err)
 {
 	char held[VP_FS_TYPE_SIZE];
 	int ret = vp_fs_probe(dev, held, err);
 
 	if (ret)
 		return ret;
+	if (!held[0] && readonly)
+		return vp_error_code(err, 0, EROFS, "%s is blank and staged read-only: neither "
+				     "formatted nor mounted", dev);
 	if (!held[0]) {
 		if ((ret = vp_fs_make(dev, fstype, err)))
 			return ret;
@@ -60,7 +64,7 @@ int csi_node_stage_mount(struct csi_ctx *ctx, const char *id, const char *stagin
 	if (mo)
 		flags |= mo->flags;
 	if (!csi_node_mounted(fd)) {
-		ret = ready_filesystem(id, dev, fstype, err);
+		ret = ready_filesystem(id, dev, fstype, readonly, err);
 		vp_kpath_proc(proc, fd);
 		if (!ret && mount(dev, proc, fstype, flags, data) < 0)
 			ret = vp_error_set(err, errno, "mount %s (%s%s%s) at %s", dev, fstype,

@@ -196,7 +196,7 @@ static bool make_stage(struct csi_ctx *ctx, const struct vp_node_record *rec, co
 	if (!ret)
 		return true;
 	/* EINVAL from mount(2) with options given: the filesystem refused them. */
-	csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION :
+	csi_fail(r, ret == -EEXIST || ret == -EROFS ? VP_GRPC_FAILED_PRECONDITION :
 		 ret == -EINVAL && (rec->mount.flags || rec->mount.data[0]) ?
 		 VP_GRPC_INVALID_ARGUMENT :
 		 VP_GRPC_INTERNAL, "stage volume %s: %s", rec->volume, err.msg);

@@ -208,8 +208,9 @@ int csi_node_detach(struct csi_ctx *ctx, const struct vp_node_record *rec,
 /* Mount volume id's device dev at the staging directory (fstype, read-only
  * when readonly, with mount flags mo, NULL for none), formatting it first
  * only when libblkid finds it blank: 0 (also when mounted already), -EEXIST
- * when it holds anything else, or another -errno with err set (-EINVAL
- * when the filesystem refuses mo). */
+ * when it holds anything else, -EROFS when it is blank and readonly (never
+ * formatted), or another -errno with err set (-EINVAL when the filesystem
+ * refuses mo). */
 struct vp_mountopt;
 int csi_node_stage_mount(struct csi_ctx *ctx, const char *id, const char *staging,
 			 const char *dev, const char *fstype, bool readonly,

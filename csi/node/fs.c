@@ -35,6 +35,10 @@ int vp_fs_probe(const char *dev, char type[VP_FS_TYPE_SIZE], struct vp_error *er
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
 	blkid_probe_enable_partitions(pr, 1);
 	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+	/* 0: found, 1: nothing, -2: ambiguous; a failure is -1 or, as
+	 * libblkid 2.38 answers a read error, -errno (-EIO): any other
+	 * negative value.  (-2 doubles as -ENOENT, which a read cannot fail
+	 * with; taken as ambiguous it is refused all the same.) */
 	rc = blkid_do_safeprobe(pr);
 	type[0] = '\0';
 	if (rc == 0)
@@ -42,8 +46,8 @@ int vp_fs_probe(const char *dev, char type[VP_FS_TYPE_SIZE], struct vp_error *er
 	else if (rc == -2)
 		snprintf(type, VP_FS_TYPE_SIZE, "ambiguous signatures");
 	blkid_free_probe(pr);
-	if (rc == -1)
-		return vp_error_set(err, EIO, "probe %s: cannot read it", dev);
+	if (rc < 0 && rc != -2)
+		return vp_error_set(err, rc == -1 ? EIO : -rc, "probe %s: cannot read it", dev);
 	return 0;
 }
 

@@ -3,7 +3,9 @@
 usage: test_node.py SOURCE BUILD TMP
 """
 import concurrent.futures
+import contextlib
 import errno
+import json
 import os
 import shutil
 import signal
@@ -563,6 +565,218 @@ def t_mount_never_formats_data():
     ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
 
 
+FAULTFS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faultfs.py")
+
+
+def faultfs_missing():
+    """Why faultfs (FUSE, python3-fuse) cannot run here, or None."""
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse is missing"
+    if subprocess.run([sys.executable, "-c", "import fuse"], stderr=subprocess.DEVNULL).returncode:
+        return "python3-fuse is not installed"
+    return None
+
+
+class FaultyImage:
+    """A volume's image seen through faultfs (tests/csi/faultfs.py): the
+    server's disk file, backed by the image, is bind-mounted over the image,
+    so the loop device the driver attaches reads and writes through it."""
+
+    def __init__(self, vid):
+        self.image = os.path.join(drv.pool, "volumes", vid + ".img")
+        self.mnt = os.path.join(TMP, "faultfs-" + vid)
+        self.proc = None
+
+    def __enter__(self):
+        os.makedirs(self.mnt, exist_ok=True)
+        with open(os.path.join(TMP, "faultfs.log"), "a") as log:
+            self.proc = subprocess.Popen([sys.executable, FAULTFS, self.image, self.mnt],
+                                         stderr=log)
+        csilib._started.append(self.proc)
+        deadline = time.time() + 10
+        while not os.path.ismount(self.mnt):
+            assert self.proc.poll() is None and time.time() < deadline, \
+                "faultfs did not mount: " + open(os.path.join(TMP, "faultfs.log")).read()
+            time.sleep(0.02)
+        subprocess.run(["mount", "--bind", os.path.join(self.mnt, "disk"), self.image],
+                       check=True)
+        return self
+
+    def mode(self, mode):
+        with open(os.path.join(self.mnt, "ctl"), "w") as f:
+            f.write(mode)
+
+    def stats(self):
+        with open(os.path.join(self.mnt, "stats")) as f:
+            return json.load(f)
+
+    def __exit__(self, exc_type, *_):
+        # After a failed assertion a loop device or a mount may still hold
+        # the file: undone as far as it goes, the failure itself reported.
+        failed = exc_type is not None
+        for loop in pool_loops() if failed else ():
+            subprocess.run(["losetup", "-d", "/dev/" + loop])
+        for m in (self.image, self.mnt):
+            if os.path.ismount(m):
+                subprocess.run(["umount"] + (["-l"] if failed else []) + [m], check=not failed)
+        if failed:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        if not failed:
+            os.rmdir(self.mnt)
+
+
+def mkfs_logged(vid, log_before):
+    return "event=csi.node.mkfs volume=" + vid in open(drv.log).read()[log_before:]
+
+
+def t_mount_unreadable():
+    """A device whose reads fail is not blank: stage answers INTERNAL
+    naming the probe, mkfs never runs, nothing is left; once it reads
+    again the same volume stages (and is formatted then)."""
+    why = faultfs_missing()
+    if why:
+        print("skip: the unreadable-device test needs FUSE: " + why)
+        return
+    vid = create("vpt-csn-eio", size=32 * MIB)
+    log_before = len(open(drv.log).read())
+    with FaultyImage(vid) as img:
+        img.mode("eio-read")
+        for _ in range(2):  # a retry meets the same device, not a half-made stage
+            msg = expect_code(S.INTERNAL, stage, vid, cap=mount_cap())
+            assert "probe" in msg and "cannot read" in msg, msg
+            assert_clean()
+        got = img.stats()
+        assert got["read_errors"] > 0, got  # the probe met the fault
+        assert got["writes"] == 0, got  # mkfs never ran
+        assert not mkfs_logged(vid, log_before)
+        img.mode("ok")
+        stage(vid, cap=mount_cap())
+        m = mounts_at(staging_of(vid))
+        assert len(m) == 1 and m[0][m[0].index("-") + 1] == "ext4", m
+        assert mkfs_logged(vid, log_before) and img.stats()["writes"] > 0
+        unstage(vid)
+        assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_mount_mkfs_fails():
+    """A blank device whose writes fail: mkfs fails, stage answers INTERNAL
+    naming it, nothing is left; once writes go through a stage formats it
+    and a pod's file is kept."""
+    why = faultfs_missing()
+    if why:
+        print("skip: the failing-mkfs test needs FUSE: " + why)
+        return
+    vid = create("vpt-csn-wio", size=32 * MIB)
+    cap = mount_cap()
+    with FaultyImage(vid) as img:
+        img.mode("eio-write")
+        msg = expect_code(S.INTERNAL, stage, vid, cap=cap)
+        assert "mkfs.ext4" in msg and "failed" in msg, msg
+        assert img.stats()["write_errors"] > 0, img.stats()
+        assert_clean()
+        img.mode("ok")
+        stage(vid, cap=cap)
+        t = mount_target_of(vid, "pod-wio")
+        publish(vid, t, cap=cap)
+        with open(os.path.join(t, "data"), "w") as f:
+            f.write("after the fault")
+        unpublish(vid, t)
+        unstage(vid)
+        assert_clean()
+        stage(vid, cap=cap)
+        publish(vid, t, cap=cap)
+        with open(os.path.join(t, "data")) as f:
+            assert f.read() == "after the fault"
+        unpublish(vid, t)
+        unstage(vid)
+        assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+def t_mount_unreadable_journal():
+    """A filesystem the probe finds but whose journal cannot be read (mkfs
+    puts it mid-device): mount(2) fails, stage answers INTERNAL naming the
+    mount, nothing is written or left; once it reads again the volume
+    stages with its file."""
+    why = faultfs_missing()
+    if why:
+        print("skip: the unreadable-journal test needs FUSE: " + why)
+        return
+    vid = create("vpt-csn-jio", size=32 * MIB)
+    cap = mount_cap()
+    with FaultyImage(vid) as img:
+        stage(vid, cap=cap)
+        with open(os.path.join(staging_of(vid), "data"), "w") as f:
+            f.write("before the fault")
+        unstage(vid)
+        img.mode("eio-read %d %d" % (12 * MIB, 24 * MIB))
+        before = img.stats()
+        msg = expect_code(S.INTERNAL, stage, vid, cap=cap)
+        assert "mount /dev/" in msg and "probe /dev/" not in msg, msg
+        after = img.stats()
+        assert after["read_errors"] > before["read_errors"], (before, after)
+        assert after["writes"] == before["writes"], (before, after)
+        assert_clean()
+        img.mode("ok")
+        stage(vid, cap=cap)
+        with open(os.path.join(staging_of(vid), "data")) as f:
+            assert f.read() == "before the fault"
+        unstage(vid)
+        assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
+@contextlib.contextmanager
+def read_only_bind(path):
+    """path bind-mounted read-only over itself: the driver can open it only
+    for reading."""
+    subprocess.run(["mount", "--bind", path, path], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", path], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", path], check=True)
+
+
+def t_readonly_image():
+    """An image the driver can only open for reading: a read-write stage
+    answers INTERNAL naming it, for block and mount, and leaves nothing; a
+    reader-only stage works, as mount once the volume holds a filesystem,
+    and a blank one staged reader-only as mount is refused, never
+    formatted."""
+    vid = create("vpt-csn-roimg", size=32 * MIB)
+    image = os.path.join(drv.pool, "volumes", vid + ".img")
+    ro = mount_cap(3)
+    with read_only_bind(image):
+        for cap in (block_cap(), mount_cap()):
+            msg = expect_code(S.INTERNAL, stage, vid, cap=cap)
+            assert "Read-only file system" in msg, msg
+            assert_clean()
+        stage(vid, cap=block_cap(3))
+        with open("/sys/block/%s/ro" % pool_loops()[0]) as f:
+            assert f.read().strip() == "1"
+        unstage(vid)
+        assert_clean()
+        msg = expect_code(S.FAILED_PRECONDITION, stage, vid, cap=ro)
+        assert "blank" in msg and "read-only" in msg, msg
+        assert_clean()
+    with open(image, "rb") as f:
+        assert f.read() == bytes(32 * MIB), "a read-only stage wrote to the image"
+    stage(vid, cap=mount_cap())
+    with open(os.path.join(staging_of(vid), "data"), "w") as f:
+        f.write("read-write once")
+    unstage(vid)
+    assert_clean()
+    with read_only_bind(image):
+        stage(vid, cap=ro)
+        with open(os.path.join(staging_of(vid), "data")) as f:
+            assert f.read() == "read-write once"
+        unstage(vid)
+        assert_clean()
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
 def t_mount_readonly():
     vid = create("vpt-csn-mro", size=32 * MIB)
     cap = mount_cap()
@@ -900,6 +1114,11 @@ tests = [
     ("mount lifecycle x%d, mkfs once, data kept" % CYCLES, t_mount_lifecycle),
     ("mount error codes and paths", t_mount_errors),
     ("mount never formats a device holding data", t_mount_never_formats_data),
+    ("mount: an unreadable device is an error, not blank", t_mount_unreadable),
+    ("mount: mkfs failing on write errors leaves nothing", t_mount_mkfs_fails),
+    ("mount: mount(2) failing on read errors leaves nothing", t_mount_unreadable_journal),
+    ("an image only readable: read-write stage refused, reader-only works",
+     t_readonly_image),
     ("mount readonly publish", t_mount_readonly),
     ("mount_flags at the staging mount and the targets", t_mount_flags),
     ("mount_flags refused: INVALID_ARGUMENT, nothing left", t_mount_flags_refused),
