@@ -5,7 +5,8 @@
 # with a clear error and ublk add answers ENODEV ("this kernel has no
 # ublk"), both leaving nothing behind (no device, no control socket after
 # the failed start, the export listed without a device and removable, the
-# image untouched).  The devices themselves: vblk_ublk_dev.sh.
+# image untouched); a daemon started with --user refuses ublk add with
+# EPERM and says why.  The devices themselves: vblk_ublk_dev.sh.
 source "$(dirname "$0")/lib.sh"
 vp_init ubk
 
@@ -84,5 +85,23 @@ if ((!HAVE_UBLK)); then
 else
 	vp_assert vp_stop_vblkd "$CTL_PID"
 	vp_log "kernel has ublk: the ENODEV refusals were not checked (vblk_ublk_dev.sh tests the devices)"
+fi
+
+# A daemon in its sandbox (--user drops every capability; seccomp errno)
+# refuses ublk add with EPERM and the reason, before opening anything,
+# and serves on.
+if id nobody >/dev/null 2>&1; then
+	chmod 0755 "$VP_TMP"
+	chmod 0666 "$IMG"
+	vp_start_vblkd "$VP_TMP/user.log" --export name=ubk0,image="$IMG" --control "$CTL" --user nobody
+	before=$(ublk_nodes)
+	expect_refused 1 'drops its privileges \(--user\).*CAP_SYS_ADMIN.*vblkd-ublk.service' ublk add ubk0
+	vp_assert_eq "$(ublk_nodes)" "$before" "ublk nodes"
+	vp_assert_eq "$(ctl --json export list | jq -c '.exports[0].ublk')" null "ublk device in the listing"
+	vp_assert_eq "$(ctl --json export list | jq -r '.exports[0].name')" ubk0 "the export after the refusal"
+	vp_assert vp_stop_vblkd "$VP_PID"
+	vp_ok "ublk add under --user: EPERM with the reason, the daemon serves on"
+else
+	vp_log "no user nobody: the --user refusal was not checked"
 fi
 

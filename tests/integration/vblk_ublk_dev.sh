@@ -4,8 +4,7 @@
 # refusals without ublk are vblk_ublk.sh's): the export as /dev/ublkbN from
 # ublk add at run time (the device in export list, a pattern written through
 # it lands in the image, a second add refused, export remove refused until
-# ublk remove, which removes the device), ublk add refused with EPERM by a
-# daemon that dropped its privileges (--user), and from --ublk at start (a
+# ublk remove, which removes the device), and from --ublk at start (a
 # pattern written with dd reads back and lands in the image file,
 # blkdiscard punches a hole, SIGTERM removes the device).
 source "$(dirname "$0")/lib.sh"
@@ -56,16 +55,6 @@ vp_assert_eq "$(ctl --json export list | jq -c '.exports[0].ublk')" null "device
 vp_assert ctl export remove ubk0 >/dev/null
 vp_assert vp_stop_vblkd "$CTL_PID"
 vp_ok "ublk add serves $DEV, ublk remove takes it away"
-
-# A daemon that drops its privileges refuses ublk add with the reason.
-if id nobody >/dev/null 2>&1; then
-	chmod 0755 "$VP_TMP"
-	chmod 0666 "$IMG"
-	vp_start_vblkd "$VP_TMP/user.log" --export name=ubk0,image="$IMG" --control "$CTL" --user nobody
-	expect_refused 1 'drops its privileges \(--user\)' ublk add ubk0
-	vp_assert vp_stop_vblkd "$VP_PID"
-	vp_ok "ublk add refused under --user"
-fi
 
 # ---- --ublk at start ----
 # Bad options are refused before anything is created.

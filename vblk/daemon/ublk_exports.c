@@ -95,9 +95,9 @@ static int ublk_new(const struct ublk_registry *r, const struct ublk_spec *spec,
 
 /* Add and register a device for export spec->name whose image is path
  * (VP_IMAGE_* flags), started at once when start; *id is its N.  Refused
- * before anything is opened: no ublk in the kernel (-ENODEV), no
- * privilege for it (-EPERM), a device for the export already (-EEXIST),
- * the registry full (-E2BIG).  Nothing is left behind on failure. */
+ * before anything is opened: no privilege for it (-EPERM), no ublk in the
+ * kernel (-ENODEV), a device for the export already (-EEXIST), the
+ * registry full (-E2BIG).  Nothing is left behind on failure. */
 static int ublk_add(struct ublk_registry *r, const struct ublk_spec *spec, const char *path,
 		    unsigned flags, bool start, uint32_t *id, struct vp_error *err)
 {
@@ -105,10 +105,11 @@ static int ublk_add(struct ublk_registry *r, const struct ublk_spec *spec, const
 	int ret;
 
 	pthread_mutex_lock(&r->lock);
-	ret = vp_ublk_ctrl_available(err);
-	if (ret == 0 && r->refused)
+	if (r->refused)
 		ret = vp_error_code(err, 0, EPERM, "ublk: %s", r->refused);
-	else if (ret == 0 && ublk_find(r, spec->name) >= 0)
+	else
+		ret = vp_ublk_ctrl_available(err);
+	if (ret == 0 && ublk_find(r, spec->name) >= 0)
 		ret = vp_error_code(err, 0, EEXIST, "export %s already has a ublk device", spec->name);
 	else if (ret == 0 && r->n == VBLKD_MAX_UBLK)
 		ret = vp_error_code(err, 0, E2BIG, "at most %d ublk devices", VBLKD_MAX_UBLK);
@@ -124,14 +125,16 @@ static int ublk_add(struct ublk_registry *r, const struct ublk_spec *spec, const
 	return ret;
 }
 
-/* Whether this process holds CAP_SYS_ADMIN in its effective set. */
+/* Whether this process holds CAP_SYS_ADMIN in its effective set; true
+ * when it cannot tell (capget filtered by a service manager): the kernel's
+ * ADD_DEV then decides. */
 static bool has_sys_admin(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct caps[2] = { { 0 } };
 
 	if (syscall(SYS_capget, &hdr, caps) < 0)
-		return false;
+		return true;
 	return caps[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32));
 }
 
