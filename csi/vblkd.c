@@ -2,7 +2,6 @@
 #include "csi/vblkd.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
