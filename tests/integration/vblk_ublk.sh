@@ -6,7 +6,8 @@
 # ublk"), both leaving nothing behind (no device, no control socket after
 # the failed start, the export listed without a device and removable, the
 # image untouched); a daemon started with --user refuses ublk add with
-# EPERM and says why.  The devices themselves: vblk_ublk_dev.sh.
+# EPERM and says why.  The daemons run under --seccomp kill, so no refusal
+# makes a syscall outside the allowlist.  The devices: vblk_ublk_dev.sh.
 source "$(dirname "$0")/lib.sh"
 vp_init ubk
 
@@ -52,9 +53,10 @@ if ((!HAVE_UBLK)); then
 fi
 
 # ublk add through the control socket: bounds (those of --ublk) and an
-# unknown export are refused on any kernel.
+# unknown export are refused on any kernel.  Under --seccomp kill: a
+# refusal that made a syscall outside the allowlist would kill the daemon.
 LOG="$VP_TMP/vblkd-ctl.log"
-vp_start_vblkd "$LOG" --export name=ubk0,image="$IMG" --control "$CTL"
+vp_start_vblkd "$LOG" --export name=ubk0,image="$IMG" --control "$CTL" --seccomp kill
 CTL_PID=$VP_PID
 expect_refused 34 'queues: 17 is outside \[1, 16\]' ublk add ubk0 --queues 17
 expect_refused 34 'depth: 0 is outside \[1, 1024\]' ublk add ubk0 --depth 0
@@ -93,7 +95,8 @@ fi
 if id nobody >/dev/null 2>&1; then
 	chmod 0755 "$VP_TMP"
 	chmod 0666 "$IMG"
-	vp_start_vblkd "$VP_TMP/user.log" --export name=ubk0,image="$IMG" --control "$CTL" --user nobody
+	vp_start_vblkd "$VP_TMP/user.log" --export name=ubk0,image="$IMG" --control "$CTL" --user nobody \
+		--seccomp kill
 	before=$(ublk_nodes)
 	expect_refused 1 'drops its privileges \(--user\).*CAP_SYS_ADMIN.*vblkd-ublk.service' ublk add ubk0
 	vp_assert_eq "$(ublk_nodes)" "$before" "ublk nodes"
