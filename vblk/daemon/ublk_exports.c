@@ -10,9 +10,9 @@
  * with EPERM and says why, decided before the sandbox since capget is not
  * in the seccomp allowlist.  A device added at run time needs nothing else
  * the sandbox forbids: /dev/ublk-control and /dev/ublkcN are opened with
- * openat, its rings set up with io_uring_setup (the queue rings are
- * restricted, vblk/ring_restrict.h; the control ring carries only ublk
- * control commands, as at start), its descriptors mapped read-only.
+ * openat, its rings set up with io_uring_setup and restricted
+ * (vblk/ring_restrict.h: the queue rings like every data ring, the control
+ * ring to URING_CMD alone), its descriptors mapped read-only.
  */
 #include <errno.h>
 #include <linux/capability.h>

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vblk/ring_restrict.h"
 #include "vblk/ublk/desc.h"
 
 #define CTRL_PATH "/dev/ublk-control"
@@ -73,11 +74,20 @@ int vp_ublk_ctrl_open(struct vp_ublk_ctrl *c, struct vp_error *err)
 		return vp_ublk_ctrl_available(err);
 	if (c->fd < 0)
 		return vp_error_set(err, errno, "ublk: open " CTRL_PATH);
-	ret = io_uring_queue_init(4, &c->ring, IORING_SETUP_SQE128);
+	ret = io_uring_queue_init(4, &c->ring, IORING_SETUP_SQE128 | IORING_SETUP_R_DISABLED);
 	if (ret) {
 		close(c->fd);
 		c->fd = -1;
 		return vp_error_set(err, -ret, "ublk: io_uring with SQE128");
+	}
+	/* Control commands only: the ring of a device added at run time is
+	 * made inside the sandbox, where an SQE must not bypass seccomp. */
+	ret = vp_ring_restrict_uring_cmd(&c->ring);
+	if (ret) {
+		io_uring_queue_exit(&c->ring);
+		close(c->fd);
+		c->fd = -1;
+		return vp_error_set(err, -ret, "ublk: restrict the control ring");
 	}
 	c->ioctl_encode = true;
 	cmd = dev_cmd(c, &c->features, sizeof(c->features));

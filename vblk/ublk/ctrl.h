@@ -1,7 +1,8 @@
 /* ctrl.h - the ublk control device (/dev/ublk-control): add, configure,
  * start, stop and delete one ublk device through IORING_OP_URING_CMD on a
  * small private io_uring (IORING_SETUP_SQE128: control commands are 32
- * bytes, beyond a plain SQE's 16).
+ * bytes, beyond a plain SQE's 16), restricted to URING_CMD
+ * (vp_ring_restrict_uring_cmd).
  *
  * Commands use the ioctl encoding when the kernel answers GET_FEATURES
  * (6.5+; kernels built without CONFIG_BLKDEV_UBLK_LEGACY_OPCODES need it),
