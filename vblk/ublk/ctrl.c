@@ -49,14 +49,18 @@ static struct ublksrv_ctrl_cmd dev_cmd(const struct vp_ublk_ctrl *c, void *buf, 
 	};
 }
 
+/* -ENODEV with the message for a kernel without ublk. */
+static int no_ublk(struct vp_error *err)
+{
+	return vp_error_code(err, 0, ENODEV, "ublk: " CTRL_PATH " not found: this kernel has no ublk "
+			     "(CONFIG_BLK_DEV_UBLK)");
+}
+
 int vp_ublk_ctrl_available(struct vp_error *err)
 {
 	if (access(CTRL_PATH, F_OK) == 0)
 		return 0;
-	if (errno != ENOENT)
-		return vp_error_set(err, errno, "ublk: " CTRL_PATH);
-	return vp_error_code(err, 0, ENODEV, "ublk: " CTRL_PATH " not found: this kernel has no ublk "
-			     "(CONFIG_BLK_DEV_UBLK)");
+	return errno == ENOENT ? no_ublk(err) : vp_error_set(err, errno, "ublk: " CTRL_PATH);
 }
 
 int vp_ublk_ctrl_open(struct vp_ublk_ctrl *c, struct vp_error *err)
@@ -65,13 +69,9 @@ int vp_ublk_ctrl_open(struct vp_ublk_ctrl *c, struct vp_error *err)
 	int ret;
 
 	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-	ret = vp_ublk_ctrl_available(err);
-	if (ret)
-		return ret;
 	c->fd = open(CTRL_PATH, O_RDWR | O_CLOEXEC);
-	if (c->fd < 0 && errno == ENOENT) /* unloaded since */
-		return vp_ublk_ctrl_available(err);
+	if (c->fd < 0 && errno == ENOENT)
+		return no_ublk(err);
 	if (c->fd < 0)
 		return vp_error_set(err, errno, "ublk: open " CTRL_PATH);
 	ret = io_uring_queue_init(4, &c->ring, IORING_SETUP_SQE128 | IORING_SETUP_R_DISABLED);
