@@ -2,9 +2,9 @@
  * chosen at stage by the attach order and kept for the staging's life
  * (the node record's "attach"):
  *
- *   1. ublk through vblkd, where /dev/ublk-control exists: vblkd serves
- *      ublk devices only for exports named at its start (--ublk), not
- *      through its control socket, so this is detected, logged and skipped;
+ *   1. ublk through vblkd, where /dev/ublk-control exists and the node
+ *      service has --vblkd-control: vblkd exports the volume (named by its
+ *      ID) and serves the export as /dev/ublkbN (ublk-add);
  *   2. the kernel NBD client (csi/node/nbd.h) on vblkd's export of the
  *      volume (named by its ID, on vblkd's --nbd unix socket given as
  *      --vblkd-nbd), where the kernel has the genetlink "nbd" family;
@@ -12,9 +12,11 @@
  *
  * Each new device is logged once (csi.node.attach) with why the earlier
  * kinds were skipped.  A device is found again by its image: the loop's
- * backing file, or the nbd device's backend identifier (the image path).
- * An nbd device found while vblkd no longer has its export (vblkd
- * restarted) gets a new connection (csi.node.reconnect).
+ * backing file, or the nbd device's backend identifier (the image path);
+ * a ublk device in vblkd's export list, under the volume's export.  An nbd
+ * device found while vblkd no longer has its export (vblkd restarted) gets
+ * a new connection (csi.node.reconnect); a ublk device goes away with the
+ * vblkd that served it, and is added again like a new one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,16 +37,16 @@
 #define UBLK_CONTROL "/dev/ublk-control"
 #define WHY_STAGED "kind recorded at stage"
 
-/* Why ublk is not used: always a reason (see the file comment). */
-static void ublk_skipped(const struct csi_ctx *ctx, char *why, size_t size)
+/* Whether ublk can be used; else why not, in why. */
+static bool ublk_usable(const struct csi_ctx *ctx, char *why, size_t size)
 {
 	if (access(UBLK_CONTROL, F_OK) < 0)
 		snprintf(why, size, "ublk: no " UBLK_CONTROL);
 	else if (!ctx->vblkd_control)
 		snprintf(why, size, "ublk: no --vblkd-control");
 	else
-		snprintf(why, size, "ublk: vblkd adds ublk devices at its start only (--ublk), "
-			 "not through its control socket");
+		return true;
+	return false;
 }
 
 void csi_node_attach_choose(struct csi_ctx *ctx, struct vp_node_record *rec, char *why,
@@ -53,7 +55,11 @@ void csi_node_attach_choose(struct csi_ctx *ctx, struct vp_node_record *rec, cha
 	struct vp_error err = { 0 };
 	size_t n;
 
-	ublk_skipped(ctx, why, size);
+	if (ublk_usable(ctx, why, size)) {
+		snprintf(why, size, "ublk: " UBLK_CONTROL " and --vblkd-control present");
+		rec->attach = VP_NODE_ATTACH_UBLK;
+		return;
+	}
 	n = strlen(why);
 	if (!ctx->vblkd_nbd) {
 		snprintf(why + n, size - n, "; nbd: no --vblkd-nbd");
@@ -80,6 +86,31 @@ static void take_nbd(struct csi_device *d, const struct vp_nbdc_dev *n)
 	d->direct_io = false;
 }
 
+static void take_ublk(struct csi_device *d, uint32_t id)
+{
+	d->index = (int)id;
+	snprintf(d->dev, sizeof(d->dev), "/dev/ublkb%u", id);
+	d->direct_io = false;
+}
+
+/* The ublk device vblkd serves for the volume's export: 0, -ENOENT when
+ * vblkd has none (or lost it: restarted), another -errno when vblkd cannot
+ * be asked. */
+static int find_ublk(struct csi_ctx *ctx, const struct vp_node_record *rec, struct csi_device *d,
+		     struct vp_error *err)
+{
+	uint32_t id;
+	int ret;
+
+	if (!ctx->vblkd_control)
+		return vp_error_code(err, 0, EOPNOTSUPP, "volume %s is staged over ublk: the node "
+				     "service needs --vblkd-control", rec->volume);
+	ret = csi_vblkd_ublk_find(ctx->vblkd_control, rec->volume, &id, err);
+	if (ret == 0)
+		take_ublk(d, id);
+	return ret;
+}
+
 int csi_node_device_find(struct csi_ctx *ctx, const struct vp_node_record *rec,
 			 struct csi_device *d, struct vp_error *err)
 {
@@ -88,6 +119,8 @@ int csi_node_device_find(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	struct vp_loop l;
 	int ret;
 
+	if (rec->attach == VP_NODE_ATTACH_UBLK)
+		return find_ublk(ctx, rec, d, err);
 	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
 	if (rec->attach == VP_NODE_ATTACH_NBD) {
 		if (!(ret = vp_nbdc_find(image, &n, err)))
@@ -197,6 +230,23 @@ static int attach_nbd(struct csi_ctx *ctx, const struct vp_node_record *rec, con
 	return ret;
 }
 
+/* vblkd's ublk device of its export of the volume (read-only per rec):
+ * 0 with *id, or -errno with no export or device added. */
+static int attach_ublk(struct csi_ctx *ctx, const struct vp_node_record *rec, const char *image,
+		       uint32_t *id, struct vp_error *err)
+{
+	int ret = csi_vblkd_export_claim(ctx->vblkd_control, rec->volume, image, rec->readonly, err);
+	bool added = !ret;
+
+	if (ret && ret != -EEXIST)
+		return ret;
+	vp_error_clear(err);
+	ret = csi_vblkd_ublk_add(ctx->vblkd_control, rec->volume, id, err);
+	if (ret)
+		undo_export(ctx, rec->volume, added);
+	return ret;
+}
+
 /* nbd device d of the volume, found attached: when vblkd no longer has
  * the export (it restarted), the device's connection is dead and a new
  * one takes its place (the kernel holds the device's I/O meanwhile, up to
@@ -235,6 +285,7 @@ int csi_node_attach(struct csi_ctx *ctx, const struct vp_node_record *rec, const
 	char image[PATH_MAX];
 	struct vp_nbdc_dev n;
 	struct vp_loop l;
+	uint32_t id;
 	int ret = csi_node_device_find(ctx, rec, d, err);
 
 	if (!ret && rec->attach == VP_NODE_ATTACH_NBD)
@@ -243,6 +294,15 @@ int csi_node_attach(struct csi_ctx *ctx, const struct vp_node_record *rec, const
 		return ret;
 	vp_error_clear(err);
 	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
+	if (rec->attach == VP_NODE_ATTACH_UBLK) {
+		if ((ret = attach_ublk(ctx, rec, image, &id, err)))
+			return ret;
+		take_ublk(d, id);
+		vp_log(VP_LOG_INFO, "csi.node.attach", "volume=%s device=%s attach=ublk export=%s "
+		       "readonly=%d why=\"%s\"", rec->volume, d->dev, rec->volume, rec->readonly,
+		       why ? why : WHY_STAGED);
+		return 0;
+	}
 	if (rec->attach == VP_NODE_ATTACH_NBD) {
 		if (!ctx->vblkd_nbd || !ctx->vblkd_control)
 			return vp_error_code(err, 0, EOPNOTSUPP, "volume %s is staged over nbd: "
@@ -264,27 +324,48 @@ int csi_node_attach(struct csi_ctx *ctx, const struct vp_node_record *rec, const
 	return 0;
 }
 
+/* Take away device d of rec's volume, of kind rec->attach: 0 also when
+ * it went away meanwhile (a ublk device vblkd no longer has). */
+static int detach_device(struct csi_ctx *ctx, const struct vp_node_record *rec,
+			 const struct csi_device *d, struct vp_error *err)
+{
+	int ret;
+
+	switch (rec->attach) {
+	case VP_NODE_ATTACH_NBD:
+		return vp_nbdc_detach(d->index, err);
+	case VP_NODE_ATTACH_UBLK:
+		ret = csi_vblkd_ublk_remove(ctx->vblkd_control, rec->volume, err);
+		if (ret == -ENOENT)
+			vp_error_clear(err);
+		return ret == -ENOENT ? 0 : ret;
+	default:
+		return vp_loop_detach(d->index, err);
+	}
+}
+
 int csi_node_detach(struct csi_ctx *ctx, const struct vp_node_record *rec, struct vp_error *err)
 {
-	bool nbd = rec->attach == VP_NODE_ATTACH_NBD;
+	bool loop = rec->attach == VP_NODE_ATTACH_LOOP;
+	const char *kind = vp_node_attach_name(rec->attach);
 	struct csi_device d;
 	int ret = csi_node_device_find(ctx, rec, &d, err);
 
 	if (!ret) {
-		ret = nbd ? vp_nbdc_detach(d.index, err) : vp_loop_detach(d.index, err);
-		if (ret)
+		if ((ret = detach_device(ctx, rec, &d, err)))
 			return ret;
-		vp_log(VP_LOG_INFO, "csi.node.detach", "volume=%s device=%s%s", rec->volume, d.dev,
-		       nbd ? " attach=nbd" : "");
+		vp_log(VP_LOG_INFO, "csi.node.detach", "volume=%s device=%s%s%s", rec->volume, d.dev,
+		       loop ? "" : " attach=", loop ? "" : kind);
 	} else if (ret != -ENOENT) {
 		return ret;
 	}
 	vp_error_clear(err);
-	if (!nbd)
+	if (loop)
 		return 0;
+	/* nbd and ublk: vblkd's export of the volume goes too. */
 	if (!ctx->vblkd_control)
-		return vp_error_code(err, 0, EOPNOTSUPP, "volume %s is staged over nbd: the node "
+		return vp_error_code(err, 0, EOPNOTSUPP, "volume %s is staged over %s: the node "
 				     "service needs --vblkd-control to remove vblkd's export",
-				     rec->volume);
+				     rec->volume, kind);
 	return remove_export(ctx, rec->volume, err);
 }

@@ -61,14 +61,18 @@ static int device_size(const char *dev, uint64_t *size)
 }
 
 /* Make device d take its image's current size.  The kernel's NBD client
- * takes the size at connect only (NBD_CMD_RECONFIGURE has no size). */
+ * takes the size at connect only (NBD_CMD_RECONFIGURE has no size), a ublk
+ * device the size it was added with (vblkd has no UBLK_CMD_UPDATE_SIZE;
+ * Debian's 6.1 kernel has none). */
 static int refresh_size(const struct vp_node_record *rec, const struct csi_device *d,
 			struct vp_error *err)
 {
 	if (rec->attach == VP_NODE_ATTACH_LOOP)
 		return vp_loop_refresh_size(d->index, err);
-	return vp_error_code(err, 0, EOPNOTSUPP, "%s (nbd) keeps the size it was connected "
-			     "with: unstage and stage the volume again to see the new size", d->dev);
+	return vp_error_code(err, 0, EOPNOTSUPP, "%s (%s) keeps the size it was %s with: "
+			     "unstage and stage the volume again to see the new size", d->dev,
+			     vp_node_attach_name(rec->attach),
+			     rec->attach == VP_NODE_ATTACH_NBD ? "connected" : "added");
 }
 
 static void expand_locked(struct csi_ctx *ctx, const Csi__V1__NodeExpandVolumeRequest *req,

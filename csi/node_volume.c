@@ -264,7 +264,8 @@ static void stage_locked(struct csi_ctx *ctx, const Csi__V1__NodeStageVolumeRequ
 		memset(rec, 0, sizeof(*rec));
 		if (!vm_disk)
 			csi_node_attach_choose(ctx, rec, why, sizeof(why));
-		if ((vm_disk || rec->attach == VP_NODE_ATTACH_NBD) &&
+		/* vmDisk, nbd and ublk stages make vblkd export the volume. */
+		if ((vm_disk || rec->attach != VP_NODE_ATTACH_LOOP) &&
 		    !vmdisk_name_free(ctx, req->volume_id, r))
 			return;
 		strcpy(rec->volume, req->volume_id);

@@ -109,18 +109,26 @@ int csi_vblkd_ping(const char *path, struct vp_error *err)
 	return ret;
 }
 
+/* vblkd's export-list answer (a new reference) into *answer. */
+static int list_exports(const char *path, json_t **answer, struct vp_error *err)
+{
+	json_t *req = json_pack("{s:s}", "command", "export-list");
+	int ret = req ? ask(path, req, answer, err) : vp_error_set(err, ENOMEM, "vblkd request");
+
+	json_decref(req);
+	return ret;
+}
+
 int csi_vblkd_each_export(const char *path, void (*fn)(void *ctx, const char *name), void *ctx,
 			  struct vp_error *err)
 {
-	json_t *req = json_pack("{s:s}", "command", "export-list"), *answer = NULL, *list, *e;
-	int ret = req ? ask(path, req, &answer, err) : vp_error_set(err, ENOMEM, "vblkd request");
+	json_t *answer = NULL, *e;
+	int ret = list_exports(path, &answer, err);
 	size_t i;
 
-	json_decref(req);
 	if (ret)
 		return ret;
-	list = json_object_get(answer, "exports");
-	json_array_foreach(list, i, e) {
+	json_array_foreach(json_object_get(answer, "exports"), i, e) {
 		const char *n = json_string_value(json_object_get(e, "name"));
 
 		if (n)
@@ -128,6 +136,35 @@ int csi_vblkd_each_export(const char *path, void (*fn)(void *ctx, const char *na
 	}
 	json_decref(answer);
 	return 0;
+}
+
+/* The ublk device id in a ublk object of vblkd's answer: 0, or -EPROTO
+ * when it has none in range. */
+static int ublk_id(const json_t *u, uint32_t *id, struct vp_error *err)
+{
+	const json_t *v = json_object_get(u, "id");
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+		return vp_error_code(err, 0, EPROTO, "vblkd: ublk answer without a device id");
+	*id = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+int csi_vblkd_ublk_find(const char *path, const char *name, uint32_t *id, struct vp_error *err)
+{
+	json_t *answer = NULL, *e, *u = NULL;
+	int ret = list_exports(path, &answer, err);
+	size_t i;
+
+	if (ret)
+		return ret;
+	json_array_foreach(json_object_get(answer, "exports"), i, e)
+		if (json_is_string(json_object_get(e, "name")) &&
+		    !strcmp(json_string_value(json_object_get(e, "name")), name))
+			u = json_object_get(e, "ublk");
+	ret = u ? ublk_id(u, id, err) : -ENOENT;
+	json_decref(answer);
+	return ret;
 }
 
 struct serves_query {
@@ -224,5 +261,24 @@ int csi_vblkd_vhost_add(const char *path, const char *name, const char *socket,
 int csi_vblkd_vhost_remove(const char *path, const char *name, struct vp_error *err)
 {
 	return ask_once(path, json_pack("{s:s, s:s}", "command", "vhost-remove", "name", name),
+			NULL, err);
+}
+
+int csi_vblkd_ublk_add(const char *path, const char *name, uint32_t *id, struct vp_error *err)
+{
+	json_t *answer = NULL;
+	int ret = ask_once(path, json_pack("{s:s, s:s}", "command", "ublk-add", "name", name),
+			   &answer, err);
+
+	if (ret)
+		return ret;
+	ret = ublk_id(json_object_get(answer, "ublk"), id, err);
+	json_decref(answer);
+	return ret;
+}
+
+int csi_vblkd_ublk_remove(const char *path, const char *name, struct vp_error *err)
+{
+	return ask_once(path, json_pack("{s:s, s:s}", "command", "ublk-remove", "name", name),
 			NULL, err);
 }

@@ -59,4 +59,19 @@ int csi_vblkd_vhost_add(const char *path, const char *name, const char *socket,
 int csi_vblkd_vhost_remove(const char *path, const char *name,
 			   struct vp_error *err) VP_MUST_CHECK;
 
+/* Export name's ublk device as vblkd's export-list shows it: 0 with *id
+ * (N of /dev/ublkbN), -ENOENT when vblkd has no such export or it has no
+ * ublk device, another -errno when vblkd cannot be asked. */
+int csi_vblkd_ublk_find(const char *path, const char *name, uint32_t *id,
+			struct vp_error *err) VP_MUST_CHECK;
+
+/* Serve export name as a ublk device (vblkd's default queues and depth):
+ * 0 with *id, -ENODEV when the kernel has no ublk, -EEXIST when the export
+ * has a device already, another -errno on failure (nothing added). */
+int csi_vblkd_ublk_add(const char *path, const char *name, uint32_t *id,
+		       struct vp_error *err) VP_MUST_CHECK;
+
+/* Remove export name's ublk device: 0, -ENOENT when it has none. */
+int csi_vblkd_ublk_remove(const char *path, const char *name, struct vp_error *err) VP_MUST_CHECK;
+
 #endif

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "common/event.h"
@@ -52,6 +53,32 @@ struct vp_control_vhost_ops {
 	void (*resized)(void *ctx, const char *name);
 };
 
+/* A ublk block device of an export (/dev/ublkbN), as the daemon keeps it. */
+struct vp_control_ublk {
+	const char *name;                /* the export it serves */
+	unsigned queues;                 /* 1..VP_UBLK_MAX_QUEUES (vblk/ublk/dev.h) */
+	unsigned depth;                  /* 1..VP_UBLK_MAX_DEPTH */
+	uint32_t id;                     /* N of /dev/ublkbN */
+};
+
+/* The daemon's ublk registry, called on the control thread only (the
+ * daemon stops the control thread before it tears the registry down). */
+struct vp_control_ublk_ops {
+	/* Serve export u->name (its image at path, opened with VP_IMAGE_*
+	 * flags) as a ublk device with u->queues and u->depth, started, and
+	 * set u->id.  -ENODEV when the kernel has no ublk, -EPERM when the
+	 * daemon may not add devices (dropped privileges), -EEXIST when the
+	 * export has a device already; nothing is left behind on failure. */
+	int (*add)(void *ctx, struct vp_control_ublk *u, const char *path, unsigned flags,
+		   struct vp_error *err);
+	/* Remove name's device (its in-flight requests are served first), its
+	 * image synced.  -ENOENT when none. */
+	int (*remove)(void *ctx, const char *name, struct vp_error *err);
+	/* Fill *out for name's device: 0, or -ENOENT when it has none.  The
+	 * strings stay valid until the next add or remove. */
+	int (*get)(void *ctx, const char *name, struct vp_control_ublk *out);
+};
+
 struct vp_control_config {
 	const char *path;                /* socket path */
 	/* Its mode and gid are used; NULL: VP_CONTROL_MODE_DEFAULT in the
@@ -66,6 +93,8 @@ struct vp_control_config {
 	struct vp_event_sink events;     /* requests and their outcome */
 	const struct vp_control_vhost_ops *vhost; /* NULL: vhost-* commands fail */
 	void *vhost_ctx;
+	const struct vp_control_ublk_ops *ublk;   /* NULL: ublk-* commands fail */
+	void *ublk_ctx;
 };
 
 struct vp_control;

@@ -1,6 +1,6 @@
 /* ring_restrict.c - the opcode, flag and register-operation allowlist of
- * vblkd's io_uring rings (see ring_restrict.h).  To use a new opcode, add
- * it to its group here. */
+ * vblkd's io_uring rings, and the narrower one of ublk's control rings (see
+ * ring_restrict.h).  To use a new opcode, add it to its group here. */
 #include "vblk/ring_restrict.h"
 
 #include <errno.h>
@@ -59,22 +59,38 @@ static int ring_register(struct io_uring *ring, unsigned op, const void *arg, un
 #define N_OPS (sizeof(allowed_ops) / sizeof(allowed_ops[0]))
 #define N_REGISTER_OPS (sizeof(allowed_register_ops) / sizeof(allowed_register_ops[0]))
 
-int vp_ring_restrict(struct io_uring *ring)
+/* Allow ops[0..n_ops), reg_ops[0..n_reg) and sqe_flags on ring, then
+ * enable it. */
+static int restrict_ring(struct io_uring *ring, const unsigned char *ops, size_t n_ops,
+			 const unsigned char *reg_ops, size_t n_reg, unsigned char sqe_flags)
 {
 	struct io_uring_restriction res[N_OPS + N_REGISTER_OPS + 1] = { { 0 } };
 	size_t n = 0;
 	int ret;
 
-	for (size_t i = 0; i < N_OPS; i++) {
+	for (size_t i = 0; i < n_ops; i++) {
 		res[n].opcode = IORING_RESTRICTION_SQE_OP;
-		res[n++].sqe_op = allowed_ops[i];
+		res[n++].sqe_op = ops[i];
 	}
-	for (size_t i = 0; i < N_REGISTER_OPS; i++) {
+	for (size_t i = 0; i < n_reg; i++) {
 		res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
-		res[n++].register_op = allowed_register_ops[i];
+		res[n++].register_op = reg_ops[i];
 	}
 	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[n++].sqe_flags = ALLOWED_SQE_FLAGS;
+	res[n++].sqe_flags = sqe_flags;
 	ret = ring_register(ring, IORING_REGISTER_RESTRICTIONS, res, (unsigned)n);
 	return ret ?: ring_register(ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+}
+
+int vp_ring_restrict(struct io_uring *ring)
+{
+	return restrict_ring(ring, allowed_ops, N_OPS, allowed_register_ops, N_REGISTER_OPS,
+			     ALLOWED_SQE_FLAGS);
+}
+
+int vp_ring_restrict_uring_cmd(struct io_uring *ring)
+{
+	static const unsigned char uring_cmd[] = { IORING_OP_URING_CMD };
+
+	return restrict_ring(ring, uring_cmd, 1, NULL, 0, 0);
 }

@@ -20,4 +20,9 @@
  * 0 or -errno (the ring then stays disabled: exit it). */
 int vp_ring_restrict(struct io_uring *ring) VP_MUST_CHECK;
 
+/* The same for ublk's control ring (vblk/ublk/ctrl.h): URING_CMD only, no
+ * SQE flags, no register operation.  A device added at run time
+ * (ublk-add) creates its control ring inside the sandbox. */
+int vp_ring_restrict_uring_cmd(struct io_uring *ring) VP_MUST_CHECK;
+
 #endif

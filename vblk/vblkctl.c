@@ -27,7 +27,7 @@
 #define EXIT_USAGE 2
 
 struct opts {
-	const char *control, *cache, *description, *export, *queues;
+	const char *control, *cache, *description, *export, *queues, *depth;
 	bool json, readonly, force, preallocate;
 	char **args;     /* positional words: args[0] is the object ("export") */
 	int nargs;
@@ -102,20 +102,34 @@ static int build_export_remove(const struct opts *o, json_t *req)
 	return 0;
 }
 
-static int build_vhost_add(const struct opts *o, json_t *req)
+/* The number given as --flag (NULL: not given) into req's key; vblkd
+ * checks its bounds. */
+static int number_arg(const char *flag, const char *text, const char *key, json_t *req)
 {
 	char *end;
 	long n;
 
-	json_object_set_new(req, "name", json_string(o->args[2]));
-	json_object_set_new(req, "socket", abs_path(o->args[3]));
-	if (!o->queues)
+	if (!text)
 		return 0;
 	errno = 0;
-	n = strtol(o->queues, &end, 10);
-	if (errno || end == o->queues || *end || n < 0 || n > INT_MAX)
-		return usage_error("--queues=%s: expected a number", o->queues);
-	return json_object_set_new(req, "queues", json_integer(n));
+	n = strtol(text, &end, 10);
+	if (errno || end == text || *end || n < 0 || n > INT_MAX)
+		return usage_error("--%s=%s: expected a number", flag, text);
+	return json_object_set_new(req, key, json_integer(n));
+}
+
+static int build_vhost_add(const struct opts *o, json_t *req)
+{
+	json_object_set_new(req, "name", json_string(o->args[2]));
+	json_object_set_new(req, "socket", abs_path(o->args[3]));
+	return number_arg("queues", o->queues, "queues", req);
+}
+
+static int build_ublk_add(const struct opts *o, json_t *req)
+{
+	json_object_set_new(req, "name", json_string(o->args[2]));
+	return number_arg("queues", o->queues, "queues", req) ?:
+	       number_arg("depth", o->depth, "depth", req);
 }
 
 static int build_name(const struct opts *o, json_t *req)
@@ -181,6 +195,16 @@ static void print_vhost(const json_t *v)
 	       json_is_true(json_object_get(v, "connected")) ? "connected" : "idle");
 }
 
+/* The ublk line under an export that has a device. */
+static void print_ublk(const json_t *u)
+{
+	if (!u)
+		return;
+	printf("  ublk %s queues=%lld depth=%lld\n", json_string_value(json_object_get(u, "device")),
+	       (long long)json_integer_value(json_object_get(u, "queues")),
+	       (long long)json_integer_value(json_object_get(u, "depth")));
+}
+
 static void print_exports(const json_t *list)
 {
 	char buf[VP_SIZE_STRLEN];
@@ -200,6 +224,7 @@ static void print_exports(const json_t *list)
 		       json_string_value(json_object_get(e, "image")), desc ? "  (" : "",
 		       desc ? desc : "", desc ? ")" : "");
 		print_vhost(json_object_get(e, "vhost"));
+		print_ublk(json_object_get(e, "ublk"));
 	}
 }
 
@@ -247,6 +272,25 @@ static void print_vhost_remove(const struct opts *o, const json_t *resp)
 {
 	(void)resp;
 	printf("stopped vhost-user server of export %s\n", o->args[2]);
+}
+
+static void print_ublk_add(const struct opts *o, const json_t *resp)
+{
+	const json_t *u = json_object_get(resp, "ublk");
+
+	(void)o;
+	printf("export %s served as %s (%lld queue%s, depth %lld)\n",
+	       json_string_value(json_object_get(u, "name")),
+	       json_string_value(json_object_get(u, "device")),
+	       (long long)json_integer_value(json_object_get(u, "queues")),
+	       json_integer_value(json_object_get(u, "queues")) == 1 ? "" : "s",
+	       (long long)json_integer_value(json_object_get(u, "depth")));
+}
+
+static void print_ublk_remove(const struct opts *o, const json_t *resp)
+{
+	(void)resp;
+	printf("removed ublk device of export %s\n", o->args[2]);
 }
 
 static void print_image(const struct opts *o, const json_t *resp)
@@ -322,6 +366,9 @@ static const struct verb verbs[] = {
 	  print_vhost_add },
 	{ "vhost", "remove", "vhost-remove", 1, 1, "vhost remove NAME", build_name,
 	  print_vhost_remove },
+	{ "ublk", "add", "ublk-add", 1, 1, "ublk add NAME [--queues N] [--depth D]", build_ublk_add,
+	  print_ublk_add },
+	{ "ublk", "remove", "ublk-remove", 1, 1, "ublk remove NAME", build_name, print_ublk_remove },
 };
 
 static void usage(FILE *f)
@@ -363,8 +410,10 @@ static int check_flags(const struct opts *o, const struct verb *v)
 		return usage_error("%s: --force goes with export remove", v->command);
 	if (o->preallocate && strcmp(v->command, "image-create"))
 		return usage_error("%s: --preallocate goes with image create", v->command);
-	if (o->queues && strcmp(v->command, "vhost-add"))
-		return usage_error("%s: --queues goes with vhost add", v->command);
+	if (o->queues && strcmp(v->command, "vhost-add") && strcmp(v->command, "ublk-add"))
+		return usage_error("%s: --queues goes with vhost add and ublk add", v->command);
+	if (o->depth && strcmp(v->command, "ublk-add"))
+		return usage_error("%s: --depth goes with ublk add", v->command);
 	if (o->export && strcmp(v->command, "image-resize"))
 		return usage_error("%s: --export goes with image resize", v->command);
 	return 0;
@@ -378,7 +427,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "description", required_argument, NULL, 'd' },
 		{ "force", no_argument, NULL, 'f' },         { "preallocate", no_argument, NULL, 'p' },
 		{ "export", required_argument, NULL, 'e' },  { "help", no_argument, NULL, 'h' },
-		{ "queues", required_argument, NULL, 'q' },
+		{ "queues", required_argument, NULL, 'q' },  { "depth", required_argument, NULL, 'D' },
 		{ 0 },
 	};
 	int c;
@@ -395,6 +444,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'p': o->preallocate = true; break;
 		case 'e': o->export = optarg; break;
 		case 'q': o->queues = optarg; break;
+		case 'D': o->depth = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}

@@ -28,7 +28,9 @@
  * on the way (vblk/image_path.h); FIFOs and other non-images are refused.
  * --ublk exposes export NAME as the local block device /dev/ublkbN through
  * the kernel's ublk driver (vblk/ublk/dev.h); without /dev/ublk-control the
- * daemon fails at start.
+ * daemon fails at start.  ublk devices are also added and removed at run
+ * time through the control socket (ublk-add, ublk-remove), in one registry
+ * (struct ublk_registry) with the --ublk ones.
  * FILE is JSON {"nbd":[...],"control":"PATH","workers":N,"exports":[{...}],
  * "vhost":[{"name":..,"socket":..,"queues":N}]}; command-line options add to
  * it (--control and --workers override it).  vhost-user servers are also
@@ -75,6 +77,7 @@ static int open_control(struct daemon *d, struct vp_error *err)
 		.table = &d->table,
 		.kick = vp_vblkd_workers_kick, .kick_ctx = d, .events = { vp_vblkd_log_event, NULL },
 		.vhost = &vp_vblkd_vhost_ops, .vhost_ctx = &d->vhosts,
+		.ublk = &vp_vblkd_ublk_ops, .ublk_ctx = &d->ublks,
 	};
 
 	return d->control_path ? vp_control_new(&cfg, &d->ctl, err) : 0;
@@ -98,7 +101,7 @@ static int start_all(struct daemon *d, unsigned *started, struct vp_error *err)
 
 	ret = ret ?: d->ctl ? vp_control_start(d->ctl, err) : 0;
 	ret = ret ?: vp_vblkd_vhost_start(&d->vhosts, err);
-	ret = ret ?: vp_vblkd_ublk_start(d, err);
+	ret = ret ?: vp_vblkd_ublk_start(&d->ublks, err);
 	if (ret)
 		vp_vblkd_workers_stop(d, *started);
 	return ret;
@@ -125,7 +128,7 @@ static void close_all(struct daemon *d)
 {
 	vp_control_stop(d->ctl); /* a failed start may have left it running */
 	vp_control_free(d->ctl);
-	vp_vblkd_ublk_close(d);
+	vp_vblkd_ublk_close(&d->ublks);
 	vp_vblkd_vhost_close(&d->vhosts);
 	vp_vblkd_listeners_close(d);
 	vp_vblkd_exports_close(d);
@@ -142,6 +145,7 @@ int main(int argc, char **argv)
 	if (!d)
 		return 1;
 	vp_vblkd_vhost_init(&d->vhosts);
+	vp_vblkd_ublk_init(&d->ublks);
 	for (size_t i = 0; i < VBLKD_MAX_LISTEN; i++)
 		d->listen_fds[i] = -1;
 	if (vp_vblkd_options_parse(d, argc, argv, &err))

@@ -63,7 +63,7 @@ static int decode_target(const json_t *t, const char *path, struct vp_node_targe
 
 const char *vp_node_attach_name(enum vp_node_attach a)
 {
-	return a == VP_NODE_ATTACH_NBD ? "nbd" : "loop";
+	return a == VP_NODE_ATTACH_NBD ? "nbd" : a == VP_NODE_ATTACH_UBLK ? "ublk" : "loop";
 }
 
 static int decode_attach(const json_t *o, struct vp_node_record *r, struct vp_error *err)
@@ -77,8 +77,11 @@ static int decode_attach(const json_t *o, struct vp_node_record *r, struct vp_er
 		r->attach = VP_NODE_ATTACH_LOOP;
 	else if (!strcmp(a, "nbd"))
 		r->attach = VP_NODE_ATTACH_NBD;
+	else if (!strcmp(a, "ublk"))
+		r->attach = VP_NODE_ATTACH_UBLK;
 	else
-		return vp_error_code(err, 0, EINVAL, "node record: attach \"%.32s\": loop or nbd", a);
+		return vp_error_code(err, 0, EINVAL, "node record: attach \"%.32s\": loop, nbd or "
+				     "ublk", a);
 	return 0;
 }
 

@@ -11,18 +11,19 @@
  * the staging path.  vmDisk is true for a vmDisk volume: vblkd serves it
  * as a vhost-user-blk socket (csi/node_vmdisk.c) instead of a kernel
  * device.  attach (kernel devices only; "loop" when absent) is the kind of
- * device chosen at stage (csi/node_attach.c): "loop" or "nbd".  mountFlags
- * and mountData (a mount volume's; 0 and "" when absent) are the stage's
- * mount_flags as mount(2) takes them (mountopt.h: MS_* bits and the
- * filesystem's options), and a target's mountFlags its publish's per-mount
- * bits: the start-up repair mounts with them again, and a repeated call
- * with other flags is told the volume is staged (published) otherwise.
+ * device chosen at stage (csi/node_attach.c): "loop", "nbd" or "ublk".
+ * mountFlags and mountData (a mount volume's; 0 and "" when absent) are
+ * the stage's mount_flags as mount(2) takes them (mountopt.h: MS_* bits
+ * and the filesystem's options), and a target's mountFlags its publish's
+ * per-mount bits: the start-up repair mounts with them again, and a
+ * repeated call with other flags is told the volume is staged (published)
+ * otherwise.
  *
  * The record is written before the device is attached or a target mounted
  * and removed after it is detached or unmounted, so after a crash every
  * device and mount the driver made has a record.  The device itself is not
- * recorded: it is found by its backing image (loop.h) or backend
- * identifier (nbd.h).
+ * recorded: it is found by its backing image (loop.h), backend identifier
+ * (nbd.h), or in vblkd's export list (ublk).
  */
 #ifndef VP_CSI_NODE_RECORD_H
 #define VP_CSI_NODE_RECORD_H
@@ -48,6 +49,7 @@ struct vp_node_target {
 enum vp_node_attach {
 	VP_NODE_ATTACH_LOOP = 0,       /* a loop device over the image */
 	VP_NODE_ATTACH_NBD,            /* the kernel NBD client on vblkd's export */
+	VP_NODE_ATTACH_UBLK,           /* vblkd's ublk device of its export */
 };
 
 struct vp_node_record {
@@ -78,7 +80,7 @@ int vp_node_record_remove(const char *node_dir, const char *id,
 /* Whether volume id has a record (is staged on this node). */
 bool vp_node_record_exists(const char *node_dir, const char *id);
 
-/* "loop" or "nbd". */
+/* "loop", "nbd" or "ublk". */
 const char *vp_node_attach_name(enum vp_node_attach a);
 
 /* Index of target path in r, or -1. */

@@ -11,6 +11,8 @@
  *     unpublish ID TARGET
  *     unstage ID STAGING
  *     delete ID
+ *     expand ID STAGING          NodeExpandVolume of a staged volume
+ *     stats ID STAGING           NodeGetVolumeStats: prints "abnormal=0|1 MESSAGE"
  *     reconcile                  the start-up repair of node records
  *
  * Exit status: 0 OK, 1 the call failed ("code N: message" on stderr), 2 usage.
@@ -37,10 +39,12 @@ static void report(void *ctx, const char *event, const char *file, const char *d
 
 static vp_grpc_handler find(const char *path)
 {
-	const struct vp_grpc_method *tables[] = { csi_controller_methods, csi_node_volume_methods };
-	const size_t sizes[] = { csi_controller_n_methods, csi_node_volume_n_methods };
+	const struct vp_grpc_method *tables[] = { csi_controller_methods, csi_node_volume_methods,
+						  csi_node_size_methods };
+	const size_t sizes[] = { csi_controller_n_methods, csi_node_volume_n_methods,
+				 csi_node_size_n_methods };
 
-	for (size_t t = 0; t < 2; t++)
+	for (size_t t = 0; t < 3; t++)
 		for (size_t i = 0; i < sizes[t]; i++)
 			if (!strcmp(tables[t][i].path, path))
 				return tables[t][i].handler;
@@ -95,6 +99,29 @@ static int create(struct csi_ctx *ctx, const char *name, const char *mib)
 	return ret;
 }
 
+/* NodeGetVolumeStats of volume id at path: prints its condition. */
+static int stats(struct csi_ctx *ctx, char *id, char *path)
+{
+	Csi__V1__NodeGetVolumeStatsRequest req = CSI__V1__NODE_GET_VOLUME_STATS_REQUEST__INIT;
+	Csi__V1__NodeGetVolumeStatsResponse *resp;
+	struct vp_grpc_reply r = { 0 };
+	int ret;
+
+	req.volume_id = id;
+	req.volume_path = path;
+	ret = call(ctx, "/csi.v1.Node/NodeGetVolumeStats", &req.base, &r);
+	if (!ret) {
+		resp = csi__v1__node_get_volume_stats_response__unpack(NULL, r.len, r.body);
+		ret = !resp || !resp->volume_condition;
+		if (!ret)
+			printf("abnormal=%d %s\n", resp->volume_condition->abnormal,
+			       resp->volume_condition->message);
+		csi__v1__node_get_volume_stats_response__free_unpacked(resp, NULL);
+	}
+	free(r.body);
+	return ret;
+}
+
 static int node_call(struct csi_ctx *ctx, const char *cmd, char **a, int n)
 {
 	Csi__V1__NodeStageVolumeRequest stage = CSI__V1__NODE_STAGE_VOLUME_REQUEST__INIT;
@@ -102,6 +129,7 @@ static int node_call(struct csi_ctx *ctx, const char *cmd, char **a, int n)
 	Csi__V1__NodePublishVolumeRequest pub = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT;
 	Csi__V1__NodeUnpublishVolumeRequest unpub = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
 	Csi__V1__DeleteVolumeRequest del = CSI__V1__DELETE_VOLUME_REQUEST__INIT;
+	Csi__V1__NodeExpandVolumeRequest expand = CSI__V1__NODE_EXPAND_VOLUME_REQUEST__INIT;
 	struct vp_grpc_reply r = { 0 };
 	int ret = 2;
 
@@ -127,6 +155,12 @@ static int node_call(struct csi_ctx *ctx, const char *cmd, char **a, int n)
 	} else if (!strcmp(cmd, "delete") && n == 1) {
 		del.volume_id = a[0];
 		ret = call(ctx, "/csi.v1.Controller/DeleteVolume", &del.base, &r);
+	} else if (!strcmp(cmd, "expand") && n == 2) {
+		expand.volume_id = a[0];
+		expand.volume_path = a[1];
+		ret = call(ctx, "/csi.v1.Node/NodeExpandVolume", &expand.base, &r);
+	} else if (!strcmp(cmd, "stats") && n == 2) {
+		ret = stats(ctx, a[0], a[1]);
 	}
 	free(r.body);
 	return ret;

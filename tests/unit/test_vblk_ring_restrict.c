@@ -1,6 +1,8 @@
 /* test_vblk_ring_restrict.c - the rings of vp_engine_init carry only the
  * allowed operations: data-plane SQEs run, OPENAT/CONNECT/SOCKET-like ones
- * complete with -EACCES, and no personality can be registered. */
+ * complete with -EACCES, and no personality can be registered; a ublk
+ * control ring (SQE128, vp_ring_restrict_uring_cmd) takes no other opcode
+ * and no register operation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "vblk/engine.h"
+#include "vblk/ring_restrict.h"
 
 /* Submit the one prepared SQE and return its result. */
 static int run_one(struct vp_engine *eng)
@@ -78,11 +81,49 @@ static void test_forbidden_ops_refused(void **state)
 	vp_engine_exit(&eng);
 }
 
+/* Submit the one prepared SQE on ring and return its result. */
+static int ring_one(struct io_uring *ring)
+{
+	struct io_uring_cqe *cqe;
+	int res;
+
+	assert_int_equal(io_uring_submit(ring), 1);
+	assert_int_equal(io_uring_wait_cqe(ring, &cqe), 0);
+	res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return res;
+}
+
+static void test_uring_cmd_only(void **state)
+{
+	struct io_uring ring;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(io_uring_queue_init(4, &ring, IORING_SETUP_SQE128 | IORING_SETUP_R_DISABLED), 0);
+	assert_int_equal(vp_ring_restrict_uring_cmd(&ring), 0);
+	io_uring_prep_nop(io_uring_get_sqe(&ring));
+	assert_int_equal(ring_one(&ring), -EACCES);
+	io_uring_prep_openat(io_uring_get_sqe(&ring), AT_FDCWD, "/etc/passwd", O_RDONLY, 0);
+	assert_int_equal(ring_one(&ring), -EACCES);
+	/* URING_CMD passes the restriction: a pipe has no uring_cmd of its own. */
+	assert_int_equal(pipe(p), 0);
+	io_uring_prep_rw(IORING_OP_URING_CMD, io_uring_get_sqe(&ring), p[0], NULL, 0, 0);
+	assert_int_not_equal(ring_one(&ring), -EACCES);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(syscall(__NR_io_uring_register, ring.ring_fd, IORING_REGISTER_PROBE,
+				 NULL, 0), -1);
+	assert_int_equal(errno, EACCES);
+	io_uring_queue_exit(&ring);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_allowed_ops_run),
 		cmocka_unit_test(test_forbidden_ops_refused),
+		cmocka_unit_test(test_uring_cmd_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* test_vblk_table.c - the run-time export table (snapshots survive changes,
  * remove/resize refusals, force) and the control protocol's request
- * handling (vp_control_handle: validation, errors, commands). */
+ * handling (vp_control_handle: validation, errors, commands; ublk-add and
+ * ublk-remove against a stand-in for the daemon's ublk registry). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,17 +19,70 @@
 #include "vblk/control.h"
 #include "vblk/nbd/table.h"
 
+/* A stand-in for vblkd's ublk registry: one device at most, id 7; add
+ * answers add_errno when set (the kernel has no ublk: ENODEV). */
+struct fake_ublk {
+	bool has;
+	char name[16];
+	unsigned queues, depth;
+	int add_errno;
+};
+
 struct fixture {
 	char dir[64], img[96], sock[96];
 	struct vp_nbd_table table;
 	struct vp_control *ctl;
 	int kicks;
+	struct fake_ublk ublk;
 };
 
 static void kick(void *ctx)
 {
 	((struct fixture *)ctx)->kicks++;
 }
+
+static int fake_ublk_add(void *ctx, struct vp_control_ublk *u, const char *path, unsigned flags,
+			 struct vp_error *err)
+{
+	struct fake_ublk *f = ctx;
+
+	(void)path;
+	(void)flags;
+	if (f->add_errno)
+		return vp_error_code(err, 0, f->add_errno, "ublk: fake refusal");
+	f->has = true;
+	snprintf(f->name, sizeof(f->name), "%s", u->name);
+	f->queues = u->queues;
+	f->depth = u->depth;
+	u->id = 7;
+	return 0;
+}
+
+static int fake_ublk_get(void *ctx, const char *name, struct vp_control_ublk *out)
+{
+	struct fake_ublk *f = ctx;
+
+	if (!f->has || strcmp(f->name, name))
+		return -ENOENT;
+	*out = (struct vp_control_ublk){ .name = f->name, .queues = f->queues, .depth = f->depth,
+					 .id = 7 };
+	return 0;
+}
+
+static int fake_ublk_remove(void *ctx, const char *name, struct vp_error *err)
+{
+	struct fake_ublk *f = ctx;
+	struct vp_control_ublk u;
+
+	if (fake_ublk_get(ctx, name, &u))
+		return vp_error_code(err, 0, ENOENT, "export %s has no ublk device", name);
+	f->has = false;
+	return 0;
+}
+
+static const struct vp_control_ublk_ops fake_ublk_ops = {
+	.add = fake_ublk_add, .remove = fake_ublk_remove, .get = fake_ublk_get,
+};
 
 static int setup(void **state)
 {
@@ -52,6 +106,8 @@ static int setup(void **state)
 	cfg.path = f->sock;
 	cfg.table = &f->table;
 	cfg.kick_ctx = f;
+	cfg.ublk = &fake_ublk_ops;
+	cfg.ublk_ctx = &f->ublk;
 	if (vp_control_new(&cfg, &f->ctl, &err))
 		return -1;
 	*state = f;
@@ -200,11 +256,81 @@ static void test_control_requests(void **state)
 	json_decref(resp);
 }
 
+/* ublk-add / ublk-remove: field bounds (those of --ublk), unknown export,
+ * the registry's refusal passed on with nothing registered, the device in
+ * the listing, already added, export-remove and shrink refused meanwhile. */
+static void test_control_ublk(void **state)
+{
+	struct fixture *f = *state;
+	char req[512];
+	json_t *resp, *u;
+
+	expect_error(f, "{\"command\":\"ublk-add\"}", ENOENT, "name: required");
+	expect_error(f, "{\"command\":\"ublk-add\",\"name\":\"a\",\"queues\":0}", ERANGE,
+		     "queues: 0 is outside [1, 16]");
+	expect_error(f, "{\"command\":\"ublk-add\",\"name\":\"a\",\"queues\":17}", ERANGE,
+		     "queues: 17 is outside [1, 16]");
+	expect_error(f, "{\"command\":\"ublk-add\",\"name\":\"a\",\"depth\":1025}", ERANGE,
+		     "depth: 1025 is outside [1, 1024]");
+	expect_error(f, "{\"command\":\"ublk-add\",\"name\":\"a\",\"depth\":\"8\"}", EINVAL,
+		     "depth: expected an integer");
+	expect_error(f, "{\"command\":\"ublk-add\",\"name\":\"a\",\"socket\":\"/x\"}", EINVAL,
+		     "socket: unknown field");
+	expect_error(f, "{\"command\":\"ublk-add\",\"name\":\"nosuch\"}", ENOENT,
+		     "no export named nosuch");
+	expect_error(f, "{\"command\":\"ublk-remove\",\"name\":\"a\"}", ENOENT,
+		     "export a has no ublk device");
+
+	snprintf(req, sizeof(req), "{\"command\":\"export-add\",\"name\":\"a\",\"image\":\"%s\"}",
+		 f->img);
+	resp = call(f, req);
+	assert_true(json_is_true(json_object_get(resp, "ok")));
+	json_decref(resp);
+	f->ublk.add_errno = ENODEV;
+	expect_error(f, "{\"command\":\"ublk-add\",\"name\":\"a\"}", ENODEV, "fake refusal");
+	assert_false(f->ublk.has);
+	f->ublk.add_errno = 0;
+
+	resp = call(f, "{\"command\":\"ublk-add\",\"name\":\"a\",\"queues\":2}");
+	assert_true(json_is_true(json_object_get(resp, "ok")));
+	u = json_object_get(resp, "ublk");
+	assert_string_equal(json_string_value(json_object_get(u, "device")), "/dev/ublkb7");
+	assert_int_equal(json_integer_value(json_object_get(u, "id")), 7);
+	assert_int_equal(json_integer_value(json_object_get(u, "queues")), 2);
+	assert_int_equal(json_integer_value(json_object_get(u, "depth")), 128); /* --ublk's default */
+	json_decref(resp);
+	expect_error(f, "{\"command\":\"ublk-add\",\"name\":\"a\"}", EEXIST,
+		     "already has the ublk device /dev/ublkb7");
+	resp = call(f, "{\"command\":\"export-list\"}");
+	u = json_object_get(json_array_get(json_object_get(resp, "exports"), 0), "ublk");
+	assert_string_equal(json_string_value(json_object_get(u, "device")), "/dev/ublkb7");
+	json_decref(resp);
+	expect_error(f, "{\"command\":\"export-remove\",\"name\":\"a\",\"force\":true}", EBUSY,
+		     "ublk-remove it first");
+	expect_error(f, "{\"command\":\"image-resize\",\"export\":\"a\",\"size\":4096}", EBUSY,
+		     "while it is the ublk device /dev/ublkb7");
+	resp = call(f, "{\"command\":\"image-resize\",\"export\":\"a\",\"size\":\"2M\"}");
+	assert_true(json_is_true(json_object_get(resp, "ok")));
+	json_decref(resp);
+
+	resp = call(f, "{\"command\":\"ublk-remove\",\"name\":\"a\"}");
+	assert_true(json_is_true(json_object_get(resp, "ok")));
+	json_decref(resp);
+	assert_false(f->ublk.has);
+	resp = call(f, "{\"command\":\"export-list\"}");
+	assert_null(json_object_get(json_array_get(json_object_get(resp, "exports"), 0), "ublk"));
+	json_decref(resp);
+	resp = call(f, "{\"command\":\"export-remove\",\"name\":\"a\"}");
+	assert_true(json_is_true(json_object_get(resp, "ok")));
+	json_decref(resp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_ublk, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

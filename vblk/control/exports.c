@@ -23,11 +23,13 @@ const struct vp_nbd_export *vp_control_find_export(const struct vp_nbd_snapshot 
 	return NULL;
 }
 
-/* An export, with its vhost-user server ("vhost") when it has one. */
+/* An export, with its vhost-user server ("vhost") and ublk device
+ * ("ublk") when it has them. */
 static json_t *export_json(struct vp_control *ctl, const struct vp_nbd_export *e)
 {
 	const struct vp_nbd_shared *sh = e->entry->sh;
 	struct vp_control_vhost v;
+	struct vp_control_ublk u;
 	json_t *o;
 
 	o = json_pack("{s:s, s:s, s:I, s:b, s:s, s:s?, s:i}", "name", e->name, "image", sh->path,
@@ -38,6 +40,8 @@ static json_t *export_json(struct vp_control *ctl, const struct vp_nbd_export *e
 		json_object_set_new(o, "vhost", json_pack("{s:s, s:i, s:b}", "socket", v.socket,
 							  "queues", (int)v.queues, "connected",
 							  v.connected));
+	if (o && vp_control_ublk_get(ctl, e->name, &u) == 0)
+		json_object_set_new(o, "ublk", vp_control_ublk_json(&u));
 	return o;
 }
 
@@ -159,6 +163,7 @@ static int cmd_export_remove(struct vp_control *ctl, const json_t *req, json_t *
 	const struct vp_nbd_export *e;
 	struct vp_nbd_snapshot *snap;
 	struct vp_control_vhost v;
+	struct vp_control_ublk u;
 	const char *name;
 	unsigned attached = 0;
 	bool force;
@@ -169,6 +174,9 @@ static int cmd_export_remove(struct vp_control *ctl, const json_t *req, json_t *
 	if (ret == 0 && vp_control_vhost_get(ctl, name, &v) == 0)
 		return vp_error_code(err, 0, EBUSY, "export %s has a vhost-user server on %s: "
 				     "vhost-remove it first", name, v.socket);
+	if (ret == 0 && vp_control_ublk_get(ctl, name, &u) == 0)
+		return vp_error_code(err, 0, EBUSY, "export %s has the ublk device /dev/ublkb%u: "
+				     "ublk-remove it first", name, u.id);
 	if (ret)
 		return ret;
 	/* This snapshot keeps the image open for the sync below. */

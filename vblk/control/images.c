@@ -103,12 +103,19 @@ static int resize_export(struct vp_control *ctl, const char *name, uint64_t size
 	const struct vp_nbd_export *e = vp_control_find_export(snap, name);
 	uint64_t cur = e ? e->img->size : size;
 	struct vp_control_vhost v;
+	struct vp_control_ublk u;
 	int ret;
 
 	vp_nbd_snapshot_put(snap);
 	if (vp_control_vhost_get(ctl, name, &v) == 0 && v.connected && size < cur)
 		return vp_error_code(err, 0, EBUSY, "export %s: cannot shrink while a vhost-user "
 				     "front end is connected", name);
+	/* A ublk device keeps the size it was added with (vblk/ublk/ has no
+	 * UBLK_CMD_UPDATE_SIZE; Debian's 6.1 kernel has none): growing is
+	 * harmless, shrinking would cut off its end. */
+	if (vp_control_ublk_get(ctl, name, &u) == 0 && size < cur)
+		return vp_error_code(err, 0, EBUSY, "export %s: cannot shrink while it is the ublk "
+				     "device /dev/ublkb%u", name, u.id);
 	ret = vp_nbd_table_resize(ctl->cfg.table, name, size, err);
 	if (ret == 0 && vp_control_vhost_get(ctl, name, &v) == 0)
 		ctl->cfg.vhost->resized(ctl->cfg.vhost_ctx, name);

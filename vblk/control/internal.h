@@ -7,6 +7,7 @@
  *   exports.c   export-add, export-remove, export-list, stats
  *   images.c    image-create, image-resize, image-info
  *   vhost.c     vhost-add, vhost-remove
+ *   ublk.c      ublk-add, ublk-remove
  *
  * Everything here runs on the control thread (or a test's thread calling
  * vp_control_handle); only that thread changes the export table.
@@ -55,6 +56,7 @@ struct vp_control_cmd {
 extern const struct vp_control_cmd vp_control_export_cmds[];
 extern const struct vp_control_cmd vp_control_image_cmds[];
 extern const struct vp_control_cmd vp_control_vhost_cmds[];
+extern const struct vp_control_cmd vp_control_ublk_cmds[];
 
 /* Field key of req as an absolute path shorter than PATH_MAX: 0 with *out
  * pointing into req, or -errno with err set.  Without required, an absent
@@ -82,5 +84,13 @@ json_t *vp_control_exported_as(struct vp_control *ctl, const struct stat *st);
 /* Fill *out with export name's vhost-user server: 0, or -ENOENT when it has
  * none or the daemon has no vhost-user registry. */
 int vp_control_vhost_get(struct vp_control *ctl, const char *name, struct vp_control_vhost *out);
+
+/* Fill *out with export name's ublk device: 0, or -ENOENT when it has none
+ * or the daemon has no ublk registry. */
+int vp_control_ublk_get(struct vp_control *ctl, const char *name, struct vp_control_ublk *out);
+
+/* A new JSON object of u: name, id, device (/dev/ublkbN), queues, depth;
+ * NULL on ENOMEM. */
+json_t *vp_control_ublk_json(const struct vp_control_ublk *u);
 
 #endif

@@ -1,7 +1,7 @@
 /* request.c - one control request: parse the JSON line, look the command up
- * in the tables of exports.c, images.c and vhost.c, refuse fields it does
- * not define, run it and build the response line.  Also the field getters
- * and the event reporting those commands share.
+ * in the tables of exports.c, images.c, vhost.c and ublk.c, refuse fields it
+ * does not define, run it and build the response line.  Also the field
+ * getters and the event reporting those commands share.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +16,7 @@ static const struct vp_control_cmd *const cmd_tables[] = {
 	vp_control_export_cmds,
 	vp_control_image_cmds,
 	vp_control_vhost_cmds,
+	vp_control_ublk_cmds,
 };
 
 int vp_control_get_path(const json_t *req, const char *key, bool required, const char **out,

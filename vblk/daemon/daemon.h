@@ -5,7 +5,7 @@
  *   exports.c         the NBD export table every front end serves from
  *   workers.c         NBD listeners and their io_uring worker threads
  *   vhost_registry.c  vhost-user servers, at start and through the control socket
- *   ublk_exports.c    --ublk block devices
+ *   ublk_exports.c    ublk block devices, at start and through the control socket
  *   notify.c          event log lines and systemd readiness messages
  *   sandbox.c         --user privilege drop and the seccomp allowlist (sandbox.h)
  *
@@ -37,18 +37,32 @@
 #define VBLKD_MAX_WORKERS 64   /* NBD worker threads over all listeners */
 #define VBLKD_MAX_LISTEN 8     /* --nbd addresses */
 #define VBLKD_MAX_VHOST 64     /* vhost-user servers */
-#define VBLKD_MAX_UBLK 16      /* --ublk devices */
+#define VBLKD_MAX_UBLK 16      /* ublk devices, --ublk and ublk-add */
 
 struct vp_nbd_worker;
-struct vp_ublk_dev;
 struct vhost_export;           /* private to vhost_registry.c */
+struct ublk_export;            /* private to ublk_exports.c */
 
-/* A --ublk export: its own fd on the image, served as /dev/ublkbN. */
-struct ublk_export {
-	const char *name;                        /* points into argv */
+/* A --ublk option (name points into argv). */
+struct ublk_spec {
+	const char *name;
 	unsigned queues, depth;
-	struct vp_image *img;
-	struct vp_ublk_dev *dev;
+};
+
+/* Every ublk device of the daemon: the --ublk ones, opened before the
+ * sandbox and started with the other threads, and those the control
+ * socket adds (ublk-add) and removes at run time.  main fills it at start
+ * and empties it at shutdown (after joining the control thread); in
+ * between only the control thread adds and removes.  lock guards n and
+ * u[] (main starts the --ublk devices while the control thread runs). */
+struct ublk_registry {
+	pthread_mutex_t lock;
+	struct ublk_export *u[VBLKD_MAX_UBLK];
+	size_t n;
+	const struct vp_image_root *image_root;  /* the daemon's, or NULL */
+	/* Why this daemon cannot add ublk devices at run time (--user, or no
+	 * CAP_SYS_ADMIN), decided before the sandbox; NULL: it can. */
+	const char *refused;
 };
 
 /* A --vhost-user option or a config "vhost" entry (strings not owned). */
@@ -90,7 +104,7 @@ struct daemon {
 	struct vp_nbd_server_limits nbd_limits;  /* --drain-timeout etc.; 0: default */
 	struct vhost_spec vhost[VBLKD_MAX_VHOST];
 	size_t n_vhost;
-	struct ublk_export ublk[VBLKD_MAX_UBLK]; /* name, queues, depth from options */
+	struct ublk_spec ublk[VBLKD_MAX_UBLK];   /* --ublk */
 	size_t n_ublk;
 	/* Unix socket mode and group: data_socket for NBD and vhost-user
 	 * (--socket-mode/-group), control_socket (--control-mode/-group). */
@@ -112,6 +126,7 @@ struct daemon {
 	bool table_ready;
 	struct vp_control *ctl;
 	struct vhost_registry vhosts;            /* vhost_registry.c */
+	struct ublk_registry ublks;              /* ublk_exports.c */
 };
 
 /* ---- options.c ---- */
@@ -186,16 +201,24 @@ extern const struct vp_control_vhost_ops vp_vblkd_vhost_ops;
 
 /* ---- ublk_exports.c ---- */
 
-/* Add each d->ublk device on its own fd of its export's image; its queue
- * threads start with vp_vblkd_ublk_start. */
+/* An empty registry; vp_vblkd_ublk_close finalises it. */
+void vp_vblkd_ublk_init(struct ublk_registry *r);
+
+/* Decide whether ublk-add may work later (before the sandbox: --user, the
+ * capabilities), then add each d->ublk device on its own fd of its
+ * export's image; its queue threads start with vp_vblkd_ublk_start. */
 int vp_vblkd_ublk_open(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
 
-/* Start every device (it appears as /dev/ublkbN). */
-int vp_vblkd_ublk_start(struct daemon *d, struct vp_error *err) VP_MUST_CHECK;
+/* Start the devices not started yet (each appears as /dev/ublkbN). */
+int vp_vblkd_ublk_start(struct ublk_registry *r, struct vp_error *err) VP_MUST_CHECK;
 
-/* Remove every device (in-flight requests are served first), then sync and
- * close its image. */
-void vp_vblkd_ublk_close(struct daemon *d);
+/* Remove every device (in-flight requests are served first), sync and
+ * close its image, and finalise the registry; the control thread is no
+ * longer running. */
+void vp_vblkd_ublk_close(struct ublk_registry *r);
+
+/* The control socket's ublk-* commands; their ctx is the registry. */
+extern const struct vp_control_ublk_ops vp_vblkd_ublk_ops;
 
 /* ---- notify.c ---- */
 

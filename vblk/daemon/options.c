@@ -124,7 +124,7 @@ static int parse_vhost(char *arg, struct vhost_spec *spec, struct vp_error *err)
 }
 
 /* Parse one --ublk value (name points into the modified arg). */
-static int parse_ublk(char *arg, struct ublk_export *u, struct vp_error *err)
+static int parse_ublk(char *arg, struct ublk_spec *u, struct vp_error *err)
 {
 	char *save = NULL, *kv = NULL, *v = NULL, *end;
 	unsigned long n;
@@ -132,7 +132,7 @@ static int parse_ublk(char *arg, struct ublk_export *u, struct vp_error *err)
 
 	memset(u, 0, sizeof(*u));
 	u->queues = 1;
-	u->depth = 128;
+	u->depth = VP_UBLK_DEFAULT_DEPTH;
 	while ((ret = next_kv(&arg, &save, "--ublk", &kv, &v, err)) > 0) {
 		if (strcmp(kv, "name") == 0) {
 			u->name = v;

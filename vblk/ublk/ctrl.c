@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vblk/ring_restrict.h"
 #include "vblk/ublk/desc.h"
 
 #define CTRL_PATH "/dev/ublk-control"
@@ -48,6 +49,20 @@ static struct ublksrv_ctrl_cmd dev_cmd(const struct vp_ublk_ctrl *c, void *buf, 
 	};
 }
 
+/* -ENODEV with the message for a kernel without ublk. */
+static int no_ublk(struct vp_error *err)
+{
+	return vp_error_code(err, 0, ENODEV, "ublk: " CTRL_PATH " not found: this kernel has no ublk "
+			     "(CONFIG_BLK_DEV_UBLK)");
+}
+
+int vp_ublk_ctrl_available(struct vp_error *err)
+{
+	if (access(CTRL_PATH, F_OK) == 0)
+		return 0;
+	return errno == ENOENT ? no_ublk(err) : vp_error_set(err, errno, "ublk: " CTRL_PATH);
+}
+
 int vp_ublk_ctrl_open(struct vp_ublk_ctrl *c, struct vp_error *err)
 {
 	struct ublksrv_ctrl_cmd cmd;
@@ -56,14 +71,23 @@ int vp_ublk_ctrl_open(struct vp_ublk_ctrl *c, struct vp_error *err)
 	memset(c, 0, sizeof(*c));
 	c->fd = open(CTRL_PATH, O_RDWR | O_CLOEXEC);
 	if (c->fd < 0 && errno == ENOENT)
-		return vp_error_set(err, ENOENT, "ublk: " CTRL_PATH " not found: this kernel has no ublk (CONFIG_BLK_DEV_UBLK)");
+		return no_ublk(err);
 	if (c->fd < 0)
 		return vp_error_set(err, errno, "ublk: open " CTRL_PATH);
-	ret = io_uring_queue_init(4, &c->ring, IORING_SETUP_SQE128);
+	ret = io_uring_queue_init(4, &c->ring, IORING_SETUP_SQE128 | IORING_SETUP_R_DISABLED);
 	if (ret) {
 		close(c->fd);
 		c->fd = -1;
 		return vp_error_set(err, -ret, "ublk: io_uring with SQE128");
+	}
+	/* Control commands only: the ring of a device added at run time is
+	 * made inside the sandbox, where an SQE must not bypass seccomp. */
+	ret = vp_ring_restrict_uring_cmd(&c->ring);
+	if (ret) {
+		io_uring_queue_exit(&c->ring);
+		close(c->fd);
+		c->fd = -1;
+		return vp_error_set(err, -ret, "ublk: restrict the control ring");
 	}
 	c->ioctl_encode = true;
 	cmd = dev_cmd(c, &c->features, sizeof(c->features));

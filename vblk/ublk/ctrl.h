@@ -1,7 +1,8 @@
 /* ctrl.h - the ublk control device (/dev/ublk-control): add, configure,
  * start, stop and delete one ublk device through IORING_OP_URING_CMD on a
  * small private io_uring (IORING_SETUP_SQE128: control commands are 32
- * bytes, beyond a plain SQE's 16).
+ * bytes, beyond a plain SQE's 16), restricted to URING_CMD
+ * (vp_ring_restrict_uring_cmd).
  *
  * Commands use the ioctl encoding when the kernel answers GET_FEATURES
  * (6.5+; kernels built without CONFIG_BLKDEV_UBLK_LEGACY_OPCODES need it),
@@ -26,10 +27,14 @@ struct vp_ublk_ctrl {
 	bool added;
 };
 
-/* Open /dev/ublk-control and its ring, and probe the command encoding.
- * A missing control device is -ENOENT with the message
+/* 0 when /dev/ublk-control exists; -ENODEV with the message
  * "ublk: /dev/ublk-control not found: this kernel has no ublk
- * (CONFIG_BLK_DEV_UBLK)".  On failure nothing is left open. */
+ * (CONFIG_BLK_DEV_UBLK)" when it does not. */
+VP_MUST_CHECK int vp_ublk_ctrl_available(struct vp_error *err);
+
+/* Open /dev/ublk-control and its ring, and probe the command encoding.
+ * A missing control device is vp_ublk_ctrl_available's -ENODEV.  On
+ * failure nothing is left open. */
 VP_MUST_CHECK int vp_ublk_ctrl_open(struct vp_ublk_ctrl *c, struct vp_error *err);
 
 /* ADD_DEV: a new device with the kernel's choice of id; info carries

@@ -15,6 +15,7 @@
 
 #define VP_UBLK_MAX_QUEUES 16
 #define VP_UBLK_MAX_DEPTH 1024
+#define VP_UBLK_DEFAULT_DEPTH 128         /* --ublk and ublk-add without depth= */
 #define VP_UBLK_IO_BUF_BYTES (512u << 10) /* per tag; also max_sectors */
 
 struct vp_ublk_dev_config {
@@ -28,8 +29,8 @@ struct vp_ublk_dev;
 
 /* Add the device (ADD_DEV, SET_PARAMS) and open /dev/ublkcN; nothing
  * serves it yet.  *out is NULL on failure, with the device deleted.
- * Without /dev/ublk-control: -ENOENT, "ublk: /dev/ublk-control not found:
- * this kernel has no ublk (CONFIG_BLK_DEV_UBLK)". */
+ * Without /dev/ublk-control: -ENODEV, "ublk: /dev/ublk-control not found:
+ * this kernel has no ublk (CONFIG_BLK_DEV_UBLK)" (vp_ublk_ctrl_available). */
 VP_MUST_CHECK int vp_ublk_dev_new(const struct vp_ublk_dev_config *cfg, struct vp_ublk_dev **out,
 				  struct vp_error *err);
 
