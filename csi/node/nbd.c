@@ -234,7 +234,11 @@ int vp_nbdc_attach(int sock, const struct vp_nbdc_export *e, const char *backend
 	return vp_error_set(err, -ret, "NBD_CMD_CONNECT (backend %s)", backend);
 }
 
-int vp_nbdc_reconnect(int index, int sock, const char *backend, struct vp_error *err)
+/* One command on /dev/nbd<index> (with backend and sock when given: a
+ * device connected with a backend identifier is refused a command
+ * without it), on a socket of its own: 0 or -errno with err set. */
+static int device_request(uint8_t cmd, const char *what, int index, const char *backend,
+			  int sock, struct vp_error *err)
 {
 	char buf[NL_BUF_SIZE];
 	struct nlmsghdr *nlh;
@@ -243,29 +247,25 @@ int vp_nbdc_reconnect(int index, int sock, const char *backend, struct vp_error 
 
 	if (ret)
 		return ret;
-	nlh = put_header(buf, g.family, ++g.seq, NBD_CMD_RECONFIGURE, NBD_GENL_VERSION);
+	nlh = put_header(buf, g.family, ++g.seq, cmd, NBD_GENL_VERSION);
 	mnl_attr_put_u32(nlh, NBD_ATTR_INDEX, (uint32_t)index);
-	/* The kernel refuses a device with a backend identifier without it. */
-	ret = mnl_attr_put_strz_check(nlh, sizeof(buf), NBD_ATTR_BACKEND_IDENTIFIER, backend) &&
-	      put_socket(nlh, sizeof(buf), sock) ? talk(&g, nlh, NULL, NULL) : -EMSGSIZE;
+	if (backend && (!mnl_attr_put_strz_check(nlh, sizeof(buf), NBD_ATTR_BACKEND_IDENTIFIER,
+						 backend) || !put_socket(nlh, sizeof(buf), sock)))
+		ret = -EMSGSIZE;
+	ret = ret ?: talk(&g, nlh, NULL, NULL);
 	genl_close(&g);
-	return ret ? vp_error_set(err, -ret, "NBD_CMD_RECONFIGURE /dev/nbd%d", index) : 0;
+	return ret ? vp_error_set(err, -ret, "%s /dev/nbd%d", what, index) : 0;
+}
+
+int vp_nbdc_reconnect(int index, int sock, const char *backend, struct vp_error *err)
+{
+	return device_request(NBD_CMD_RECONFIGURE, "NBD_CMD_RECONFIGURE", index, backend, sock,
+			      err);
 }
 
 int vp_nbdc_detach(int index, struct vp_error *err)
 {
-	char buf[NL_BUF_SIZE];
-	struct nlmsghdr *nlh;
-	struct genl g;
-	int ret = genl_open(&g, err);
-
-	if (ret)
-		return ret;
-	nlh = put_header(buf, g.family, ++g.seq, NBD_CMD_DISCONNECT, NBD_GENL_VERSION);
-	mnl_attr_put_u32(nlh, NBD_ATTR_INDEX, (uint32_t)index);
-	ret = talk(&g, nlh, NULL, NULL);
-	genl_close(&g);
-	return ret ? vp_error_set(err, -ret, "NBD_CMD_DISCONNECT /dev/nbd%d", index) : 0;
+	return device_request(NBD_CMD_DISCONNECT, "NBD_CMD_DISCONNECT", index, NULL, -1, err);
 }
 
 /* The backend identifier at path, a device's sysfs "backend" attribute
