@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/statefile.h"
 #include "csi/node/record.h"
 #include "csi/service.h"
 #include "csi/vblkd.h"
@@ -50,12 +51,12 @@ int csi_node_vmdisk_serve(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	if (ret)
 		return ret;
 	csi_node_vmdisk_socket(ctx, rec->volume, vp_node_record_vmdisk_dir(rec), sock);
-	snprintf(dir, sizeof(dir), "%s/node/sockets", ctx->pool->dir);
-	if (mkdir(dir, SOCKET_DIR_MODE) < 0 && errno != EEXIST)
-		return vp_error_set(err, errno, "mkdir %s", dir);
-	csi_node_vmdisk_dir(ctx, rec->volume, dir);
-	if (vp_node_record_vmdisk_dir(rec) && mkdir(dir, SOCKET_DIR_MODE) < 0 && errno != EEXIST)
-		return vp_error_set(err, errno, "mkdir %s", dir);
+	if (vp_node_record_vmdisk_dir(rec))
+		csi_node_vmdisk_dir(ctx, rec->volume, dir);
+	else
+		snprintf(dir, sizeof(dir), "%s/node/sockets", ctx->pool->dir);
+	if ((ret = vp_mkdir_p(dir, SOCKET_DIR_MODE, err)))
+		return ret;
 	vp_pool_image_path(ctx->pool, rec->volume, image, sizeof(image));
 	/* Served already (a repeated call, or one before a crash): kept. */
 	ret = csi_vblkd_export_claim(ctx->vblkd_control, rec->volume, image, rec->readonly, err);

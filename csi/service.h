@@ -253,7 +253,8 @@ int csi_node_bind_dir(int parent, const char *leaf, int src, const char *src_nam
 void csi_node_vmdisk_socket(const struct csi_ctx *ctx, const char *id, bool in_dir,
 			    char buf[PATH_MAX]);
 
-/* The directory of vmDisk volume id's socket when in_dir: DIR/node/sockets/<id>. */
+/* The directory of vmDisk volume id's socket when it is published as a
+ * directory: DIR/node/sockets/<id>. */
 void csi_node_vmdisk_dir(const struct csi_ctx *ctx, const char *id, char buf[PATH_MAX]);
 
 /* Bind-mount the socket directory of rec's vmDisk volume (published as a
