@@ -367,7 +367,8 @@ def t_directory_publish():
     """A vmDisk volume staged with fs_type vhost-user-blk: vblkd's socket in
     a directory of the pool, bound read-only on the target directory, where
     the front end finds it as disk.sock; the data survives a restage; the
-    errors and repeated calls of the block vmDisk publish."""
+    errors and repeated calls of the block vmDisk publish; stats and expand
+    on the target directory."""
     vid = create("vpt-csi-vmdir")
     target, sock_dir = dir_target_of(vid), socket_dir_of(vid)
     for _ in range(2):
@@ -417,6 +418,14 @@ def t_directory_publish():
     got = stats(vid, target)
     assert not got.volume_condition.abnormal, got
     assert [(u.unit, u.total) for u in got.usage] == [(p.VolumeUsage.BYTES, 64 * MIB)], got
+    # Expanded on the target directory, as kubelet asks for a Filesystem volume.
+    ctl.ControllerExpandVolume(p.ControllerExpandVolumeRequest(
+        volume_id=vid, capacity_range=p.CapacityRange(required_bytes=96 * MIB),
+        volume_capability=vhost_cap()), timeout=10)
+    before = vblkd_resizes()
+    assert node_expand(vid, target, 96 * MIB) == 96 * MIB
+    assert vblkd_resizes() == before + 1, "NodeExpandVolume did not tell vblkd"
+    assert stats(vid, target).usage[0].total == 96 * MIB
     for _ in range(2):
         unpublish(vid, target)
     assert not os.path.exists(target) and not mounts_under(target)
