@@ -79,8 +79,9 @@ static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *
 			rep->fn(rep->ctx, "node-device-reattached", file, d.dev);
 	}
 	/* A mount volume's filesystem first: its targets are binds of it. */
-	if (vp_node_record_has_fs(rec) && csi_node_stage_mount(ctx, rec->volume, rec->staging, d.dev,
-						    rec->fs_type, rec->readonly, &rec->mount, &err)) {
+	if (vp_node_record_has_fs(rec) &&
+	    csi_node_stage_mount(ctx, rec->volume, rec->staging, d.dev, rec->fs_type, rec->readonly,
+				 &rec->mount, &err)) {
 		rep->fn(rep->ctx, "node-staging-unavailable", file, err.msg);
 		return;
 	}
