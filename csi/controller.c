@@ -80,7 +80,9 @@ static int create_request(struct csi_ctx *ctx, const Csi__V1__CreateVolumeReques
 	if (!csi_caps_supported(req->volume_capabilities, req->n_volume_capabilities, r->msg,
 				sizeof(r->msg)) ||
 	    !csi_parse_params((void *const *)req->parameters, req->n_parameters, want, r->msg,
-			      sizeof(r->msg)))
+			      sizeof(r->msg)) ||
+	    !csi_caps_fit_volume(req->volume_capabilities, req->n_volume_capabilities, want,
+				 r->msg, sizeof(r->msg)))
 		return r->code = VP_GRPC_INVALID_ARGUMENT;
 	code = source_request(ctx, req->volume_content_source, want, &src, r);
 	if (code)
@@ -343,7 +345,9 @@ static void validate(void *vctx, const uint8_t *buf, size_t len, struct vp_grpc_
 		if (!csi_caps_supported(req->volume_capabilities, req->n_volume_capabilities, why,
 					sizeof(why)) ||
 		    !csi_parse_params((void *const *)req->parameters, req->n_parameters, &params, why,
-				      sizeof(why))) {
+				      sizeof(why)) ||
+		    !csi_caps_fit_volume(req->volume_capabilities, req->n_volume_capabilities, &v,
+					 why, sizeof(why))) {
 			resp.message = why;
 		} else {
 			confirm(req, &ok);

@@ -136,41 +136,50 @@ static unsigned long mount_flags_of(int fd)
 	return fstatvfs(fd, &sv) ? 0 : sv.f_flag & VP_MOUNTOPT_PER_MOUNT;
 }
 
-int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
-			     const char *staging, bool readonly, unsigned long mount_flags,
-			     struct vp_error *err)
+int csi_node_bind_dir(int parent, const char *leaf, int src, const char *src_name,
+		      unsigned long flags, struct vp_error *err)
 {
-	char src[VP_KPATH_PROC_SIZE], dst[VP_KPATH_PROC_SIZE];
-	unsigned long flags = readonly ? MS_RDONLY : 0;
-	int sfd, fd, ret = 0;
+	char from[VP_KPATH_PROC_SIZE], dst[VP_KPATH_PROC_SIZE];
+	int fd, ret = 0;
 
 	if (mkdirat(parent, leaf, TARGET_DIR_MODE) < 0 && errno != EEXIST)
 		return vp_error_set(err, errno, "create target directory %s", leaf);
 	fd = openat(parent, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return vp_error_set(err, errno, "open target directory %s", leaf);
-	sfd = vp_kpath_open(ctx->kubelet_dir, staging, O_PATH | O_DIRECTORY | O_NOFOLLOW, err);
-	if (sfd < 0) {
-		close(fd);
-		return sfd;
-	}
-	if (!csi_node_mounted(sfd)) {
-		ret = vp_error_code(err, 0, ENOENT, "nothing is mounted at the staging path %s",
-				    staging);
-	} else if (csi_node_mounted(fd)) {
-		if (!same_filesystem(fd, sfd))
+	if (csi_node_mounted(fd)) {
+		if (!same_filesystem(fd, src))
 			ret = vp_error_code(err, 0, EEXIST, "target %s: something else is mounted there",
 					   leaf);
 	} else {
-		vp_kpath_proc(src, sfd);
+		vp_kpath_proc(from, src);
 		vp_kpath_proc(dst, fd);
-		flags |= mount_flags ? mount_flags & VP_MOUNTOPT_PER_MOUNT : mount_flags_of(sfd);
-		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
-			ret = vp_error_set(err, errno, "bind-mount %s on target %s", staging, leaf);
+		if (mount(from, dst, NULL, MS_BIND, NULL) < 0)
+			ret = vp_error_set(err, errno, "bind-mount %s on target %s", src_name, leaf);
 		else if (flags)
 			ret = remount_bind(parent, leaf, flags | MS_NOSUID | MS_NODEV, err);
 	}
-	close(sfd);
 	close(fd);
+	return ret;
+}
+
+int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
+			     const char *staging, bool readonly, unsigned long mount_flags,
+			     struct vp_error *err)
+{
+	unsigned long flags = readonly ? MS_RDONLY : 0;
+	int sfd = vp_kpath_open(ctx->kubelet_dir, staging, O_PATH | O_DIRECTORY | O_NOFOLLOW, err);
+	int ret;
+
+	if (sfd < 0)
+		return sfd;
+	if (!csi_node_mounted(sfd)) {
+		ret = vp_error_code(err, 0, ENOENT, "nothing is mounted at the staging path %s",
+				    staging);
+	} else {
+		flags |= mount_flags ? mount_flags & VP_MOUNTOPT_PER_MOUNT : mount_flags_of(sfd);
+		ret = csi_node_bind_dir(parent, leaf, sfd, staging, flags, err);
+	}
+	close(sfd);
 	return ret;
 }

@@ -35,10 +35,13 @@ static bool repair_target(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	was = fd >= 0 && csi_node_mounted(fd);
 	if (fd >= 0)
 		close(fd);
-	ret = rec->fs_type[0] ?
-	      csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, t->readonly, t->mount_flags,
-				       err) :
-	      csi_node_mount_target(parent, leaf, dev, t->readonly, err);
+	if (vp_node_record_vmdisk_dir(rec))
+		ret = csi_node_vmdisk_bind_dir(ctx, rec, parent, leaf, err);
+	else if (rec->fs_type[0])
+		ret = csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, t->readonly,
+					       t->mount_flags, err);
+	else
+		ret = csi_node_mount_target(parent, leaf, dev, t->readonly, err);
 	/* A failed mount leaves the file it created; a mount not ours stays. */
 	if (ret && ret != -EEXIST)
 		unlinkat(parent, leaf, 0);
@@ -76,8 +79,9 @@ static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *
 			rep->fn(rep->ctx, "node-device-reattached", file, d.dev);
 	}
 	/* A mount volume's filesystem first: its targets are binds of it. */
-	if (rec->fs_type[0] && csi_node_stage_mount(ctx, rec->volume, rec->staging, d.dev,
-						    rec->fs_type, rec->readonly, &rec->mount, &err)) {
+	if (vp_node_record_has_fs(rec) &&
+	    csi_node_stage_mount(ctx, rec->volume, rec->staging, d.dev, rec->fs_type, rec->readonly,
+				 &rec->mount, &err)) {
 		rep->fn(rep->ctx, "node-staging-unavailable", file, err.msg);
 		return;
 	}

@@ -145,15 +145,16 @@ static void node_expand(void *vctx, const uint8_t *buf, size_t len, struct vp_gr
 /* Why vmDisk volume id is not healthy, or NULL: vblkd does not export it
  * (restarted, or the export removed behind the driver's back), or its
  * vhost-user socket is gone. */
-static const char *vmdisk_condition(struct csi_ctx *ctx, const char *id, char *msg,
-				    size_t msg_size)
+static const char *vmdisk_condition(struct csi_ctx *ctx, const struct vp_node_record *rec,
+				    char *msg, size_t msg_size)
 {
+	const char *id = rec->volume;
 	char sock[PATH_MAX];
 	struct vp_error err = { 0 };
 	struct stat st;
 	bool serves;
 
-	csi_node_vmdisk_socket(ctx, id, sock);
+	csi_node_vmdisk_socket(ctx, id, vp_node_record_vmdisk_dir(rec), sock);
 	if (!ctx->vblkd_control)
 		snprintf(msg, msg_size, "a vmDisk volume, but the node service runs without "
 			 "--vblkd-control");
@@ -190,7 +191,7 @@ static const char *condition(struct csi_ctx *ctx, const struct vp_volume *v,
 	}
 	if (rec->vm_disk) {
 		*size = (uint64_t)st.st_size;
-		return vmdisk_condition(ctx, v->id, msg, msg_size);
+		return vmdisk_condition(ctx, rec, msg, msg_size);
 	}
 	ret = csi_node_device_find(ctx, rec, &d, &err);
 	if (ret == -ENOENT) {
@@ -261,7 +262,7 @@ static void node_stats(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 			resp.usage = usages;
 			if (why) {
 				resp.n_usage = 0;
-			} else if (!rec->fs_type[0]) {
+			} else if (!vp_node_record_has_fs(rec)) {
 				u[0].unit = CSI__V1__VOLUME_USAGE__UNIT__BYTES;
 				u[0].total = (int64_t)size;
 				resp.n_usage = 1;

@@ -1,9 +1,9 @@
 /* node_unrecorded.c - the start-up report of what this node holds for a
  * pool volume that no node record accounts for (service.h): a mount under
- * the kubelet directory of a volume's loop or nbd device or vmDisk socket,
- * and a vblkd export of a volume.  The driver writes a record before it makes
- * any of these, so such a thing is someone else's (or left from a lost
- * record): it is reported and left alone, never undone.
+ * the kubelet directory of a volume's loop or nbd device or vmDisk socket
+ * (or socket directory), and a vblkd export of a volume.  The driver writes
+ * a record before it makes any of these, so such a thing is someone else's
+ * (or left from a lost record): it is reported and left alone, never undone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,14 +57,16 @@ static bool volume_of_device(const struct csi_ctx *ctx, dev_t dev, char id[VP_PO
 	       !vp_pool_image_path(ctx->pool, id, image, sizeof(image)) && !strcmp(image, shown);
 }
 
-/* The vmDisk volume whose vhost-user socket st is (a bind of it), into id. */
+/* The vmDisk volume whose vhost-user socket, or socket directory, st is
+ * (a bind of it), into id: DIR/node/sockets/<id>.sock or <id>/. */
 static bool volume_of_socket(const struct csi_ctx *ctx, const struct stat *st,
 			     char id[VP_POOL_ID_SIZE])
 {
-	char dir[PATH_MAX], sock[PATH_MAX];
+	bool in_dir = S_ISDIR(st->st_mode), found = false;
+	size_t suffix = in_dir ? 0 : strlen(".sock");
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct dirent *de;
 	struct stat here;
-	bool found = false;
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%s/node/sockets", ctx->pool->dir);
@@ -73,19 +75,24 @@ static bool volume_of_socket(const struct csi_ctx *ctx, const struct stat *st,
 	while (!found && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 
-		if (n <= 5 || n - 5 >= VP_POOL_ID_SIZE || strcmp(de->d_name + n - 5, ".sock"))
+		if (n <= suffix || n - suffix >= VP_POOL_ID_SIZE ||
+		    strcmp(de->d_name + n - suffix, in_dir ? "" : ".sock"))
 			continue;
-		memcpy(id, de->d_name, n - 5);
-		id[n - 5] = '\0';
-		csi_node_vmdisk_socket(ctx, id, sock);
-		found = vp_pool_is_volume_id(id) && !stat(sock, &here) &&
+		memcpy(id, de->d_name, n - suffix);
+		id[n - suffix] = '\0';
+		if (in_dir)
+			csi_node_vmdisk_dir(ctx, id, path);
+		else
+			csi_node_vmdisk_socket(ctx, id, false, path);
+		found = vp_pool_is_volume_id(id) && !stat(path, &here) &&
 			here.st_dev == st->st_dev && here.st_ino == st->st_ino;
 	}
 	closedir(d);
 	return found;
 }
 
-/* The pool volume whose device (or vmDisk socket) is mounted at mp. */
+/* The pool volume whose device (or vmDisk socket, or its directory) is mounted
+ * at mp. */
 static bool volume_at(const struct csi_ctx *ctx, const char *mp, char id[VP_POOL_ID_SIZE])
 {
 	int fd = vp_kpath_open(ctx->kubelet_dir, mp, O_PATH | O_NOFOLLOW, NULL);
@@ -98,8 +105,11 @@ static bool volume_at(const struct csi_ctx *ctx, const char *mp, char id[VP_POOL
 	close(fd);
 	if (!ok)
 		return false;
+	/* A vmDisk volume's target is a bind of its socket or socket directory. */
 	if (S_ISSOCK(st.st_mode))
 		return volume_of_socket(ctx, &st, id);
+	if (S_ISDIR(st.st_mode) && volume_of_socket(ctx, &st, id))
+		return true;
 	/* A block volume's target is a bind of the device node; a mount
 	 * volume's staging path and targets show its filesystem. */
 	return volume_of_device(ctx, S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev, id);

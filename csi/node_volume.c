@@ -14,9 +14,11 @@
  * updated after it is gone, so every call can be repeated after a crash.
  * Each call holds the volume's ID key, like the controller's calls on it.
  *
- * A vmDisk volume (block access type only) has no device: stage has vblkd
- * serve it as vhost-user-blk (node_vmdisk.c) and publish bind-mounts that
- * socket on the target file instead of a device node.
+ * A vmDisk volume used as a VM's disk has no device: stage has vblkd serve
+ * it as vhost-user-blk (node_vmdisk.c) and publish bind-mounts that socket
+ * on the target file instead of a device node (block access type), or the
+ * directory holding it, as disk.sock, on a target directory (mount access
+ * type with fs_type vhost-user-blk: what kubelet can hand a pod).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,10 +67,11 @@ bool csi_node_required(const char *value, const char *field, struct vp_grpc_repl
 }
 
 /* cap is given and supported; fs gets "" for the block access type, else
- * the filesystem: the capability's fs_type, else the volume's, else ext4;
- * mo gets the capability's mount flags (none for block). */
+ * the filesystem: the capability's fs_type, else the volume's, else ext4
+ * (or vhost-user-blk, for a vmDisk volume's socket in a directory); mo
+ * gets the capability's mount flags (none for block and vhost-user-blk). */
 static bool node_capability(const Csi__V1__VolumeCapability *cap, const struct vp_volume *v,
-			    char fs[VP_FSTYPE_MAX], struct vp_mountopt *mo,
+			    char fs[VP_NODE_FS_TYPE_SIZE], struct vp_mountopt *mo,
 			    struct vp_grpc_reply *r)
 {
 	struct vp_error err = { 0 };
@@ -79,7 +82,9 @@ static bool node_capability(const Csi__V1__VolumeCapability *cap, const struct v
 		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "volume_capability is required");
 		return false;
 	}
-	if (!csi_caps_supported((Csi__V1__VolumeCapability *const *)&cap, 1, msg, sizeof(msg))) {
+	if (!csi_caps_supported((Csi__V1__VolumeCapability *const *)&cap, 1, msg, sizeof(msg)) ||
+	    !csi_caps_fit_volume((Csi__V1__VolumeCapability *const *)&cap, 1, v, msg,
+				 sizeof(msg))) {
 		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "%s", msg);
 		return false;
 	}
@@ -90,8 +95,9 @@ static bool node_capability(const Csi__V1__VolumeCapability *cap, const struct v
 		return true;
 	want = cap->mount && *cap->mount->fs_type ? cap->mount->fs_type :
 	       *v->fs_type ? v->fs_type : "ext4";
-	if (strcmp(want, "ext4") && strcmp(want, "xfs")) {
-		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "fs_type %.64s: ext4 or xfs", want);
+	if (!strcmp(want, VP_NODE_FS_VHOST_USER_BLK) && cap->mount->n_mount_flags) {
+		csi_fail(r, VP_GRPC_INVALID_ARGUMENT, "fs_type %s: no mount_flags (nothing is "
+			 "mounted but the socket's directory)", want);
 		return false;
 	}
 	if (cap->mount && vp_mountopt_parse(cap->mount->mount_flags, cap->mount->n_mount_flags,
@@ -103,13 +109,14 @@ static bool node_capability(const Csi__V1__VolumeCapability *cap, const struct v
 	return true;
 }
 
-/* A vmDisk volume is a VM's disk when used as a block volume: vblkd serves
- * it over vhost-user.  Its mount access type is a filesystem on a loop
- * device like any volume's, so one volume can be a container's first and a
- * VM's afterwards (the demo).  fs is node_capability's: empty for block. */
+/* A vmDisk volume is a VM's disk when used as a block volume or with
+ * fs_type vhost-user-blk: vblkd serves it over vhost-user.  Its mount
+ * access type with ext4 or xfs is a filesystem on a loop device like any
+ * volume's, so one volume can be a container's first and a VM's afterwards
+ * (the demo).  fs is node_capability's: empty for block. */
 static bool vm_disk_use(const struct vp_volume *v, const char *fs)
 {
-	return v->vm_disk && !fs[0];
+	return v->vm_disk && (!fs[0] || !strcmp(fs, VP_NODE_FS_VHOST_USER_BLK));
 }
 
 static bool reader_only(const Csi__V1__VolumeCapability *cap)
@@ -164,7 +171,7 @@ static int release_device(struct csi_ctx *ctx, const struct vp_node_record *rec,
 	int ret;
 
 	if (rec->vm_disk)
-		return csi_node_vmdisk_release(ctx, rec->volume, err);
+		return csi_node_vmdisk_release(ctx, rec, err);
 	ret = rec->fs_type[0] ? csi_node_unmount_dir(ctx, rec->staging, err) : 0;
 	return ret ? ret : csi_node_detach(ctx, rec, err);
 }
@@ -295,7 +302,7 @@ static void node_stage(void *vctx, const uint8_t *buf, size_t len, struct vp_grp
 	Csi__V1__NodeStageVolumeResponse resp = CSI__V1__NODE_STAGE_VOLUME_RESPONSE__INIT;
 	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
-	char fs[VP_FSTYPE_MAX];
+	char fs[VP_NODE_FS_TYPE_SIZE];
 	struct vp_mountopt mo;
 	struct vp_volume v;
 
@@ -570,9 +577,13 @@ static void publish_locked(struct csi_ctx *ctx, const Csi__V1__NodePublishVolume
 			return;
 		}
 	}
-	ret = fs[0] ? csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly,
-					       rec->targets[at].mount_flags, &err) :
-		      csi_node_mount_target(parent, leaf, rec->vm_disk ? sock : d.dev, req->readonly,
+	if (vp_node_record_vmdisk_dir(rec))
+		ret = csi_node_vmdisk_bind_dir(ctx, rec, parent, leaf, &err);
+	else if (fs[0])
+		ret = csi_node_bind_dir_target(ctx, parent, leaf, rec->staging, req->readonly,
+					       rec->targets[at].mount_flags, &err);
+	else
+		ret = csi_node_mount_target(parent, leaf, rec->vm_disk ? sock : d.dev, req->readonly,
 					    &err);
 	if (ret) {
 		csi_fail(r, ret == -EEXIST ? VP_GRPC_FAILED_PRECONDITION : VP_GRPC_INTERNAL,
@@ -596,7 +607,7 @@ static void node_publish(void *vctx, const uint8_t *buf, size_t len, struct vp_g
 	Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 	struct vp_node_record *rec;
 	char key[CSI_KEY_SIZE];
-	char fs[VP_FSTYPE_MAX];
+	char fs[VP_NODE_FS_TYPE_SIZE];
 	struct vp_mountopt mo;
 	struct vp_volume v;
 

@@ -100,6 +100,11 @@ struct csi_map_entry {
 bool csi_caps_supported(Csi__V1__VolumeCapability *const *caps, size_t n, char *msg,
 			size_t size);
 
+/* Whether every capability of caps (supported ones) fits volume v: fs_type
+ * vhost-user-blk only for a vmDisk volume.  True, or false with why in msg. */
+bool csi_caps_fit_volume(Csi__V1__VolumeCapability *const *caps, size_t n,
+			 const struct vp_volume *v, char *msg, size_t size);
+
 /* Parse CreateVolume/GetCapacity parameters into v's fs_type and vm_disk:
  * true, or false with why in msg. */
 bool csi_parse_params(void *const *entries, size_t n, struct vp_volume *v, char *msg,
@@ -229,10 +234,33 @@ int csi_node_bind_dir_target(struct csi_ctx *ctx, int parent, const char *leaf,
 			     const char *staging, bool readonly, unsigned long mount_flags,
 			     struct vp_error *err) VP_MUST_CHECK;
 
+/* Bind-mount directory src (an fd; src_name for messages) on parent/leaf
+ * (a directory created when missing), remounted with the per-mount MS_*
+ * bits flags (and nosuid, nodev) when there are any: 0 (also when bound
+ * already), -EEXIST when something else is mounted there, or another
+ * -errno with err set. */
+int csi_node_bind_dir(int parent, const char *leaf, int src, const char *src_name,
+		      unsigned long flags, struct vp_error *err) VP_MUST_CHECK;
+
 /* ---- node_vmdisk.c (vmDisk volumes: vhost-user-blk sockets of vblkd) ---- */
 
-/* The socket vblkd serves vmDisk volume id on: DIR/node/sockets/<id>.sock. */
-void csi_node_vmdisk_socket(const struct csi_ctx *ctx, const char *id, char buf[PATH_MAX]);
+/* The fixed name of the socket in a vmDisk volume's directory target. */
+#define CSI_VMDISK_SOCKET_NAME "disk.sock"
+
+/* The socket vblkd serves vmDisk volume id on: DIR/node/sockets/<id>.sock,
+ * or DIR/node/sockets/<id>/disk.sock when in_dir (published as a
+ * directory, vp_node_record_vmdisk_dir). */
+void csi_node_vmdisk_socket(const struct csi_ctx *ctx, const char *id, bool in_dir,
+			    char buf[PATH_MAX]);
+
+/* The directory of vmDisk volume id's socket when it is published as a
+ * directory: DIR/node/sockets/<id>. */
+void csi_node_vmdisk_dir(const struct csi_ctx *ctx, const char *id, char buf[PATH_MAX]);
+
+/* Bind-mount the socket directory of rec's vmDisk volume (published as a
+ * directory) read-only on parent/leaf: as csi_node_bind_dir. */
+int csi_node_vmdisk_bind_dir(struct csi_ctx *ctx, const struct vp_node_record *rec, int parent,
+			     const char *leaf, struct vp_error *err) VP_MUST_CHECK;
 
 /* Have vblkd export rec's volume (read-only when rec->readonly) under its
  * ID and serve it as vhost-user-blk on sock (filled in): 0, also when it
@@ -241,10 +269,11 @@ void csi_node_vmdisk_socket(const struct csi_ctx *ctx, const char *id, char buf[
 int csi_node_vmdisk_serve(struct csi_ctx *ctx, const struct vp_node_record *rec,
 			  char sock[PATH_MAX], struct vp_error *err) VP_MUST_CHECK;
 
-/* Have vblkd stop serving volume id (vhost-remove, export-remove): 0, also
- * when it does not serve it; -EIO when the image's final fdatasync failed
- * (the export is gone all the same); another -errno with err set. */
-int csi_node_vmdisk_release(struct csi_ctx *ctx, const char *id,
+/* Have vblkd stop serving rec's volume (vhost-remove, export-remove) and
+ * remove its socket directory (if any): 0, also when it does not serve
+ * it; -EIO when the image's final fdatasync failed (the export is gone all
+ * the same); another -errno with err set. */
+int csi_node_vmdisk_release(struct csi_ctx *ctx, const struct vp_node_record *rec,
 			    struct vp_error *err) VP_MUST_CHECK;
 
 /* Tell vblkd that vmDisk volume id's image is size bytes now (vblkd tells

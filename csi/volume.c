@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "csi/node/record.h"
 #include "csi/service.h"
 #include "csi/pool/name.h"
 
@@ -30,6 +31,13 @@ static bool fs_type_ok(const char *fs)
 	return !*fs || !strcmp(fs, "ext4") || !strcmp(fs, "xfs");
 }
 
+/* A mount capability asking for a vmDisk volume's socket in a directory. */
+static bool vhost_user_blk(const Csi__V1__VolumeCapability *c)
+{
+	return c->access_type_case == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT &&
+	       !strcmp(c->mount->fs_type, VP_NODE_FS_VHOST_USER_BLK);
+}
+
 static bool cap_supported(const Csi__V1__VolumeCapability *c, char *msg, size_t size)
 {
 	bool block = c->access_type_case == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK;
@@ -47,8 +55,9 @@ static bool cap_supported(const Csi__V1__VolumeCapability *c, char *msg, size_t 
 			 block ? "" : " for mount volumes");
 		return false;
 	}
-	if (!block && !fs_type_ok(c->mount->fs_type)) {
-		snprintf(msg, size, "fs_type must be ext4 or xfs");
+	if (!block && !fs_type_ok(c->mount->fs_type) && !vhost_user_blk(c)) {
+		snprintf(msg, size, "fs_type must be ext4, xfs or (vmDisk volumes) "
+			 VP_NODE_FS_VHOST_USER_BLK);
 		return false;
 	}
 	return true;
@@ -63,6 +72,19 @@ bool csi_caps_supported(Csi__V1__VolumeCapability *const *caps, size_t n, char *
 	for (size_t i = 0; i < n; i++)
 		if (!cap_supported(caps[i], msg, size))
 			return false;
+	return true;
+}
+
+bool csi_caps_fit_volume(Csi__V1__VolumeCapability *const *caps, size_t n,
+			 const struct vp_volume *v, char *msg, size_t size)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (vhost_user_blk(caps[i]) && !v->vm_disk) {
+			snprintf(msg, size, "fs_type " VP_NODE_FS_VHOST_USER_BLK " is for vmDisk "
+				 "volumes (parameter vmDisk \"true\")");
+			return false;
+		}
+	}
 	return true;
 }
 

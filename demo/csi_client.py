@@ -4,17 +4,19 @@
 usage: csi_client.py SOURCE SOCKET STUB_DIR CALL ARGS...
   probe SECONDS                          wait until Probe answers ready
   create NAME MIB [KEY=VALUE...]         CreateVolume; prints the volume ID
-  stage ID STAGING_PATH block|mount      NodeStageVolume
-  publish ID STAGING_PATH TARGET block|mount
-                                         NodePublishVolume
+  stage ID STAGING_PATH KIND             NodeStageVolume
+  publish ID STAGING_PATH TARGET KIND    NodePublishVolume
   unpublish ID TARGET                    NodeUnpublishVolume
   unstage ID STAGING_PATH                NodeUnstageVolume
   delete ID                              DeleteVolume
 
 The stubs are generated from SOURCE/csi/proto/csi.proto by the test suite's
 csilib (tests/csi/csilib.py) into STUB_DIR on the first call and imported
-from there afterwards.  Every capability is SINGLE_NODE_WRITER; mount uses
-the volume's fsType.  A failed call prints its gRPC status and exits 1.
+from there afterwards.  Every capability is SINGLE_NODE_WRITER.  KIND is
+block, mount (the volume's fsType) or vhost-user-blk (the mount access type
+with that fs_type: a vmDisk volume's socket in a target directory, as
+Kubernetes' vblk-vm class asks).  A failed call prints its gRPC status and
+exits 1.
 """
 import inspect
 import os
@@ -39,9 +41,11 @@ TIMEOUT = 30  # s: a mount stage runs mkfs
 
 
 def cap(kind):
-    if kind not in ("block", "mount"):
-        raise SystemExit("access type %r: block or mount" % kind)
-    return csilib.block_cap() if kind == "block" else csilib.mount_cap()
+    if kind not in ("block", "mount", "vhost-user-blk"):
+        raise SystemExit("access type %r: block, mount or vhost-user-blk" % kind)
+    if kind == "block":
+        return csilib.block_cap()
+    return csilib.mount_cap(fs="" if kind == "mount" else kind)
 
 
 def probe(ch, seconds):

@@ -109,6 +109,10 @@ static int decode(const json_t *o, struct vp_node_record *r, struct vp_error *er
 	    (ret = copy_str(r->volume, sizeof(r->volume), vol, "volume", err)) ||
 	    (ret = copy_str(r->staging, sizeof(r->staging), staging, "staging", err)))
 		return ret;
+	/* A vmDisk volume is served by vblkd, never mounted. */
+	if (!strcmp(r->fs_type, VP_NODE_FS_VHOST_USER_BLK) != vp_node_record_vmdisk_dir(r))
+		return vp_error_code(err, 0, EINVAL, "node record: fsType \"%s\" with vmDisk %s",
+				     r->fs_type, r->vm_disk ? "true" : "false");
 	r->n_targets = 0;
 	if (!targets)
 		return 0;
@@ -215,6 +219,16 @@ int vp_node_record_remove(const char *node_dir, const char *id, struct vp_error 
 		ret = vp_error_set(err, errno, "fsync %s", node_dir);
 	close(fd);
 	return ret;
+}
+
+bool vp_node_record_has_fs(const struct vp_node_record *r)
+{
+	return r->fs_type[0] && !r->vm_disk;
+}
+
+bool vp_node_record_vmdisk_dir(const struct vp_node_record *r)
+{
+	return r->vm_disk && r->fs_type[0];
 }
 
 int vp_node_record_target(const struct vp_node_record *r, const char *path)

@@ -10,8 +10,11 @@
  * fsType is "" for the block access type, else the filesystem mounted at
  * the staging path.  vmDisk is true for a vmDisk volume: vblkd serves it
  * as a vhost-user-blk socket (csi/node_vmdisk.c) instead of a kernel
- * device.  attach (kernel devices only; "loop" when absent) is the kind of
- * device chosen at stage (csi/node_attach.c): "loop", "nbd" or "ublk".
+ * device, published as the socket itself (fsType "", the block access
+ * type) or as a directory holding it (fsType "vhost-user-blk", the mount
+ * access type: nothing is mounted at the staging path).  attach (kernel
+ * devices only; "loop" when absent) is the kind of device chosen at stage
+ * (csi/node_attach.c): "loop", "nbd" or "ublk".
  * mountFlags and mountData (a mount volume's; 0 and "" when absent) are
  * the stage's mount_flags as mount(2) takes them (mountopt.h: MS_* bits
  * and the filesystem's options), and a target's mountFlags its publish's
@@ -38,6 +41,8 @@
 
 #define VP_NODE_RECORD_VERSION 1
 #define VP_NODE_MAX_TARGETS 16  /* publications of one volume on this node */
+#define VP_NODE_FS_TYPE_SIZE 16 /* "ext4", "xfs", "vhost-user-blk" and a NUL */
+#define VP_NODE_FS_VHOST_USER_BLK "vhost-user-blk"  /* a vmDisk socket in a directory */
 
 struct vp_node_target {
 	char path[PATH_MAX];
@@ -57,7 +62,8 @@ struct vp_node_record {
 	char staging[PATH_MAX];
 	bool readonly;                 /* staged read-only (a reader-only access mode) */
 	bool vm_disk;                  /* served by vblkd over vhost-user, not a kernel device */
-	char fs_type[8];               /* "" (block), "ext4" or "xfs" (mount) */
+	char fs_type[VP_NODE_FS_TYPE_SIZE]; /* "" (block), "ext4", "xfs" or, for vmDisk,
+					      * "vhost-user-blk" (mount) */
 	enum vp_node_attach attach;    /* the kernel device's kind (not vm_disk) */
 	struct vp_mountopt mount;      /* the staging mount's flags (mount volumes) */
 	size_t n_targets;
@@ -79,6 +85,14 @@ int vp_node_record_remove(const char *node_dir, const char *id,
 
 /* Whether volume id has a record (is staged on this node). */
 bool vp_node_record_exists(const char *node_dir, const char *id);
+
+/* Whether rec's volume has a filesystem mounted at its staging path (a
+ * mount volume, not a vmDisk one published as a directory). */
+bool vp_node_record_has_fs(const struct vp_node_record *r);
+
+/* Whether rec's vmDisk volume is published as a directory holding its
+ * socket (fsType "vhost-user-blk"), not as the socket itself. */
+bool vp_node_record_vmdisk_dir(const struct vp_node_record *r);
 
 /* "loop", "nbd" or "ublk". */
 const char *vp_node_attach_name(enum vp_node_attach a);

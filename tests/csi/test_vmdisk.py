@@ -1,11 +1,14 @@
 """vmDisk volumes of vblk-csi with a real vblkd: NodeStageVolume has vblkd
 export the image (under the volume ID) and serve it as vhost-user-blk,
-NodePublishVolume bind-mounts that socket on the target file; data written
-through the published socket by the test front end survives a full
-unpublish/unstage/stage/publish cycle.
+NodePublishVolume bind-mounts that socket on the target file (block access
+type) or the directory holding it, as disk.sock, on a target directory (mount
+access type, fs_type vhost-user-blk); data written through the published
+socket by the test front end survives a full unpublish/unstage/stage/publish
+cycle.
 
 usage: test_vmdisk.py SOURCE BUILD TMP CONTROL_SOCKET
 """
+import errno
 import json
 import os
 import signal
@@ -28,6 +31,7 @@ os.makedirs(KUBELET, exist_ok=True)
 VBLKCTL = os.path.join(BUILD, "bin", "vblkctl")
 FE = os.path.join(BUILD, "tests", "vhost_frontend")
 SNSW = 6  # SINGLE_NODE_SINGLE_WRITER
+VHOST = "vhost-user-blk"
 
 drv = node = ctl = None
 
@@ -97,10 +101,11 @@ def record_of(vid):
     return os.path.join(drv.pool, "node", vid + ".json")
 
 
-def frontend(sock, *args):
+def frontend(sock, *args, vid=None):
     """The test front end on sock; smoke also checks the volume's image file."""
-    img = os.path.join(drv.pool, "volumes", VID + ".img")
-    out = subprocess.run([FE, sock, img, VID] + list(args),
+    vid = vid or VID
+    img = os.path.join(drv.pool, "volumes", vid + ".img")
+    out = subprocess.run([FE, sock, img, vid] + list(args),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, (args, out.stdout, out.stderr)
 
@@ -113,6 +118,12 @@ def create(name, mode=1):
 
 
 VID = None
+DIR_VID = None
+
+
+def t_directory_publish_first():
+    global DIR_VID
+    DIR_VID = t_directory_publish()
 
 
 def t_needs_vblkd():
@@ -297,6 +308,222 @@ def t_sigkill():
     assert not os.path.exists(record_of(VID)) and not mounts_under(KUBELET)
 
 
+def dir_target_of(vid, pod="pod-d"):
+    """A Filesystem volume's target as kubelet names it (kubelet makes the parent)."""
+    d = os.path.join(KUBELET, "pods", pod, "volumes", "kubernetes.io~csi", vid)
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, "mount")
+
+
+def socket_dir_of(vid):
+    return os.path.join(drv.pool, "node", "sockets", vid)
+
+
+def vhost_cap(mode=1, flags=()):
+    return mount_cap(mode, fs=VHOST, flags=flags)
+
+
+def dir_stage(vid):
+    stage(vid, vhost_cap())
+
+
+def dir_publish(vid, target=None, readonly=False, mode=1):
+    publish(vid, target or dir_target_of(vid), readonly=readonly, cap=vhost_cap(mode))
+
+
+def dir_gone(vid):
+    """Nothing of vid left: no mount, socket (directory), export or record."""
+    assert not served(vid), exports()
+    assert not os.path.exists(socket_dir_of(vid)) and not os.path.exists(record_of(vid))
+    assert not mounts_under(KUBELET), mounts_under(KUBELET)
+    assert not os.path.exists(dir_target_of(vid))
+
+
+def t_vhost_fs_type_refused():
+    """fs_type vhost-user-blk is for vmDisk volumes only: CreateVolume,
+    ValidateVolumeCapabilities and NodeStageVolume of another volume say so."""
+    msg = expect_code(S.INVALID_ARGUMENT, ctl.CreateVolume, p.CreateVolumeRequest(
+        name="vpt-csi-vmdir-plain", capacity_range=p.CapacityRange(required_bytes=64 * MIB),
+        volume_capabilities=[vhost_cap()]), timeout=10)
+    assert "vmDisk" in msg, msg
+    plain = ctl.CreateVolume(p.CreateVolumeRequest(
+        name="vpt-csi-vmdir-plain", capacity_range=p.CapacityRange(required_bytes=64 * MIB),
+        volume_capabilities=[mount_cap()]), timeout=10).volume.volume_id
+    r = ctl.ValidateVolumeCapabilities(p.ValidateVolumeCapabilitiesRequest(
+        volume_id=plain, volume_capabilities=[vhost_cap()]), timeout=10)
+    assert not r.HasField("confirmed") and "vmDisk" in r.message, r
+    r = ctl.ValidateVolumeCapabilities(p.ValidateVolumeCapabilitiesRequest(
+        volume_id=VID, volume_capabilities=[vhost_cap()]), timeout=10)
+    assert r.HasField("confirmed"), r
+    msg = expect_code(S.INVALID_ARGUMENT, node.NodeStageVolume, p.NodeStageVolumeRequest(
+        volume_id=plain, staging_target_path=staging_of(plain), volume_capability=vhost_cap()),
+        timeout=10)
+    assert "vmDisk" in msg, msg
+    assert not os.path.exists(record_of(plain))
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=plain), timeout=10)
+
+
+def t_directory_publish():
+    """A vmDisk volume staged with fs_type vhost-user-blk: vblkd's socket in
+    a directory of the pool, bound read-only on the target directory, where
+    the front end finds it as disk.sock; the data survives a restage; the
+    errors and repeated calls of the block vmDisk publish; stats and expand
+    on the target directory."""
+    vid = create("vpt-csi-vmdir")
+    target, sock_dir = dir_target_of(vid), socket_dir_of(vid)
+    for _ in range(2):
+        dir_stage(vid)
+    assert served(vid), exports()
+    assert stat.S_ISSOCK(os.stat(os.path.join(sock_dir, "disk.sock")).st_mode)
+    assert not os.path.exists(socket_of(vid))
+    rec = json.load(open(record_of(vid)))
+    assert rec["vmDisk"] is True and rec["fsType"] == VHOST, rec
+    assert not mounts_under(staging_of(vid)), "something is mounted at the staging path"
+    # Staged so: other access types and mount_flags are refused.
+    msg = expect_code(S.ALREADY_EXISTS, node.NodeStageVolume, p.NodeStageVolumeRequest(
+        volume_id=vid, staging_target_path=staging_of(vid), volume_capability=block_cap()),
+        timeout=10)
+    assert VHOST in msg, msg
+    expect_code(S.ALREADY_EXISTS, node.NodeStageVolume, p.NodeStageVolumeRequest(
+        volume_id=vid, staging_target_path=staging_of(vid), volume_capability=mount_cap()),
+        timeout=10)
+    msg = expect_code(S.INVALID_ARGUMENT, node.NodeStageVolume, p.NodeStageVolumeRequest(
+        volume_id=vid, staging_target_path=staging_of(vid),
+        volume_capability=vhost_cap(flags=["noatime"])), timeout=10)
+    assert "mount_flags" in msg, msg
+    for _ in range(2):
+        dir_publish(vid)
+    assert stat.S_ISDIR(os.lstat(target).st_mode)
+    assert mounts_under(target) == [target], mounts_under(target)
+    sock = os.path.join(target, "disk.sock")
+    assert stat.S_ISSOCK(os.stat(sock).st_mode), "no disk.sock in the target"
+    assert os.statvfs(target).f_flag & os.ST_RDONLY, "the target is writable"
+    try:
+        open(os.path.join(target, "junk"), "w").close()
+        raise AssertionError("a file was created in the target")
+    except OSError as e:
+        assert e.errno == errno.EROFS, e
+    # Read-only, a second SINGLE_NODE_SINGLE_WRITER target, the block access type: refused.
+    other = dir_target_of(vid, "pod-e")
+    msg = expect_code(S.INVALID_ARGUMENT, dir_publish, vid, other, readonly=True)
+    assert "read-only" in msg, msg
+    expect_code(S.FAILED_PRECONDITION, dir_publish, vid, other, mode=SNSW)
+    assert not os.path.exists(other)
+    msg = expect_code(S.FAILED_PRECONDITION, publish, vid, target_of(vid))
+    assert VHOST in msg, msg
+    assert not os.path.exists(target_of(vid))
+    expect_code(S.FAILED_PRECONDITION, unstage, vid)
+    frontend(sock, "smoke", vid=vid)
+    frontend(sock, "pattern", "write", "5151", vid=vid)
+    got = stats(vid, target)
+    assert not got.volume_condition.abnormal, got
+    assert [(u.unit, u.total) for u in got.usage] == [(p.VolumeUsage.BYTES, 64 * MIB)], got
+    # Expanded on the target directory, as kubelet asks for a Filesystem volume.
+    ctl.ControllerExpandVolume(p.ControllerExpandVolumeRequest(
+        volume_id=vid, capacity_range=p.CapacityRange(required_bytes=96 * MIB),
+        volume_capability=vhost_cap()), timeout=10)
+    before = vblkd_resizes()
+    assert node_expand(vid, target, 96 * MIB) == 96 * MIB
+    assert vblkd_resizes() == before + 1, "NodeExpandVolume did not tell vblkd"
+    assert stats(vid, target).usage[0].total == 96 * MIB
+    for _ in range(2):
+        unpublish(vid, target)
+    assert not os.path.exists(target) and not mounts_under(target)
+    for _ in range(2):
+        unstage(vid)
+    dir_gone(vid)
+    # Again: the data written before is read back through the new socket.
+    dir_stage(vid)
+    dir_publish(vid)
+    frontend(sock, "pattern", "check", "5151", vid=vid)
+    unpublish(vid, target)
+    unstage(vid)
+    dir_gone(vid)
+    return vid
+
+
+def t_directory_survives():
+    """What a pod holds (kubelet's rbind of the target) sees the socket vblkd
+    makes again after it lost the export; SIGKILL of the driver, a target
+    unmounted behind its back and a bind no record lists: reconciled at
+    start, the lifecycle finishes with nothing left."""
+    vid = DIR_VID
+    target = dir_target_of(vid)
+    dir_stage(vid)
+    dir_publish(vid)
+    pod_view = os.path.join(TMP, "pod-root", "vm")
+    os.makedirs(pod_view, exist_ok=True)
+    subprocess.run(["mount", "--rbind", target, pod_view], check=True)
+    try:
+        vblkd_forgets(vid)
+        dir_publish(vid)  # serves it again: a new socket in the same directory
+        frontend(os.path.join(pod_view, "disk.sock"), "pattern", "check", "5151", vid=vid)
+    finally:
+        subprocess.run(["umount", "-R", pod_view], check=True)
+    restart_after_kill()
+    dir_publish(vid)
+    assert mounts_under(target) == [target], mounts_under(target)
+    # Unmounted behind the driver's back, vblkd restarted: both made again at start.
+    subprocess.run(["umount", target], check=True)
+    extra = dir_target_of(vid, "pod-extra")
+    os.makedirs(extra)
+    subprocess.run(["mount", "--bind", socket_dir_of(vid), extra], check=True)
+    log_before = len(open(drv.log).read())
+    assert drv.stop() == 0
+    vblkd_forgets(vid)
+    start(with_vblkd=True)
+    log = open(drv.log).read()[log_before:]
+    assert "finding=node-target-remounted file=%s " % target in log, log[-2000:]
+    found = [ln for ln in log.splitlines() if "finding=node-mount-unrecorded" in ln]
+    assert len(found) == 1 and "file=%s " % extra in found[0], found
+    subprocess.run(["umount", extra], check=True)
+    os.rmdir(extra)
+    assert served(vid), exports()
+    assert mounts_under(target) == [target], mounts_under(target)
+    frontend(os.path.join(target, "disk.sock"), "pattern", "check", "5151", vid=vid)
+    unpublish(vid, target)
+    unstage(vid)
+    dir_gone(vid)
+
+
+def t_three_uses():
+    """The same volume after its directory publish: published as the socket
+    itself, then staged as ext4 for a container (mkfs on the blank probe),
+    its file kept across a restage, then a VM's disk in a directory again."""
+    vid = DIR_VID
+    stage(vid)
+    publish(vid)
+    frontend(target_of(vid), "pattern", "check", "5151", vid=vid)
+    unpublish(vid)
+    unstage(vid)
+    assert not os.path.exists(socket_of(vid)) and not served(vid)
+    target = dir_target_of(vid, "pod-fs")
+    for i in range(2):
+        stage(vid, mount_cap())
+        publish(vid, target=target, cap=mount_cap())
+        assert not served(vid), exports()
+        rec = json.load(open(record_of(vid)))
+        assert rec["vmDisk"] is False and rec["fsType"] == "ext4", rec
+        f = os.path.join(target, "hello.txt")
+        if i == 0:
+            with open(f, "w") as out:
+                out.write("written through the mount\n")
+        else:
+            assert open(f).read() == "written through the mount\n"
+        # Staged as ext4: the directory publish is refused.
+        expect_code(S.FAILED_PRECONDITION, dir_publish, vid)
+        unpublish(vid, target)
+        unstage(vid)
+        assert not mounts_under(KUBELET) and not os.path.exists(record_of(vid))
+    dir_stage(vid)
+    dir_publish(vid)
+    frontend(os.path.join(dir_target_of(vid), "disk.sock"), "smoke", vid=vid)
+    unpublish(vid, dir_target_of(vid))
+    unstage(vid)
+    dir_gone(vid)
+    ctl.DeleteVolume(p.DeleteVolumeRequest(volume_id=vid), timeout=10)
+
+
 def stats(vid, path):
     return node.NodeGetVolumeStats(p.NodeGetVolumeStatsRequest(
         volume_id=vid, volume_path=path), timeout=10)
@@ -393,6 +620,17 @@ csilib.run([
     ("SIGKILL after Stage and after Publish: lifecycle finishes, nothing leaked", t_sigkill),
     ("NodeGetVolumeStats and NodeExpandVolume of a vmDisk volume; VOLUME_CONDITION when "
      "the export or the image is gone", t_stats_expand),
+    ("fs_type vhost-user-blk of a volume without vmDisk: INVALID_ARGUMENT (create, stage), "
+     "not confirmed (validate)", t_vhost_fs_type_refused),
+    ("vmDisk published as a directory (fs_type vhost-user-blk): disk.sock in a read-only "
+     "target directory, front end writes and reads back across a restage, repeated calls "
+     "OK, read-only, second SNSW target and block publish refused, nothing left",
+     t_directory_publish_first),
+    ("directory publish: a pod's rbind sees vblkd's new socket; SIGKILL, a target "
+     "unmounted behind the driver's back and an unrecorded bind: reconciled at start",
+     t_directory_survives),
+    ("the same volume as a socket, as ext4 (file kept) and as a directory again",
+     t_three_uses),
     ("DeleteVolume; nothing leaked (mount, socket, record, image)", t_delete),
 ])
 assert drv.stop() == 0

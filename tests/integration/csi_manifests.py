@@ -15,6 +15,10 @@ everywhere. And the CSI deployment's own needs (check_csi_pods):
   the driver container is privileged, mounts its --kubelet-dir from the
   host's kubelet directory with Bidirectional propagation, and has /dev and
   its --pool on hostPath volumes.
+And the VM disks (check_vm_disks): a StorageClass with
+csi.storage.k8s.io/fstype vhost-user-blk has vmDisk "true"; its PVCs are
+volumeMode Filesystem and pods mount them with volumeMounts (kubelet cannot
+carry the vhost-user socket as a Block PVC).
 Prints one line per problem and exits 1 if there is any.
 
 usage: python3 csi_manifests.py DIR DRIVER"""
@@ -354,11 +358,46 @@ def check_csi_pods(docs, driver):
                 check_driver_container(where, d, volumes)
 
 
+VHOST_FSTYPE = "vhost-user-blk"
+
+
+def check_vm_disks(docs):
+    """StorageClasses of fstype vhost-user-blk, their PVCs and the pods using them."""
+    classes = set()
+    for where, d in docs:
+        if d.get("kind") != "StorageClass":
+            continue
+        params = d.get("parameters") or {}
+        if params.get("csi.storage.k8s.io/fstype") == VHOST_FSTYPE:
+            classes.add(get(d, "metadata.name"))
+            if params.get("vmDisk") != "true":
+                bad(where, f"fstype {VHOST_FSTYPE} without vmDisk: \"true\" (vblk-csi refuses it)")
+    claims = set()
+    for where, d in docs:
+        if d.get("kind") == "PersistentVolumeClaim" and get(d, "spec.storageClassName") in classes:
+            claims.add((get(d, "metadata.namespace"), get(d, "metadata.name")))
+            if get(d, "spec.volumeMode") not in (None, "Filesystem"):
+                bad(where, f"a {VHOST_FSTYPE} volume as volumeMode {get(d, 'spec.volumeMode')} "
+                           "(kubelet hands the socket's directory only to a Filesystem PVC)")
+    for where, d in docs:
+        spec = d.get("spec") if d.get("kind") == "Pod" else get(d, "spec.template.spec")
+        if d.get("kind") not in ("Pod", "DaemonSet", "Deployment", "StatefulSet") or not spec:
+            continue
+        vm = {v.get("name") for v in spec.get("volumes") or []
+              if (get(d, "metadata.namespace"), get(v, "persistentVolumeClaim.claimName")) in claims}
+        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            for m in c.get("volumeDevices") or []:
+                if m.get("name") in vm:
+                    bad(where, f"container {c.get('name')}: {VHOST_FSTYPE} volume {m.get('name')!r} "
+                               "in volumeDevices (it is a directory: volumeMounts)")
+
+
 def main():
     directory, driver = sys.argv[1], sys.argv[2]
     docs = load(directory)
     check(docs, driver)
     check_csi_pods(docs, driver)
+    check_vm_disks(docs)
     for p in problems:
         print(p)
     if problems:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # csi_vmdisk.sh - vmDisk volumes of vblk-csi with a real vblkd: stage has
 # vblkd export the image and serve it as vhost-user-blk, publish bind-mounts
-# the socket on the target, the test front end (tests/tools/vhost_frontend.c)
+# the socket on the target (block) or its directory on a target directory
+# (fs_type vhost-user-blk), the test front end (tests/tools/vhost_frontend.c)
 # writes through the published socket and reads the data back after a full
 # unpublish/unstage/stage/publish cycle; idempotency, error codes, SIGKILL,
 # stats and expand seen by the front end, the start-up report of exports and

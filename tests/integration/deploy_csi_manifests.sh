@@ -3,7 +3,8 @@
 # together as a set (csi_manifests.py: the fields each kind requires, the
 # references between objects, one driver name, each sidecar's upstream RBAC
 # rules, the node DaemonSet's sidecars, privileges, propagation and host
-# paths), and broken copies of the set (one defect each) are refused.
+# paths, the VM disk as a Filesystem PVC of fstype vhost-user-blk), and broken
+# copies of the set (one defect each) are refused.
 source "$(dirname "$0")/lib.sh"
 vp_init dcm
 PY=/usr/bin/python3
@@ -58,4 +59,10 @@ broken node.yaml 's#sig-storage/livenessprobe:#sig-storage/livenessprobe-gone:#'
 broken node.yaml 's#--csi-address=/csi/csi.sock#--csi-address=/registration/csi.sock#' "a sidecar looking for the socket elsewhere"
 broken node.yaml 's#^            - --pool=/var/lib/vplumb/csi#            - --pool=/srv/pool#' "a pool not on a hostPath volume"
 broken node.yaml 's#^        - name: liveness-probe#        - name: csi-attacher\n          image: registry.k8s.io/sig-storage/csi-attacher:v4.8.0\n          args: [--csi-address=/csi/csi.sock]\n          volumeMounts: [{name: socket-dir, mountPath: /csi}]\n&#' "a csi-attacher with attachRequired: false"
-vp_ok "each of 22 broken copies of deploy/csi is refused"
+# The VM disk carried by kubelet as a Filesystem PVC (csi_manifests.py check_vm_disks).
+broken example-vm.yaml 's/volumeMode: Filesystem/volumeMode: Block/' "a vhost-user-blk volume as a Block PVC"
+broken example-vm.yaml 's/^      volumeMounts:$/      volumeDevices:/' "a vhost-user-blk volume in volumeDevices"
+broken storageclasses.yaml '/^  vmDisk: "true"$/d' "fstype vhost-user-blk without vmDisk"
+grep -q 'path=/vm/disk0/disk.sock' "$SRC/example-vm.yaml" ||
+	vp_fail "example-vm.yaml: QEMU does not open disk.sock in the volume's mountPath"
+vp_ok "each of 25 broken copies of deploy/csi is refused"
