@@ -128,6 +128,19 @@ def mount_cap(mode=1, fs="", flags=()):
                               access_mode=p.VolumeCapability.AccessMode(mode=mode))
 
 
+def volume_stats(node, vid, path):
+    return node.NodeGetVolumeStats(p.NodeGetVolumeStatsRequest(
+        volume_id=vid, volume_path=path), timeout=10)
+
+
+def node_expand(node, vid, path, size, cap=None):
+    """NodeExpandVolume to size bytes (a block capability unless cap): the
+    capacity the driver answers."""
+    return node.NodeExpandVolume(p.NodeExpandVolumeRequest(
+        volume_id=vid, volume_path=path, capacity_range=p.CapacityRange(required_bytes=size),
+        volume_capability=cap or block_cap()), timeout=10).capacity_bytes
+
+
 MIB = 1 << 20
 
 

@@ -372,14 +372,11 @@ def t_single_writer():
 
 
 def stats(vid, path):
-    return node.NodeGetVolumeStats(p.NodeGetVolumeStatsRequest(
-        volume_id=vid, volume_path=path), timeout=10)
+    return csilib.volume_stats(node, vid, path)
 
 
 def node_expand(vid, path, size):
-    return node.NodeExpandVolume(p.NodeExpandVolumeRequest(
-        volume_id=vid, volume_path=path, capacity_range=p.CapacityRange(required_bytes=size),
-        volume_capability=block_cap()), timeout=10).capacity_bytes
+    return csilib.node_expand(node, vid, path, size)
 
 
 def device_size(path):
