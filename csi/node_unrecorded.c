@@ -1,9 +1,10 @@
 /* node_unrecorded.c - the start-up report of what this node holds for a
  * pool volume that no node record accounts for (service.h): a mount under
- * the kubelet directory of a volume's loop or nbd device or vmDisk socket
- * (or socket directory), and a vblkd export of a volume.  The driver writes
- * a record before it makes any of these, so such a thing is someone else's
- * (or left from a lost record): it is reported and left alone, never undone.
+ * the kubelet directory of a volume's loop, nbd or ublk device or vmDisk
+ * socket (or socket directory), and a vblkd export of a volume.  The
+ * driver writes a record before it makes any of these, so such a thing is
+ * someone else's (or left from a lost record): it is reported and left
+ * alone, never undone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "csi/node/kpath.h"
@@ -57,6 +59,49 @@ static bool volume_of_device(const struct csi_ctx *ctx, dev_t dev, char id[VP_PO
 	       !vp_pool_image_path(ctx->pool, id, image, sizeof(image)) && !strcmp(image, shown);
 }
 
+struct ublk_match {
+	const struct csi_ctx *ctx;
+	unsigned want;                 /* N of /dev/ublkbN */
+	char *id;
+	bool found;
+};
+
+static void match_ublk(void *vm, const char *name)
+{
+	struct ublk_match *m = vm;
+	uint32_t got;
+
+	if (!m->found && vp_pool_is_volume_id(name) &&
+	    !csi_vblkd_ublk_find(m->ctx->vblkd_control, name, &got, NULL) && got == m->want) {
+		snprintf(m->id, VP_POOL_ID_SIZE, "%s", name);
+		m->found = true;
+	}
+}
+
+/* The pool volume whose ublk device is dev, into id.  A ublk device names
+ * no backing file in sysfs: vblkd's exports of pool volumes are asked which
+ * one serves /dev/ublkb<N>. */
+static bool volume_of_ublk(const struct csi_ctx *ctx, dev_t dev, char id[VP_POOL_ID_SIZE])
+{
+	char link[96], target[PATH_MAX];
+	struct ublk_match m = { .ctx = ctx, .id = id };
+	const char *base;
+	ssize_t len;
+	int end = 0;
+
+	if (!ctx->vblkd_control)
+		return false;
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(dev), minor(dev));
+	len = readlink(link, target, sizeof(target) - 1);
+	if (len < 0)
+		return false;
+	target[len] = '\0';
+	base = strrchr(target, '/');
+	if (!base || sscanf(base + 1, "ublkb%u%n", &m.want, &end) != 1 || base[1 + end])
+		return false;
+	return !csi_vblkd_each_export(ctx->vblkd_control, match_ublk, &m, NULL) && m.found;
+}
+
 /* The vmDisk volume whose vhost-user socket, or socket directory, st is
  * (a bind of it), into id: DIR/node/sockets/<id>.sock or <id>/. */
 static bool volume_of_socket(const struct csi_ctx *ctx, const struct stat *st,
@@ -97,6 +142,7 @@ static bool volume_at(const struct csi_ctx *ctx, const char *mp, char id[VP_POOL
 {
 	int fd = vp_kpath_open(ctx->kubelet_dir, mp, O_PATH | O_NOFOLLOW, NULL);
 	struct stat st;
+	dev_t dev;
 	bool ok;
 
 	if (fd < 0)
@@ -112,7 +158,8 @@ static bool volume_at(const struct csi_ctx *ctx, const char *mp, char id[VP_POOL
 		return true;
 	/* A block volume's target is a bind of the device node; a mount
 	 * volume's staging path and targets show its filesystem. */
-	return volume_of_device(ctx, S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev, id);
+	dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+	return volume_of_device(ctx, dev, id) || volume_of_ublk(ctx, dev, id);
 }
 
 static void check_mount(void *vu, const char *mp)
