@@ -69,7 +69,7 @@ static void repair(struct csi_ctx *ctx, struct vp_node_record *rec, const char *
 		}
 		dev = sock;
 	} else {
-		/* Of the kind the record names (loop or nbd). */
+		/* Of the kind the record names (loop, nbd or ublk). */
 		had = csi_node_device_find(ctx, rec, &d, NULL) == 0;
 		if (csi_node_attach(ctx, rec, NULL, &d, &err)) {
 			rep->fn(rep->ctx, "node-device-unavailable", file, err.msg);
