@@ -69,9 +69,23 @@ vp_ok "$N concurrent ADDs: ${#survivors[@]} completed, ${#killed[@]} SIGKILLed m
 
 # Cleanup as a runtime would: DEL for even pods; odd pods lose their sandbox
 # and are left to GC.
+# drop_torn_cache I: libcni writes its result cache in place (truncate, then
+# write), so a kill between the two leaves it empty, and libcni's own DEL
+# then fails before it runs any plugin.  That cache is libcni's, not ours:
+# drop it, as a runtime recovering would, so the DEL reaches the plugins.
+drop_torn_cache() {
+	local f
+	for f in "$VP_CNI_CACHE_DIR/results/$NET-vpt-lk-cid-$1-"*; do
+		[[ -f $f ]] && ! { [[ -s $f ]] && jq -e . "$f" >/dev/null 2>&1; } || continue
+		vp_log "note: pod $1 was killed while libcni wrote its cache ($f): dropped"
+		rm -f "$f"
+	done
+}
+
 to_gc=()
 for i in "${killed[@]}"; do
 	if ((i % 2 == 0)); then
+		drop_torn_cache "$i"
 		"$VP_CNITOOL" del "$CONF" "/run/netns/vpt-lk-p$i" "vpt-lk-cid-$i" eth0 \
 			--cni-path "$VP_CNI_PATH" --cache-dir "$VP_CNI_CACHE_DIR" || vp_fail "DEL of killed pod $i"
 	else
@@ -82,6 +96,7 @@ done
 if [[ "$VP_REFERENCE" == 1 ]]; then
 	# The reference plugins (spec <= 1.0.0) have no GC: DEL without netns instead.
 	for i in "${to_gc[@]}"; do
+		drop_torn_cache "$i"
 		"$VP_CNITOOL" del "$CONF" "" "vpt-lk-cid-$i" eth0 \
 			--cni-path "$VP_CNI_PATH" --cache-dir "$VP_CNI_CACHE_DIR" || vp_fail "DEL of killed pod $i"
 	done
